@@ -1,0 +1,140 @@
+"""The application factory: wiring happens here, when called, never at import."""
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from flask import Flask, g, send_from_directory
+from flask_smorest import Api as SmorestApi
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from api import idempotency, observability, problems, requests
+from api.auth import BEARER_SCHEME
+from api.context import Wiring
+from api.docs import ProblemResponsesPlugin, ProblemSchema, register_problem_responses
+from core.crypto import FieldCipher
+from core.db import Database
+from core.errors import DependencyUnavailable, FieldProofError
+from core.settings import Settings
+
+log = logging.getLogger("fieldproof.app")
+API_PREFIX = "/api/v1"
+
+
+class Api(SmorestApi):
+    """flask-smorest with problem+json errors (its own payload is replaced) and `Allow` on 405."""
+
+    ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def handle_http_exception(self, error: HTTPException):
+        return problems.from_http_exception(error)
+
+    def _register_responses(self):
+        register_problem_responses(self)
+
+
+def _development_secret(data_dir: Path) -> str:
+    """Development only: a secret kept under the data dir, generated on first start, said loudly."""
+    path = data_dir / "keys" / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    log.warning("FIELDPROOF_SECRET_KEY not set: generated a development secret in %s", path)
+    return secret
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    settings.check()
+    observability.configure_logging(settings.log_level)
+    if not settings.secret_key:
+        settings = settings.with_overrides(secret_key=_development_secret(settings.data_dir))
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+    app = Flask("fieldproof", template_folder=str(Path(__file__).resolve().parent.parent / "templates"))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        API_TITLE="FieldProof",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=API_PREFIX,
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=f"{API_PREFIX}/docs/assets/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Field visits, evidence capture and a verifiable custody ledger."},
+            "components": {"securitySchemes": {"bearerAuth": BEARER_SCHEME}},
+        },
+        MAX_CONTENT_LENGTH=settings.evidence_max_bytes + (1 << 20),
+        JSON_SORT_KEYS=False,
+    )
+    wiring = Wiring(settings=settings, db=Database(settings.database_url),
+                    cipher=FieldCipher.from_secret(settings.secret_key))
+    app.extensions["fieldproof"] = wiring
+
+    metrics = observability.install(app)
+    wiring.extras["metrics"] = metrics
+    requests.install(app)
+    idempotency.install(app)
+
+    api = Api(app, spec_kwargs={"extra_plugins": [ProblemResponsesPlugin()]})
+    api.spec.components.schema("Problem", schema=ProblemSchema)
+    from api.resources import register_all
+
+    register_all(api, app)
+    _serve_docs_assets(app)
+
+    app.register_error_handler(FieldProofError, problems.from_domain_error)
+    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(Exception, problems.from_unexpected)
+
+    @app.after_request
+    def _commit_or_roll_back(response):
+        session = g.get("db_session")
+        if session is None:
+            return response
+        if response.status_code >= 400:
+            session.rollback()
+            return response
+        try:
+            replacement = idempotency.remember_response(response)
+            if replacement is not None:
+                return replacement
+            session.commit()
+        except FieldProofError as error:
+            session.rollback()
+            return problems.from_domain_error(error)
+        except SQLAlchemyError as error:
+            session.rollback()
+            log.error("commit failed", extra={"error_type": type(error).__name__})
+            return problems.from_domain_error(DependencyUnavailable("the database did not accept the change"))
+        return response
+
+    @app.teardown_request
+    def _close_session(_exc):
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    return app
+
+
+def _database_unavailable(error: OperationalError):
+    log.error("database unavailable", extra={"error_type": type(error).__name__})
+    return problems.from_domain_error(DependencyUnavailable("the database is unreachable"))
+
+
+def _serve_docs_assets(app: Flask) -> None:
+    """Swagger UI's files from the installed package, so the docs work with no network."""
+    import swagger_ui_bundle
+
+    @app.get(f"{API_PREFIX}/docs/assets/<path:filename>")
+    def docs_assets(filename):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)

@@ -1,0 +1,62 @@
+"""Bearer-token authentication and role checks for views.
+
+Authentication is lazy: routing runs first, so an unknown path is 404 with or without a token.
+Ownership (a collector's own cases and visits) is decided by the domain services, not here.
+"""
+from __future__ import annotations
+
+from copy import deepcopy
+from functools import wraps
+
+from flask import g, request
+
+from accounts.services import actor_for_token
+from api.context import db_session
+from core.actor import Actor
+from core.errors import Forbidden, Unauthenticated
+
+BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Opaque token from POST /api/v1/auth/tokens"}
+
+
+def bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 512:
+        return None
+    return token
+
+
+def current_actor() -> Actor:
+    if "actor" not in g:
+        token = bearer_token()
+        if token is None:
+            raise Unauthenticated("a bearer token is required")
+        g.actor = actor_for_token(db_session(), token)
+    return g.actor
+
+
+def optional_actor() -> Actor | None:
+    try:
+        return current_actor()
+    except Unauthenticated:
+        return None
+
+
+def requires(*roles: str):
+    """Authenticate, then allow only `roles` (all authenticated users when none are given)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            actor = current_actor()
+            if roles and actor.role not in roles:
+                raise Forbidden(f"role {actor.role!r} may not do this")
+            return view(*args, **kwargs)
+
+        wrapper._apidoc = deepcopy(getattr(view, "_apidoc", {}))
+        manual = wrapper._apidoc.setdefault("manual_doc", {})
+        manual["security"] = [{"bearerAuth": []}]
+        manual["x-roles"] = list(roles) if roles else ["any"]
+        return wrapper
+
+    return decorator

@@ -1,0 +1,90 @@
+"""The `fieldproof` command: a Flask CLI group over `create_app`."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from api.app import create_app
+
+
+def _app_factory():
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_app_factory, add_default_commands=True, add_version_option=False)
+def main():
+    """FieldProof: field visits, evidence and a verifiable custody ledger."""
+
+
+@main.group()
+def db():
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision):
+    """Apply migrations up to REVISION."""
+    from api.dbtools import upgrade
+
+    upgrade(current_app.extensions["fieldproof"].settings.database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("check")
+@with_appcontext
+def db_check():
+    """Exit 1 when the models and the migrated database disagree."""
+    from api.dbtools import schema_drift
+
+    drift = schema_drift(current_app.extensions["fieldproof"].db.engine)
+    for difference in drift:
+        click.echo(f"drift: {difference}")
+    sys.exit(1 if drift else 0)
+
+
+@main.group()
+def users():
+    """User accounts."""
+
+
+@users.command("create")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "supervisor", "collector", "legal", "auditor"]))
+@click.option("--display-name", default="")
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from standard input")
+@with_appcontext
+def users_create(username, role, display_name, password_stdin):
+    """Create a user; the password comes from standard input (one trailing newline stripped)."""
+    from accounts.services import create_user
+    from core.errors import FieldProofError
+
+    password = sys.stdin.read()
+    if password.endswith("\n"):
+        password = password[:-1]
+        if password.endswith("\r"):
+            password = password[:-1]
+    try:
+        with current_app.extensions["fieldproof"].db.transaction() as session:
+            user = create_user(session, username=username, role=role, password=password, display_name=display_name)
+            click.echo(f"created {user.role} {user.username} ({user.id})")
+    except FieldProofError as error:
+        raise click.ClickException(error.detail) from None
+
+
+@main.command("demo")
+@with_appcontext
+def demo():
+    """Load a demo organisation once (users of each role, cases, visits) and print the logins."""
+    from api.demo import load_demo
+
+    for line in load_demo(current_app.extensions["fieldproof"]):
+        click.echo(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

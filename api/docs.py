@@ -1,0 +1,71 @@
+"""OpenAPI: the problem+json error schema and the error responses every operation documents."""
+from __future__ import annotations
+
+import http
+
+import marshmallow as ma
+from apispec import BasePlugin
+
+from api.problems import PROBLEM_MEDIA_TYPE
+
+
+class ViolationSchema(ma.Schema):
+    rule = ma.fields.String(required=True, metadata={"description": "Rule id, e.g. hours.local"})
+    detail = ma.fields.String(required=True)
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details."""
+
+    type = ma.fields.String(required=True, metadata={"description": "URI naming the kind of problem"})
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String(required=True)
+    instance = ma.fields.String(metadata={"description": "Names this occurrence (the request id)"})
+    errors = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()),
+                            metadata={"description": "field path → messages, for validation errors"})
+    violations = ma.fields.List(ma.fields.Nested(ViolationSchema),
+                                metadata={"description": "every compliance rule that refused the request"})
+
+
+COMMON = (400, 404, 429, 500, 503)
+SECURED = (401, 403)
+WITH_BODY = (409, 413, 415, 422)
+
+
+class ProblemResponsesPlugin(BasePlugin):
+    """Adds the error responses every operation can give, so clients and fuzzers see them all."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for method, operation in (operations or {}).items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            codes = list(COMMON) + [405]
+            if "security" in operation:
+                codes += SECURED
+                roles = operation.get("x-roles") or []
+                note = f"Roles: {', '.join(roles)}." if roles and roles != ["any"] else "Roles: any authenticated user."
+                operation["description"] = (operation.get("description", "") + "\n\n" + note).strip()
+            if method in {"post", "put", "patch"}:
+                codes += WITH_BODY
+            if method == "get" or "{" in (path or ""):
+                codes.append(422)
+            for code in sorted(set(codes)):
+                responses.setdefault(str(code), http.HTTPStatus(code).name)
+
+
+def register_problem_responses(api) -> None:
+    """Point the named status responses at problem+json (flask-smorest's default is JSON)."""
+    for status in http.HTTPStatus:
+        if status < 400:
+            continue
+        response = {
+            "description": status.phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": "Problem"}},
+        }
+        if status in (429, 503):
+            response["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+        if status == 405:
+            response["headers"] = {"Allow": {"description": "Methods the path allows", "schema": {"type": "string"}}}
+        api.spec.components.response(status.name, response, lazy=True)

@@ -1,0 +1,99 @@
+"""Request ids, structured JSON logs that never carry secrets or personal data, metrics."""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pythonjsonlogger.json import JsonFormatter
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+# What must never reach a log line: credentials, tokens, and the debtor identifiers that
+# RULES.md says are masked everywhere (Chinese resident ids, long digit runs, phone numbers).
+_SCRUBBERS = [
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [redacted]"),
+    (re.compile(r"(?i)(authorization|password|passwd|access_token|token|secret|cookie)([\"']?\s*[=:]\s*[\"']?)"
+                r"[^\s\"',}]+"), r"\1\2[redacted]"),
+    (re.compile(r"\b\d{17}[\dXx]\b"), "[national-id]"),
+    (re.compile(r"\+\d[\d\s().-]{6,}\d"), "[phone]"),
+    (re.compile(r"\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b"), "[phone]"),
+    (re.compile(r"\b\d{10,}\b"), "[number]"),
+]
+
+
+def scrub(text: str) -> str:
+    for pattern, replacement in _SCRUBBERS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class ScrubbingJsonFormatter(JsonFormatter):
+    """Formats, then scrubs the whole line, so no field or traceback can leak a secret."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
+
+
+def configure_logging(level: str) -> None:
+    """Idempotent: replaces our own handler only, leaving handlers that tests attach alone."""
+    logger = logging.getLogger("fieldproof")
+    for handler in [h for h in logger.handlers if getattr(h, "_fieldproof", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._fieldproof = True
+    handler.setFormatter(ScrubbingJsonFormatter("%(levelname)s %(name)s %(message)s",
+                                                rename_fields={"levelname": "level"}, timestamp="time"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = True
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("fieldproof_http_requests_total", "HTTP requests",
+                                ["method", "endpoint", "status"], registry=self.registry)
+        self.latency = Histogram("fieldproof_http_request_duration_seconds", "HTTP request latency",
+                                 ["method", "endpoint"], registry=self.registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+    def exposition(self) -> Response:
+        return Response(generate_latest(self.registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+access_log = logging.getLogger("fieldproof.access")
+
+
+def install(app: Flask) -> Metrics:
+    metrics = Metrics()
+
+    @app.before_request
+    def _start():
+        g.started = time.perf_counter()
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+
+    @app.after_request
+    def _finish(response: Response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        # The rule, not the path: ids in paths would make one series per object.
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.requests.labels(request.method, endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(request.method, endpoint).observe(elapsed)
+        actor = g.get("actor")
+        access_log.info("request", extra={
+            "request_id": g.get("request_id"), "method": request.method, "endpoint": endpoint,
+            "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),
+            "user_id": actor.id if actor else None,
+        })
+        return response
+
+    return metrics

@@ -1,0 +1,122 @@
+"""Every error as `application/problem+json` (RFC 9457), built in this one place."""
+from __future__ import annotations
+
+import http
+import logging
+
+from flask import Response, current_app, g, json
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from core import errors as domain
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("fieldproof.errors")
+
+STATUS_OF = [
+    (domain.NotFound, 404),
+    (domain.Unauthenticated, 401),
+    (domain.Forbidden, 403),
+    (domain.Conflict, 409),
+    (domain.RuleViolation, 422),
+    (domain.ValidationFailed, 422),
+    (domain.IntegrityFailure, 422),
+    (domain.PayloadTooLarge, 413),
+    (domain.UnsupportedMedia, 415),
+    (domain.RateLimited, 429),
+    (domain.DependencyUnavailable, 503),
+    (domain.FieldProofError, 400),
+]
+
+SLUGS = {
+    400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
+    405: "method-not-allowed", 409: "conflict", 412: "precondition-failed", 413: "payload-too-large",
+    415: "unsupported-media-type", 422: "unprocessable", 428: "precondition-required",
+    429: "rate-limited", 500: "internal-error", 503: "service-unavailable",
+}
+
+
+def problem_type(status: int, slug: str | None = None) -> str:
+    return f"urn:fieldproof:problem:{slug or SLUGS.get(status, str(status))}"
+
+
+def problem_response(status: int, detail: str, *, title: str | None = None, slug: str | None = None,
+                     headers: dict | None = None, **members) -> Response:
+    body = {
+        "type": problem_type(status, slug),
+        "title": title or http.HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    request_id = g.get("request_id")
+    if request_id:
+        body["instance"] = f"urn:fieldproof:request:{request_id}"
+    body.update({k: v for k, v in members.items() if v is not None})
+    response = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    if status == 401:
+        response.headers.setdefault("WWW-Authenticate", 'Bearer realm="fieldproof"')
+    return response
+
+
+def _flatten(messages, prefix: str = "") -> dict[str, list[str]]:
+    """webargs nests errors by location and field; clients want `field.path → messages`."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(_flatten(value, name))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        flat[prefix or "_schema"] = list(messages)
+    elif isinstance(messages, list):
+        for index, value in enumerate(messages):
+            flat.update(_flatten(value, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        flat[prefix or "_schema"] = [str(messages)]
+    return flat
+
+
+def from_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    headers = dict(data.get("headers") or {})
+    members = {}
+    detail = data.get("message") or error.description or http.HTTPStatus(status).phrase
+    messages = data.get("errors") or data.get("messages")
+    if messages:
+        # webargs groups by location (json, query, ...); the location is not part of the field name.
+        if isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "files", "headers",
+                                                            "view_args", "path", "cookies", "json_or_form"}:
+            merged: dict[str, list[str]] = {}
+            for location_messages in messages.values():
+                merged.update(_flatten(location_messages))
+            members["errors"] = merged
+        else:
+            members["errors"] = _flatten(messages)
+        if status == 422:
+            detail = "the request did not pass validation"
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    if status == 413:
+        detail = "the request body is larger than this endpoint accepts"
+    return problem_response(status, str(detail), headers=headers, **members)
+
+
+def from_domain_error(error: domain.FieldProofError) -> Response:
+    status = next(code for cls, code in STATUS_OF if isinstance(error, cls))
+    headers = {}
+    members: dict = {}
+    if isinstance(error, domain.ValidationFailed) and error.errors:
+        members["errors"] = error.errors
+    if isinstance(error, domain.RuleViolation):
+        members["violations"] = error.violations
+    if isinstance(error, (domain.RateLimited, domain.DependencyUnavailable)):
+        headers["Retry-After"] = str(error.retry_after)
+    members.update(error.extra)
+    return problem_response(status, error.detail, title=error.title, headers=headers, **members)
+
+
+def from_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error", extra={"error_type": type(error).__name__})
+    return problem_response(500, "an unexpected error occurred; it has been logged",
+                            title="Internal Server Error")

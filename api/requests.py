@@ -1,0 +1,103 @@
+"""Request guards that hold for every endpoint: body size, media type, strict JSON."""
+from __future__ import annotations
+
+import json
+import math
+
+from flask import Flask, request
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from api.context import settings
+from core.errors import FieldProofError, PayloadTooLarge, UnsupportedMedia
+
+JSON_TYPES = ("application/json",)
+
+
+class MalformedBody(FieldProofError):
+    title = "Malformed request body"
+
+
+def accepts(*media_types: str, max_bytes: str | int | None = None):
+    """Declare what a view's body may be: media types and a size limit (bytes or a settings name)."""
+
+    def decorator(view):
+        view._accepts = media_types
+        view._max_bytes = max_bytes
+        return view
+
+    return decorator
+
+
+def _reject_duplicates(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise MalformedBody(f"duplicate key {key!r} in JSON object")
+        seen[key] = value
+    return seen
+
+
+def _reject_constant(name):
+    raise MalformedBody(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise MalformedBody("number out of range")
+    return value
+
+
+def strict_json_loads(data: bytes):
+    """JSON as RFC 8259 says: UTF-8, no NaN/Infinity, no duplicate keys, no overflowing numbers."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedBody("request body is not valid UTF-8") from None
+    try:
+        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant,
+                          parse_float=_finite_float)
+    except RecursionError:
+        raise MalformedBody("JSON nested too deeply") from None
+    except ValueError as error:
+        if isinstance(error, MalformedBody):
+            raise
+        raise MalformedBody(f"request body is not valid JSON: {error}") from None
+
+
+class StrictParser(FlaskParser):
+    """webargs parser that reads JSON strictly and refuses unknown fields (marshmallow RAISE)."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return missing
+        data = req.get_data(cache=True)
+        if not data:
+            return missing
+        return strict_json_loads(data)
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        raise MalformedBody(f"request body is not valid JSON: {error}")
+
+
+def install(app: Flask) -> None:
+    @app.before_request
+    def _guard_body():
+        if request.method not in ("POST", "PUT", "PATCH") or request.url_rule is None:
+            return None
+        view = app.view_functions.get(request.endpoint)
+        view_class = getattr(view, "view_class", None)
+        method_view = getattr(view_class, request.method.lower(), None) if view_class else view
+        media_types = getattr(method_view, "_accepts", JSON_TYPES)
+        limit = getattr(method_view, "_max_bytes", None)
+        if isinstance(limit, str):
+            limit = getattr(settings(), limit)
+        limit = limit or settings().max_json_bytes
+        request.max_content_length = limit
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(f"the body is {request.content_length} bytes; this endpoint accepts at most {limit}")
+        has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        if has_body and request.mimetype not in media_types:
+            raise UnsupportedMedia(f"send {' or '.join(media_types)}, not {request.mimetype or 'no Content-Type'}")
+        return None

@@ -1,0 +1,60 @@
+from flask.views import MethodView
+
+from api.auth import current_actor, requires
+from api.context import db_session, wiring
+from api.resources.base import Blueprint, paginated
+from api.schemas.cases import CaseEventSchema, CasePatchSchema, CaseQueryArgsSchema, CaseSchema
+from api.schemas.common import SyncArgsSchema
+from cases import services as cases
+
+PREFIX = "/cases"
+blp = Blueprint("cases", __name__, description="Debtor cases, their addresses and timelines")
+
+READERS = cases.READERS
+WRITERS = cases.WRITERS
+
+
+@blp.route("")
+class Cases(MethodView):
+    @requires(*READERS)
+    @blp.arguments(CaseQueryArgsSchema, location="query")
+    @blp.response(200, CaseSchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """Cases you may see (a collector: the ones assigned to them)."""
+        return paginated(cases.list_cases(db_session(), current_actor(), **args), pagination_parameters)
+
+    @requires(*WRITERS)
+    @blp.arguments(CaseSchema)
+    @blp.response(201, CaseSchema)
+    def post(self, data):
+        """Open a case. National id and phone are stored encrypted and only returned masked."""
+        return cases.create_case(db_session(), current_actor(), wiring().cipher, data)
+
+
+@blp.route("/<case_id>")
+class CaseById(MethodView):
+    @requires(*READERS)
+    @blp.response(200, CaseSchema)
+    def get(self, case_id):
+        """One case (404 when it is not yours to see)."""
+        return cases.get_case(db_session(), current_actor(), case_id)
+
+    @requires(*WRITERS)
+    @blp.arguments(CasePatchSchema)
+    @blp.response(200, CaseSchema)
+    def patch(self, changes, case_id):
+        """Change flags, assignment, status or amounts; add addresses."""
+        return cases.update_case(db_session(), current_actor(), wiring().cipher, case_id, changes)
+
+
+@blp.route("/<case_id>/timeline")
+class CaseTimeline(MethodView):
+    @requires(*READERS)
+    @blp.arguments(SyncArgsSchema, location="query")
+    @blp.response(200, CaseEventSchema(many=True))
+    @blp.paginate(page_size=50)
+    def get(self, args, case_id, pagination_parameters):
+        """What happened on the case, oldest first."""
+        query = cases.case_timeline(db_session(), current_actor(), case_id, **args)
+        return paginated(query, pagination_parameters)

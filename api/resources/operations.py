@@ -1,0 +1,45 @@
+from flask import Flask
+from flask.views import MethodView
+from sqlalchemy import text
+
+from api.context import db_session, wiring
+from api.resources.base import Blueprint
+from core.errors import DependencyUnavailable
+
+PREFIX = ""
+blp = Blueprint("operations", __name__, description="Liveness, readiness and metrics")
+
+
+@blp.route("/healthz")
+class Health(MethodView):
+    @blp.response(200)
+    def get(self):
+        """The process is up."""
+        return {"status": "ok"}
+
+
+@blp.route("/readyz")
+class Ready(MethodView):
+    @blp.response(200)
+    def get(self):
+        """The database and the object store answer; 503 otherwise."""
+        checks = {}
+        try:
+            db_session().execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as error:  # noqa: BLE001 - any failure means not ready
+            raise DependencyUnavailable(f"database: {type(error).__name__}") from None
+        store = wiring().extras.get("blob_store")
+        if store is not None:
+            try:
+                store.ping()
+            except Exception as error:  # noqa: BLE001
+                raise DependencyUnavailable(f"storage: {type(error).__name__}") from None
+            checks["storage"] = "ok"
+        return {"status": "ready", "checks": checks}
+
+
+def install_metrics_view(app: Flask) -> None:
+    @app.get("/metrics")
+    def metrics():
+        return wiring().extras["metrics"].exposition()

@@ -1,0 +1,44 @@
+from flask.views import MethodView
+
+from accounts import services as accounts
+from api.auth import requires
+from api.context import db_session
+from api.resources.base import Blueprint, paginated
+from api.schemas.accounts import UserPatchSchema, UserQueryArgsSchema, UserSchema
+
+PREFIX = "/users"
+blp = Blueprint("users", __name__, description="User accounts (admin)")
+
+
+@blp.route("")
+class Users(MethodView):
+    @requires("admin")
+    @blp.arguments(UserQueryArgsSchema, location="query")
+    @blp.response(200, UserSchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """List users."""
+        return paginated(accounts.list_users(db_session(), **args), pagination_parameters)
+
+    @requires("admin")
+    @blp.arguments(UserSchema)
+    @blp.response(201, UserSchema)
+    def post(self, data):
+        """Create a user with one role."""
+        return accounts.create_user(db_session(), **data)
+
+
+@blp.route("/<user_id>")
+class UserById(MethodView):
+    @requires("admin")
+    @blp.response(200, UserSchema)
+    def get(self, user_id):
+        """One user."""
+        return accounts.get_user(db_session(), user_id)
+
+    @requires("admin")
+    @blp.arguments(UserPatchSchema)
+    @blp.response(200, UserSchema)
+    def patch(self, changes, user_id):
+        """Change role, name, locale or password; deactivating revokes every token."""
+        return accounts.update_user(db_session(), user_id, **changes)

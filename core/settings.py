@@ -1,0 +1,130 @@
+"""Typed settings, parsed once from `FIELDPROOF_*` environment variables.
+
+`Settings.from_env()` only reads and validates; it creates no files and opens no
+connections, so importing or parsing never has side effects.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from core.errors import ConfigurationError
+
+PREFIX = "FIELDPROOF_"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{PREFIX}{name} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{PREFIX}{name} must be a number, got {raw!r}") from None
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(PREFIX + name) or default
+    if value not in choices:
+        raise ConfigurationError(f"{PREFIX}{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    storage_url: str = ""
+    s3_endpoint_url: str | None = None
+    jobs: str = "thread"
+    broker_url: str | None = None
+    signing_key_file: Path | None = None
+    secret_key: str | None = None
+    ledger_origin: str = "fieldproof.local/custody"
+    token_ttl_seconds: int = 12 * 3600
+    login_max_failures: int = 5
+    login_window_seconds: int = 15 * 60
+    max_json_bytes: int = 1 << 20
+    evidence_max_bytes: int = 500 * 1000 * 1000
+    geofence_radius_m: int = 100
+    geofence_accuracy_cap_m: int = 50
+    clock_skew_seconds: int = 300
+    max_travel_kmh: int = 150
+    route_speed_kmh: int = 30
+    route_base_lat: float | None = None
+    route_base_lon: float | None = None
+    retention_days: int = 365 * 5
+    log_level: str = "INFO"
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        mode = _choice(env, "ENV", "development", ("development", "production"))
+        data_dir = Path(env.get(PREFIX + "DATA_DIR") or "var").resolve()
+        settings = cls(
+            env=mode,
+            data_dir=data_dir,
+            database_url=env.get(PREFIX + "DATABASE_URL") or f"sqlite:///{data_dir / 'fieldproof.db'}",
+            storage_url=env.get(PREFIX + "STORAGE_URL") or f"file://{data_dir / 'blobs'}",
+            s3_endpoint_url=env.get(PREFIX + "S3_ENDPOINT_URL") or None,
+            jobs=_choice(env, "JOBS", "thread", ("thread", "celery")),
+            broker_url=env.get(PREFIX + "BROKER_URL") or None,
+            signing_key_file=Path(env[PREFIX + "SIGNING_KEY_FILE"]) if env.get(PREFIX + "SIGNING_KEY_FILE") else None,
+            secret_key=env.get(PREFIX + "SECRET_KEY") or None,
+            ledger_origin=env.get(PREFIX + "LEDGER_ORIGIN") or cls.ledger_origin,
+            token_ttl_seconds=_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_seconds, 60),
+            login_max_failures=_int(env, "LOGIN_MAX_FAILURES", cls.login_max_failures, 1),
+            login_window_seconds=_int(env, "LOGIN_WINDOW_SECONDS", cls.login_window_seconds, 1),
+            max_json_bytes=_int(env, "MAX_JSON_BYTES", cls.max_json_bytes, 1024),
+            evidence_max_bytes=_int(env, "EVIDENCE_MAX_BYTES", cls.evidence_max_bytes, 1),
+            geofence_radius_m=_int(env, "GEOFENCE_RADIUS_M", cls.geofence_radius_m, 1),
+            geofence_accuracy_cap_m=_int(env, "GEOFENCE_ACCURACY_CAP_M", cls.geofence_accuracy_cap_m, 0),
+            clock_skew_seconds=_int(env, "CLOCK_SKEW_SECONDS", cls.clock_skew_seconds, 0),
+            max_travel_kmh=_int(env, "MAX_TRAVEL_KMH", cls.max_travel_kmh, 1),
+            route_speed_kmh=_int(env, "ROUTE_SPEED_KMH", cls.route_speed_kmh, 1),
+            route_base_lat=_float(env, "ROUTE_BASE_LAT", None),
+            route_base_lon=_float(env, "ROUTE_BASE_LON", None),
+            retention_days=_int(env, "RETENTION_DAYS", cls.retention_days, 1),
+            log_level=(env.get(PREFIX + "LOG_LEVEL") or "INFO").upper(),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse combinations that cannot work; production refuses to guess secrets."""
+        if self.jobs == "celery" and not self.broker_url:
+            raise ConfigurationError(f"{PREFIX}JOBS=celery needs {PREFIX}BROKER_URL")
+        if self.production:
+            missing = []
+            if not self.secret_key:
+                missing.append(PREFIX + "SECRET_KEY")
+            if not self.signing_key_file:
+                missing.append(PREFIX + "SIGNING_KEY_FILE")
+            if missing:
+                raise ConfigurationError("production start refused, missing: " + ", ".join(missing))
+            if len(self.secret_key) < 32:
+                raise ConfigurationError(f"{PREFIX}SECRET_KEY must be at least 32 characters in production")
+
+    def with_overrides(self, **changes) -> Settings:
+        return replace(self, **changes)

@@ -1,0 +1,153 @@
+"""Spool an upload to local disk while hashing it, in constant memory.
+
+The server never trusts a hash it did not compute: bytes are hashed as they arrive, on their
+way to a private spool file, and only that spool file is later stored. MD5 is computed only
+because S3-compatible servers verify `Content-MD5` and ignore the newer checksum headers; it
+is never used to identify evidence.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Self
+
+from evidence.errors import HashMismatch, TooLarge
+
+CHUNK_SIZE = 1 << 20
+"""Read size: large enough for hashlib to run at full speed, small enough to be irrelevant."""
+
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class SpooledFile:
+    """A spool file and the digests of exactly its bytes; leaving the `with` block removes it."""
+
+    path: Path
+    sha256_hex: str
+    md5_b64: str
+    size: int
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove the spool file; safe to call twice."""
+        self.path.unlink(missing_ok=True)
+
+    def check_sha256(self, claimed_hex: str) -> None:
+        """Refuse when the device's claimed SHA-256 is not the one computed here."""
+        check_claimed_sha256(claimed_hex, self.sha256_hex)
+
+
+def check_claimed_sha256(claimed_hex: str, actual_hex: str) -> None:
+    """Compare a claimed SHA-256 (hex, any case) with the computed one; malformed claims fail."""
+    claimed = claimed_hex.strip().lower() if isinstance(claimed_hex, str) else ""
+    if len(claimed) != 64 or not _HEX.issuperset(claimed):
+        raise HashMismatch(
+            "claimed sha256 is not 64 hex digits", expected=claimed_hex, actual=actual_hex
+        )
+    if claimed != actual_hex:
+        raise HashMismatch(
+            "bytes do not hash to the claimed sha256", expected=claimed, actual=actual_hex
+        )
+
+
+def spool_stream(
+    source: Iterable[bytes] | BinaryIO,
+    directory: str | os.PathLike[str],
+    *,
+    max_bytes: int,
+    chunk_size: int = CHUNK_SIZE,
+) -> SpooledFile:
+    """Copy `source` into a new file in `directory`, hashing SHA-256 and MD5 on the way.
+
+    `source` is a readable binary file-like (read in `chunk_size` pieces into one reused
+    buffer) or an iterable of bytes-like chunks (written as given, so the caller's chunk size
+    bounds memory). Raises `TooLarge` as soon as more than `max_bytes` have arrived; on that
+    or any other failure, including the source raising, the partial spool file is removed.
+    """
+    if max_bytes < 0:
+        raise ValueError("max_bytes must be >= 0")
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be > 0")
+    sha256 = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
+    size = 0
+    fd, name = tempfile.mkstemp(prefix="spool-", suffix=".part", dir=os.fspath(directory))
+    path = Path(name)
+    try:
+        with open(fd, "wb", buffering=0, closefd=True) as out:
+            for chunk in _chunks(source, chunk_size):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(
+                        f"upload exceeds {max_bytes} bytes", max_bytes=max_bytes, received=size
+                    )
+                sha256.update(chunk)
+                md5.update(chunk)
+                _write_all(out, chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return SpooledFile(
+        path=path,
+        sha256_hex=sha256.hexdigest(),
+        md5_b64=base64.b64encode(md5.digest()).decode("ascii"),
+        size=size,
+    )
+
+
+def hash_stream(fileobj: BinaryIO, *, chunk_size: int = CHUNK_SIZE) -> tuple[str, int]:
+    """SHA-256 hex and byte count of everything left in `fileobj` (re-hashing a stored object)."""
+    sha256 = hashlib.sha256()
+    size = 0
+    for chunk in _chunks(fileobj, chunk_size):
+        sha256.update(chunk)
+        size += len(chunk)
+    return sha256.hexdigest(), size
+
+
+def _chunks(source: Iterable[bytes] | BinaryIO, chunk_size: int) -> Iterator[memoryview]:
+    """Uniform view over file-likes and chunk iterables, without per-chunk allocations."""
+    if hasattr(source, "readinto"):
+        buffer = bytearray(chunk_size)
+        view = memoryview(buffer)
+        while True:
+            count = source.readinto(view)  # type: ignore[union-attr]
+            if not count:
+                return
+            yield view[:count]
+    elif hasattr(source, "read"):
+        while True:
+            data = source.read(chunk_size)  # type: ignore[union-attr]
+            if not data:
+                return
+            yield memoryview(data)
+    else:
+        for data in source:
+            if isinstance(data, str):
+                raise TypeError("spool sources yield bytes, not str")
+            if data:
+                yield memoryview(data)
+
+
+def _write_all(out: BinaryIO, chunk: memoryview) -> None:
+    """Unbuffered writes may be short; loop until the whole chunk is on disk."""
+    written = 0
+    while written < len(chunk):
+        written += out.write(chunk[written:])

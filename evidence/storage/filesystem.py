@@ -1,0 +1,338 @@
+"""Filesystem blob store: the embedded default (`var/blobs`), content-addressed and write-once.
+
+Layout under the root directory:
+
+    sha256/ab/cd/<hex>          the blob, mode 0444, never replaced
+    retention/ab/cd/<hex>.json  sidecar {"retain_until": ISO-8601 UTC or null, "legal_hold": bool}
+    .lock                       flock taken for every retention, hold and delete decision
+
+Retention lives in a sidecar rather than in file times because mtimes are rewritten by copies,
+backups and `touch`; a missing sidecar means no retention and no hold. The sidecar is written
+before the blob becomes visible, so a visible blob never lacks its retention.
+
+A blob is written to a temporary file in its final directory, fsynced, made read-only, then
+published with `link()`, which fails if the name exists: unlike `rename()` it can never replace
+a blob, even when two writers race. The directory is fsynced after publishing.
+"""
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from core.clock import as_utc, utcnow
+from evidence.storage.base import (
+    CHUNK_SIZE,
+    KEY_PREFIX,
+    BlobInfo,
+    BlobNotFound,
+    BlobSource,
+    ContentMismatch,
+    PresignedUpload,
+    RetentionLocked,
+    StorageUnavailable,
+    StoredBlob,
+    blob_key,
+    check_sha256_hex,
+    sha256_of_key,
+)
+
+_RETENTION_DIR = "retention"
+_READ_ONLY = 0o444
+
+
+class FilesystemBlobStore:
+    """Blobs as read-only files under `root`; retention and legal hold in JSON sidecars."""
+
+    backend = "filesystem"
+
+    def __init__(self, root: str | os.PathLike, *, retention: timedelta = timedelta(0)):
+        if retention < timedelta(0):
+            raise ValueError("retention must not be negative")
+        self.root = Path(root)
+        self.retention = retention
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"FilesystemBlobStore({str(self.root)!r}, retention={self.retention})"
+
+    # --- writing
+
+    def put_file(
+        self, source: BlobSource, sha256_hex: str, size: int, md5_b64: str | None = None
+    ) -> StoredBlob:
+        key = blob_key(sha256_hex)
+        final = self.root / key
+        if final.exists():
+            return self._already_stored(sha256_hex)
+        with _opened(source) as stream:  # a missing source is the caller's error, not a 503
+            try:
+                _make_dirs(final.parent, self.root)
+                temp = self._spool(stream, final.parent, size, md5_b64)
+            except OSError as exc:
+                raise StorageUnavailable(f"filesystem blob store write failed: {exc.strerror}") from exc
+        try:
+            with self._locked():
+                if final.exists():
+                    return self._already_stored(sha256_hex, locked=True)
+                retain_until = self._new_retention()
+                if retain_until is not None:
+                    self._write_sidecar(sha256_hex, retain_until, legal_hold=False)
+                try:
+                    os.link(temp, final)
+                except FileExistsError:
+                    return self._already_stored(sha256_hex, locked=True)
+                _fsync_dir(final.parent)
+        except OSError as exc:
+            raise StorageUnavailable(f"filesystem blob store write failed: {exc.strerror}") from exc
+        finally:
+            _unlink_quietly(temp)
+        return StoredBlob(self.backend, key, sha256_hex, size, True, retain_until)
+
+    def _spool(self, stream: BinaryIO, directory: Path, size: int, md5_b64: str | None) -> Path:
+        """Copy the stream into a fsynced read-only temp file beside its final name."""
+        fd, name = tempfile.mkstemp(prefix=".upload-", dir=directory)
+        temp = Path(name)
+        try:
+            md5 = hashlib.md5(usedforsecurity=False) if md5_b64 is not None else None
+            written = 0
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                while chunk := stream.read(CHUNK_SIZE):
+                    written += len(chunk)
+                    if written > size:
+                        break
+                    if md5 is not None:
+                        md5.update(chunk)
+                    out.write(chunk)
+                if written != size:
+                    raise ContentMismatch(f"expected {size} bytes, got {'more' if written > size else written}")
+                if md5 is not None and base64.b64encode(md5.digest()).decode("ascii") != md5_b64:
+                    raise ContentMismatch("Content-MD5 does not match the bytes")
+                os.fchmod(out.fileno(), _READ_ONLY)
+                os.fsync(out.fileno())
+        except BaseException:
+            _unlink_quietly(temp)
+            raise
+        return temp
+
+    def _already_stored(self, sha256_hex: str, *, locked: bool = False) -> StoredBlob:
+        """Identical bytes are stored once; a second put still owes them this store's retention."""
+        wanted = self._new_retention()
+        if wanted is not None:
+            info = self._extend(sha256_hex, wanted, locked=locked, only_if_longer=True)
+        else:
+            info = self.head(sha256_hex)
+        if info is None:
+            raise BlobNotFound(f"blob {sha256_hex} vanished while being stored")
+        return StoredBlob(self.backend, info.key, sha256_hex, info.size, False, info.retain_until)
+
+    def _new_retention(self) -> datetime | None:
+        return utcnow() + self.retention if self.retention else None
+
+    # --- reading
+
+    def open(self, sha256_hex: str) -> BinaryIO:
+        path = self.root / blob_key(sha256_hex)
+        try:
+            return open(path, "rb", buffering=CHUNK_SIZE)
+        except FileNotFoundError:
+            raise BlobNotFound(f"no blob {sha256_hex}") from None
+        except OSError as exc:
+            raise StorageUnavailable(f"filesystem blob store read failed: {exc.strerror}") from exc
+
+    def head(self, sha256_hex: str) -> BlobInfo | None:
+        key = blob_key(sha256_hex)
+        try:
+            size = (self.root / key).stat().st_size
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageUnavailable(f"filesystem blob store stat failed: {exc.strerror}") from exc
+        retain_until, legal_hold = self._read_sidecar(sha256_hex)
+        return BlobInfo(key, sha256_hex, size, retain_until, legal_hold)
+
+    def exists(self, sha256_hex: str) -> bool:
+        return (self.root / blob_key(sha256_hex)).is_file()
+
+    def presign_put(
+        self, sha256_hex: str, size: int, md5_b64: str, expires_s: int
+    ) -> PresignedUpload | None:
+        """None: uploads go through the API (`PUT .../content`), which streams into `put_file`."""
+        check_sha256_hex(sha256_hex)
+        return None
+
+    def iter_keys(self) -> Iterator[str]:
+        """Keys in sorted order; temp files, sidecars and stray names are skipped."""
+        top = self.root / KEY_PREFIX
+        for first in _sorted_dirs(top):
+            for second in _sorted_dirs(first):
+                for entry in sorted(os.scandir(second), key=lambda e: e.name):
+                    key = f"{KEY_PREFIX}/{first.name}/{second.name}/{entry.name}"
+                    try:
+                        sha256_of_key(key)
+                    except ValueError:
+                        continue
+                    if entry.is_file(follow_symlinks=False):
+                        yield key
+
+    def ping(self) -> None:
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageUnavailable(f"blob directory {self.root} is missing or not writable")
+
+    # --- locks
+
+    def set_legal_hold(self, sha256_hex: str, on: bool) -> None:
+        with self._locked():
+            info = self._head_or_raise(sha256_hex)
+            self._write_sidecar(sha256_hex, info.retain_until, legal_hold=on)
+
+    def extend_retention(self, sha256_hex: str, until: datetime) -> BlobInfo:
+        return self._extend(sha256_hex, as_utc(until), locked=False, only_if_longer=False)
+
+    def _extend(self, sha256_hex: str, until: datetime, *, locked: bool, only_if_longer: bool) -> BlobInfo:
+        with self._locked(already=locked):
+            info = self._head_or_raise(sha256_hex)
+            if info.retain_until is not None and until <= info.retain_until:
+                if until < info.retain_until and not only_if_longer:
+                    raise RetentionLocked(
+                        f"blob {sha256_hex} is retained until {info.retain_until.isoformat()}; "
+                        "retention can be extended, never shortened"
+                    )
+                return info
+            self._write_sidecar(sha256_hex, until, legal_hold=info.legal_hold)
+            return BlobInfo(info.key, sha256_hex, info.size, until, info.legal_hold)
+
+    def delete_if_allowed(self, sha256_hex: str) -> bool:
+        key = blob_key(sha256_hex)
+        with self._locked():
+            info = self.head(sha256_hex)
+            if info is None:
+                _unlink_quietly(self._sidecar_path(sha256_hex))
+                return True
+            if not info.deletable():
+                return False
+            try:
+                (self.root / key).unlink()
+                _fsync_dir((self.root / key).parent)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StorageUnavailable(f"filesystem blob store delete failed: {exc.strerror}") from exc
+            _unlink_quietly(self._sidecar_path(sha256_hex))
+            return True
+
+    def _head_or_raise(self, sha256_hex: str) -> BlobInfo:
+        info = self.head(sha256_hex)
+        if info is None:
+            raise BlobNotFound(f"no blob {sha256_hex}")
+        return info
+
+    @contextmanager
+    def _locked(self, *, already: bool = False):
+        """Serialize lock decisions across processes, so a check and its change cannot interleave."""
+        if already:
+            yield
+            return
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # --- sidecars
+
+    def _sidecar_path(self, sha256_hex: str) -> Path:
+        return self.root / _RETENTION_DIR / sha256_hex[0:2] / sha256_hex[2:4] / f"{sha256_hex}.json"
+
+    def _read_sidecar(self, sha256_hex: str) -> tuple[datetime | None, bool]:
+        try:
+            data = json.loads(self._sidecar_path(sha256_hex).read_text("utf-8"))
+        except FileNotFoundError:
+            return None, False
+        retain_until = data.get("retain_until")
+        return (
+            as_utc(datetime.fromisoformat(retain_until)) if retain_until else None,
+            bool(data.get("legal_hold", False)),
+        )
+
+    def _write_sidecar(self, sha256_hex: str, retain_until: datetime | None, *, legal_hold: bool) -> None:
+        """Replace the sidecar atomically (temp file, fsync, rename, fsync dir)."""
+        path = self._sidecar_path(sha256_hex)
+        _make_dirs(path.parent, self.root)
+        body = json.dumps(
+            {
+                "retain_until": as_utc(retain_until).isoformat() if retain_until else None,
+                "legal_hold": legal_hold,
+            },
+            sort_keys=True,
+        ).encode("utf-8")
+        fd, name = tempfile.mkstemp(prefix=".sidecar-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(body)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(name, path)
+        except BaseException:
+            _unlink_quietly(Path(name))
+            raise
+        _fsync_dir(path.parent)
+
+
+@contextmanager
+def _opened(source: BlobSource):
+    """A path is opened (and closed); a file object is rewound when it can be, and left open."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb", buffering=0) as stream:
+            yield stream
+        return
+    if source.seekable():
+        source.seek(0)
+    yield source
+
+
+def _make_dirs(directory: Path, root: Path) -> None:
+    """Create missing fan-out directories and fsync each parent, so the new names are durable."""
+    missing = []
+    current = directory
+    while not current.exists() and current != root:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sorted_dirs(directory: Path) -> list[Path]:
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    return [Path(e.path) for e in sorted(entries, key=lambda e: e.name) if e.is_dir(follow_symlinks=False)]
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

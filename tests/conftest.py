@@ -1,0 +1,76 @@
+"""Fixtures shared by every test tier.
+
+Every test gets its own database on the migrated schema (never `create_all`): on SQLite a
+copy of a template migrated once per session; on PostgreSQL (FIELDPROOF_TEST_DATABASE_URL,
+set by `make test`) the one migrated database, emptied between tests.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from api.dbtools import load_models, upgrade
+from core.settings import Settings
+
+TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory):
+    url = os.environ.get("FIELDPROOF_TEST_DATABASE_URL")
+    if url:
+        upgrade(url)
+        return "postgresql", url
+    path = tmp_path_factory.mktemp("template") / "fieldproof.db"
+    upgrade(f"sqlite:///{path}")
+    return "sqlite", path
+
+
+def _empty_postgres(url: str) -> None:
+    tables = [t.name for t in load_models().sorted_tables]
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(database_template, tmp_path):
+    kind, value = database_template
+    if kind == "sqlite":
+        copy = tmp_path / "fieldproof.db"
+        shutil.copyfile(value, copy)
+        return f"sqlite:///{copy}"
+    _empty_postgres(value)
+    return value
+
+
+@pytest.fixture
+def settings(tmp_path, database_url) -> Settings:
+    return Settings(env="development", data_dir=tmp_path, database_url=database_url,
+                    storage_url=f"file://{tmp_path / 'blobs'}", secret_key=TEST_SECRET, log_level="INFO")
+
+
+@pytest.fixture
+def app(settings):
+    from api.app import create_app
+
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["fieldproof"].db.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def factory(app, client):
+    from tests.factories import Factory
+
+    return Factory(app, client)

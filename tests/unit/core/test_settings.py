@@ -1,0 +1,39 @@
+import pytest
+
+from core.errors import ConfigurationError
+from core.settings import Settings
+
+
+def test_defaults_point_under_the_data_dir(tmp_path):
+    settings = Settings.from_env({"FIELDPROOF_DATA_DIR": str(tmp_path)})
+    assert settings.env == "development" and settings.jobs == "thread"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'fieldproof.db'}"
+    assert settings.storage_url == f"file://{tmp_path / 'blobs'}"
+    assert settings.evidence_max_bytes == 500_000_000 and settings.geofence_radius_m == 100
+
+
+def test_values_are_typed():
+    settings = Settings.from_env({"FIELDPROOF_GEOFENCE_RADIUS_M": "250", "FIELDPROOF_ROUTE_BASE_LAT": "31.2"})
+    assert settings.geofence_radius_m == 250 and settings.route_base_lat == 31.2
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"FIELDPROOF_GEOFENCE_RADIUS_M": "wide"}, "integer"),
+    ({"FIELDPROOF_GEOFENCE_RADIUS_M": "0"}, "at least"),
+    ({"FIELDPROOF_JOBS": "cron"}, "one of"),
+    ({"FIELDPROOF_JOBS": "celery"}, "BROKER_URL"),
+    ({"FIELDPROOF_ENV": "production"}, "FIELDPROOF_SECRET_KEY"),
+    ({"FIELDPROOF_ENV": "production", "FIELDPROOF_SECRET_KEY": "x" * 40}, "FIELDPROOF_SIGNING_KEY_FILE"),
+    ({"FIELDPROOF_ENV": "production", "FIELDPROOF_SECRET_KEY": "short", "FIELDPROOF_SIGNING_KEY_FILE": "/k"},
+     "32 characters"),
+])
+def test_bad_or_missing_settings_fail_loudly(env, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env(env)
+
+
+def test_production_start_without_secrets_fails(tmp_path):
+    from api.app import create_app
+
+    with pytest.raises(ConfigurationError):
+        create_app(Settings(env="production", data_dir=tmp_path))

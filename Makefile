@@ -7,13 +7,22 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export FIELDPROOF_DATA_DIR ?= $(CURDIR)/var
 
-# Debian packages the tests need, as "command-or-path:package" pairs; installed only when missing.
-TEST_DEBS := /usr/lib/postgresql:postgresql radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd curl:curl \
-	ceph-mgr:ceph-mgr ceph:ceph-common
+# Debian packages: what the app needs to render packets (PDF/A with Chinese), and what the
+# tests start (PostgreSQL, Ceph's RADOS Gateway, Redis, Chromium). Installed only when missing.
+RUN_DEBS := fonts-noto-cjk fonts-dejavu-core libharfbuzz-subset0 libpangoft2-1.0-0 poppler-utils
+TEST_DEBS := $(RUN_DEBS) postgresql ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl redis-server chromium
 
-.PHONY: install run test test-fast system-deps bench fuzz clean
+.PHONY: install run test test-fast system-deps run-deps debs bench fuzz clean translations
 
-install: $(VENV)/.installed
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+
+install: $(VENV)/.installed $(CATALOGS)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(BIN)/pybabel -q compile -i $< -o $@ -l $*
+
+translations: install
+	$(BIN)/python scripts/translations.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,16 +31,21 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 system-deps:
-	@missing=""; for pair in $(TEST_DEBS); do want=$${pair%%:*}; pkg=$${pair##*:}; \
-	  if [[ $$want == /* ]]; then [ -e "$$want" ] || missing="$$missing $$pkg"; \
-	  else command -v $$want >/dev/null 2>&1 || missing="$$missing $$pkg"; fi; done; \
+	@$(MAKE) --no-print-directory debs DEBS="$(TEST_DEBS)"
+
+run-deps:
+	@$(MAKE) --no-print-directory debs DEBS="$(RUN_DEBS)"
+
+debs:
+	@missing=""; for pkg in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-run: install
+run: install run-deps
 	$(BIN)/fieldproof db upgrade
 	@$(BIN)/fieldproof demo
 	@echo

@@ -21,7 +21,8 @@ class User(Timestamped, Base):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    locale: Mapped[str] = mapped_column(String(8), default="en")
+    # None: no preference, the console follows the browser's language.
+    locale: Mapped[str | None] = mapped_column(String(8))
 
 
 class AccessToken(Base):

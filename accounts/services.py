@@ -43,7 +43,7 @@ def _check_password_strength(password: str) -> None:
 
 
 def create_user(session: Session, *, username: str, role: str, password: str, display_name: str = "",
-                locale: str = "en") -> User:
+                locale: str | None = None) -> User:
     if role not in ROLES:
         raise ValidationFailed("unknown role", {"role": [f"must be one of {', '.join(ROLES)}"]})
     _check_password_strength(password)

@@ -10,14 +10,16 @@ from flask_smorest import Api as SmorestApi
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from api import idempotency, observability, problems, requests
+from api import idempotency, observability, problems, requests, security
 from api.auth import BEARER_SCHEME
-from api.context import Wiring
 from api.docs import ProblemResponsesPlugin, ProblemSchema, register_problem_responses
 from core.crypto import FieldCipher
 from core.db import Database
 from core.errors import DependencyUnavailable, FieldProofError
+from core.jobs import ThreadRunner
+from core.runtime import Runtime
 from core.settings import Settings
+from evidence.errors import EvidenceRejected
 
 log = logging.getLogger("fieldproof.app")
 API_PREFIX = "/api/v1"
@@ -52,6 +54,7 @@ def _development_secret(data_dir: Path) -> str:
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     settings.check()
+    _check_rule_overrides(settings)
     observability.configure_logging(settings.log_level)
     if not settings.secret_key:
         settings = settings.with_overrides(secret_key=_development_secret(settings.data_dir))
@@ -73,16 +76,33 @@ def create_app(settings: Settings | None = None) -> Flask:
             "components": {"securitySchemes": {"bearerAuth": BEARER_SCHEME}},
         },
         MAX_CONTENT_LENGTH=settings.evidence_max_bytes + (1 << 20),
+        SESSION_COOKIE_NAME="fieldproof_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+        PERMANENT_SESSION_LIFETIME=settings.token_ttl_seconds,
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
     )
-    wiring = Wiring(settings=settings, db=Database(settings.database_url),
-                    cipher=FieldCipher.from_secret(settings.secret_key))
-    app.extensions["fieldproof"] = wiring
+    if settings.proxy_hops:
+        # Behind N trusted proxies, the client address (login throttling) comes from X-Forwarded-For.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
+    runtime = build_runtime(settings)
+    app.extensions["fieldproof"] = runtime
+    if settings.checkpoint_interval_seconds and settings.jobs == "thread":
+        from evidence.ledger_service import CheckpointScheduler
+
+        runtime.extras["checkpoints"] = CheckpointScheduler(runtime, settings.checkpoint_interval_seconds)
+        runtime.extras["checkpoints"].start()
 
     metrics = observability.install(app)
-    wiring.extras["metrics"] = metrics
+    runtime.extras["metrics"] = metrics
     requests.install(app)
     idempotency.install(app)
+    security.install(app, production=settings.production)
 
     api = Api(app, spec_kwargs={"extra_plugins": [ProblemResponsesPlugin()]})
     api.spec.components.schema("Problem", schema=ProblemSchema)
@@ -90,8 +110,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     register_all(api, app)
     _serve_docs_assets(app)
+    from api.console.views import install as install_console
+
+    install_console(app)
 
     app.register_error_handler(FieldProofError, problems.from_domain_error)
+    app.register_error_handler(EvidenceRejected, problems.from_evidence_rejected)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(Exception, problems.from_unexpected)
 
@@ -124,6 +148,36 @@ def create_app(settings: Settings | None = None) -> Flask:
             session.close()
 
     return app
+
+
+def _check_rule_overrides(settings: Settings) -> None:
+    """An organisation override that would loosen the law stops start-up, not a later request."""
+    if settings.rule_overrides:
+        from visits.services import organisation_profile
+
+        for jurisdiction in ("CN", "IN", "US-NY", "US-CA"):
+            organisation_profile(jurisdiction, settings.rule_overrides)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Everything a process needs, made once: used by the app factory and by workers."""
+    from evidence.storage.base import open_blob_store
+
+    runtime = Runtime(settings=settings, db=Database(settings.database_url),
+                      cipher=FieldCipher.from_secret(settings.secret_key))
+    runtime.blobs = open_blob_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url,
+                                    retention_days=settings.retention_days)
+    if settings.jobs == "celery":
+        from api.worker import CeleryRunner, load_job_modules
+
+        load_job_modules()
+        runtime.jobs = CeleryRunner(settings)
+    else:
+        runtime.jobs = ThreadRunner(runtime)
+    from core.keys import load_signer
+
+    runtime.signer = load_signer(settings)
+    return runtime
 
 
 def _database_unavailable(error: OperationalError):

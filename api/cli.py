@@ -86,5 +86,18 @@ def demo():
         click.echo(line)
 
 
+def _add_feature_commands() -> None:
+    import importlib
+
+    from api.commands import COMMAND_MODULES
+
+    for name in COMMAND_MODULES:
+        for command in importlib.import_module(name).COMMANDS:
+            main.add_command(command)
+
+
+_add_feature_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -14,7 +14,13 @@ from core.db import Base
 MODEL_MODULES = (
     "accounts.models",
     "cases.models",
+    "cases.promises",
     "core.idempotency",
+    "visits.models",
+    "evidence.custody",
+    "evidence.verification",
+    "evidence.models",
+    "legal_docs.models",
 )
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 

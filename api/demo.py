@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from accounts.models import User
 from accounts.services import create_user
-from api.context import Wiring
+from core.runtime import Runtime
 from cases.services import create_case
 from core.actor import Actor
+from core.clock import utcnow
+from visits.localtime import zone_at
+from visits.services import schedule_visit
 
 ROLES = ("admin", "supervisor", "collector", "legal", "auditor")
 
@@ -53,7 +57,7 @@ NAMES = {
 }
 
 
-def load_demo(wiring: Wiring) -> list[str]:
+def load_demo(wiring: Runtime) -> list[str]:
     """Idempotent: loads nothing when the demo admin already exists."""
     logins_file = wiring.settings.data_dir / "demo-logins.txt"
     with wiring.db.transaction() as session:
@@ -75,12 +79,13 @@ def load_demo(wiring: Wiring) -> list[str]:
         credentials.append(f"  {'collector':<10} username demo-collector-2   password {password2}")
         supervisor = Actor(id=users["supervisor"].id, role="supervisor", username="demo-supervisor")
         count = 0
+        opened = []
         for city, jurisdiction, currency, country, region, homes in PLACES:
             names = NAMES["CN" if jurisdiction == "CN" else jurisdiction]
             for n, (home, hlat, hlon, work, wlat, wlon) in enumerate(homes):
                 count += 1
                 collector = users["collector"] if count % 3 else second
-                create_case(session, supervisor, wiring.cipher, {
+                opened.append(create_case(session, supervisor, wiring.cipher, {
                     "reference": f"DEMO-{count:04d}",
                     "debtor": {"name": names[(count - 1) % len(names)],
                                "national_id": f"1101011985{count:04d}123{count % 10}",
@@ -99,9 +104,39 @@ def load_demo(wiring: Wiring) -> list[str]:
                         {"kind": "workplace", "line": work, "city": city, "region": region, "country": country,
                          "lat": wlat, "lon": wlon},
                     ],
-                })
+                }))
+        visits = _schedule_demo_visits(session, wiring, supervisor, opened, (users["collector"].id, second.id))
     logins_file.parent.mkdir(parents=True, exist_ok=True)
     logins_file.write_text("\n".join(credentials) + "\n")
     logins_file.chmod(0o600)
-    return [f"demo organisation loaded: {len(credentials)} users, {count} cases", "logins:", *credentials,
+    return [f"demo organisation loaded: {len(credentials)} users, {count} cases, {visits} visits", "logins:", *credentials,
             f"(kept in {logins_file})"]
+
+
+def _schedule_demo_visits(session, wiring: Runtime, supervisor: Actor, opened, collectors: tuple[str, str]) -> int:
+    """Home visits at lawful local hours: later today where the day still allows one, else
+    tomorrow, staggered so that each collector's day makes a route. Cases that may not be
+    visited (cease contact, represented debtor) get none, as the rules would refuse them."""
+    now = utcnow()
+    scheduled = 0
+    for n, case in enumerate(opened):
+        if case.cease_contact or case.attorney_represented:
+            continue
+        home = next(a for a in case.addresses if a.kind == "home")
+        zone = zone_at(home.lat, home.lon)
+        local_now = now.astimezone(zone)
+        later_today = (local_now + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+        if 9 <= later_today.hour <= 16 and n % 2 == 0:
+            start = later_today
+        else:
+            tomorrow = local_now.date() + timedelta(days=1)
+            start = datetime.combine(tomorrow, time(10 + (n % 4) * 2), tzinfo=zone)
+        collector = case.assigned_collector_id
+        other = collectors[1] if collector == collectors[0] else collectors[0]
+        schedule_visit(session, supervisor, wiring.settings, {
+            "case_id": case.id, "address_id": home.id, "collector_id": collector,
+            # CN asks for two collectors at a home; naming a second elsewhere is good practice.
+            "second_collector_id": other, "window_start": start, "window_end": start + timedelta(hours=1),
+        }, now=now)
+        scheduled += 1
+    return scheduled

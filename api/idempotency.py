@@ -15,10 +15,10 @@ import rfc8785
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import optional_actor
+from api.auth import current_actor, optional_actor
 from api.context import db_session
 from api.problems import problem_response
-from api.requests import MalformedBody, strict_json_loads
+from api.requests import MalformedBody, method_view, strict_json_loads
 from core import idempotency
 from core.errors import Conflict, ValidationFailed
 
@@ -40,17 +40,43 @@ def request_fingerprint() -> str:
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.path}\n".encode())
     if request.mimetype == "multipart/form-data":
-        # The metadata names the file's SHA-256, which ingest then checks against the bytes.
         fields = {name: request.form.getlist(name) for name in sorted(request.form)}
-        if "metadata" in fields and len(fields["metadata"]) == 1:
-            fields["metadata"] = [_canonical(fields["metadata"][0].encode()).decode("utf-8", "replace")]
-        digest.update(json.dumps(fields, sort_keys=True).encode())
-        digest.update(json.dumps(sorted(request.files)).encode())
+        _digest_multipart(digest, fields, list(request.files))
     elif request.is_json:
         digest.update(_canonical(request.get_data(cache=True)))
     else:
         digest.update(request.get_data(cache=True))
     return digest.hexdigest()
+
+
+def _digest_multipart(digest, fields: dict[str, list[str]], file_names: list[str]) -> None:
+    """The metadata names the file's SHA-256, which ingest then checks against the bytes."""
+    fields = {name: list(values) for name, values in fields.items()}
+    if "metadata" in fields and len(fields["metadata"]) == 1:
+        fields["metadata"] = [_canonical(fields["metadata"][0].encode()).decode("utf-8", "replace")]
+    digest.update(json.dumps(fields, sort_keys=True).encode())
+    digest.update(json.dumps(sorted(file_names)).encode())
+
+
+def multipart_fingerprint(fields: dict[str, list[str]], file_names: list[str]) -> str:
+    """`request_fingerprint` for a body a view parsed from the stream itself."""
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.path}\n".encode())
+    _digest_multipart(digest, fields, file_names)
+    return digest.hexdigest()
+
+
+def check_streamed(fingerprint: str) -> Response | None:
+    """The deferred check of a `streams_body` view, once it has parsed the body's fields:
+    the first response for a replay (409 for another body), or None to go ahead."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    stored = idempotency.find(db_session(), current_actor().id, key)
+    if stored is not None:
+        return _replay(stored) if stored.fingerprint == fingerprint else _mismatch()
+    g.idempotency = (current_actor().id, key, fingerprint)
+    return None
 
 
 def _replay(stored: idempotency.StoredResponse) -> Response:
@@ -81,6 +107,8 @@ def install(app: Flask) -> None:
         actor = optional_actor()
         if actor is None:
             return None  # the view refuses it with 401
+        if getattr(method_view(app), "_streams_body", False):
+            return None  # the view reads the body and calls `check_streamed`
         fingerprint = request_fingerprint()
         stored = idempotency.find(db_session(), actor.id, key)
         if stored is not None:

@@ -8,6 +8,7 @@ from flask import Response, current_app, g, json
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from core import errors as domain
+from evidence import errors as evidence
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("fieldproof.errors")
@@ -114,6 +115,39 @@ def from_domain_error(error: domain.FieldProofError) -> Response:
         headers["Retry-After"] = str(error.retry_after)
     members.update(error.extra)
     return problem_response(status, error.detail, title=error.title, headers=headers, **members)
+
+
+# Refusals of uploaded bytes: 413 too big, 415 not an allowed format at all, 422 for the
+# rest (well-formed HTTP, refused content: wrong hash, bomb, truncated, wrong kind...).
+EVIDENCE_STATUS_OF = [
+    (evidence.TooLarge, 413),
+    (evidence.UnsupportedMediaType, 415),
+    (evidence.EvidenceRejected, 422),
+]
+EVIDENCE_TITLES = {
+    "too_large": "Payload too large",
+    "unsupported_media_type": "Unsupported media type",
+    "media_mismatch": "Media does not match the declared kind",
+    "corrupt_media": "Corrupt media",
+    "decompression_bomb": "Decompression bomb refused",
+    "hash_mismatch": "Hash mismatch",
+    "invalid_signature": "Invalid device signature",
+    "invalid_device_key": "Invalid device key",
+    "malicious_content": "Hidden content refused",
+    "invalid_region": "Invalid redaction region",
+}
+
+
+def _plain(value):
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+def from_evidence_rejected(error: evidence.EvidenceRejected) -> Response:
+    """An ingest refusal: its stable `code` and the measured values a reviewer needs."""
+    status = next(code for cls, code in EVIDENCE_STATUS_OF if isinstance(error, cls))
+    context = {key: _plain(value) for key, value in error.context.items()}
+    return problem_response(status, error.detail, title=EVIDENCE_TITLES.get(error.code),
+                            slug=error.code.replace("_", "-"), code=error.code, context=context or None)
 
 
 def from_unexpected(error: Exception) -> Response:

@@ -29,6 +29,23 @@ def accepts(*media_types: str, max_bytes: str | int | None = None):
     return decorator
 
 
+def streams_body(view):
+    """Mark a view that reads `request.stream` itself (large uploads, constant memory).
+
+    Nothing before the view may touch `request.form`/`files`, which would spool the whole body
+    first: the idempotency check is deferred to the view (`idempotency.check_streamed`).
+    """
+    view._streams_body = True
+    return view
+
+
+def method_view(app: Flask):
+    """The function that will handle this request (the MethodView method, or the plain view)."""
+    view = app.view_functions.get(request.endpoint)
+    view_class = getattr(view, "view_class", None)
+    return getattr(view_class, request.method.lower(), None) if view_class else view
+
+
 def _reject_duplicates(pairs):
     seen = {}
     for key, value in pairs:
@@ -86,11 +103,9 @@ def install(app: Flask) -> None:
     def _guard_body():
         if request.method not in ("POST", "PUT", "PATCH") or request.url_rule is None:
             return None
-        view = app.view_functions.get(request.endpoint)
-        view_class = getattr(view, "view_class", None)
-        method_view = getattr(view_class, request.method.lower(), None) if view_class else view
-        media_types = getattr(method_view, "_accepts", JSON_TYPES)
-        limit = getattr(method_view, "_max_bytes", None)
+        handler = method_view(app)
+        media_types = getattr(handler, "_accepts", JSON_TYPES)
+        limit = getattr(handler, "_max_bytes", None)
         if isinstance(limit, str):
             limit = getattr(settings(), limit)
         limit = limit or settings().max_json_bytes
@@ -98,6 +113,8 @@ def install(app: Flask) -> None:
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(f"the body is {request.content_length} bytes; this endpoint accepts at most {limit}")
         has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        if not request.path.startswith("/api/"):
+            return None  # console forms: size-limited above, checked by their own views
         if has_body and request.mimetype not in media_types:
             raise UnsupportedMedia(f"send {' or '.join(media_types)}, not {request.mimetype or 'no Content-Type'}")
         return None

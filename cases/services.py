@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from accounts.models import User
@@ -37,8 +37,18 @@ def get_case(session: Session, actor: Actor, case_id: str) -> Case:
 
 
 def list_cases(session: Session, actor: Actor, *, status: str | None = None, collector_id: str | None = None,
-               jurisdiction: str | None = None, updated_since: datetime | None = None) -> Select:
+               jurisdiction: str | None = None, updated_since: datetime | None = None,
+               q: str | None = None, broken_promises: bool | None = None) -> Select:
     query = visible_cases(actor).order_by(Case.created_at, Case.id)
+    if broken_promises:
+        from cases.promises import RepaymentPromise, sweep_broken_promises
+
+        sweep_broken_promises(session, utcnow())  # a promise is broken from its due moment, not its sweep
+        query = query.where(Case.id.in_(select(RepaymentPromise.case_id).where(RepaymentPromise.status == "broken")))
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(Case.reference.ilike(pattern, escape="\\"),
+                                Case.debtor_name.ilike(pattern, escape="\\")))
     if status:
         query = query.where(Case.status == status)
     if collector_id:

@@ -5,6 +5,7 @@ connections, so importing or parsing never has side effects.
 """
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,19 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
+def _json_object(env: Mapping[str, str], name: str) -> dict:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ConfigurationError(f"{PREFIX}{name} must be a JSON object") from None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ConfigurationError(f"{PREFIX}{name} must map rule ids to objects of settings")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -69,9 +83,30 @@ class Settings:
     route_speed_kmh: int = 30
     route_base_lat: float | None = None
     route_base_lon: float | None = None
+    route_service_minutes: int = 20
+    # Organisation tightening of the jurisdiction profiles, by rule id, e.g.
+    # {"hours.local": {"start": "09:00"}, "frequency.visits": {"max_per_period": 2}};
+    # applied (and refused when it would loosen the law) by visits.services.
+    rule_overrides: dict = field(default_factory=dict, compare=False)
     retention_days: int = 365 * 5
+    job_visibility_timeout_seconds: int = 300
+    proxy_hops: int = 0
+    # Settings built in code (tests, tools) schedule nothing; from_env defaults to hourly.
+    checkpoint_interval_seconds: int = 0
     log_level: str = "INFO"
+    # Court-filing packets: who prepares them (cover, declaration) and the volume size courts accept.
+    organisation_name: str = "FieldProof Collections"
+    custodian_name: str = "Custodian of Records"
+    custodian_title: str = "Records custodian"
+    packet_volume_bytes: int = 25_000_000
     extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        # Unset locations default to the data dir, whichever way the settings were built.
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{Path(self.data_dir).resolve() / 'fieldproof.db'}")
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", f"file://{Path(self.data_dir).resolve() / 'blobs'}")
 
     @property
     def production(self) -> bool:
@@ -85,8 +120,8 @@ class Settings:
         settings = cls(
             env=mode,
             data_dir=data_dir,
-            database_url=env.get(PREFIX + "DATABASE_URL") or f"sqlite:///{data_dir / 'fieldproof.db'}",
-            storage_url=env.get(PREFIX + "STORAGE_URL") or f"file://{data_dir / 'blobs'}",
+            database_url=env.get(PREFIX + "DATABASE_URL") or "",
+            storage_url=env.get(PREFIX + "STORAGE_URL") or "",
             s3_endpoint_url=env.get(PREFIX + "S3_ENDPOINT_URL") or None,
             jobs=_choice(env, "JOBS", "thread", ("thread", "celery")),
             broker_url=env.get(PREFIX + "BROKER_URL") or None,
@@ -105,8 +140,18 @@ class Settings:
             route_speed_kmh=_int(env, "ROUTE_SPEED_KMH", cls.route_speed_kmh, 1),
             route_base_lat=_float(env, "ROUTE_BASE_LAT", None),
             route_base_lon=_float(env, "ROUTE_BASE_LON", None),
+            route_service_minutes=_int(env, "ROUTE_SERVICE_MINUTES", cls.route_service_minutes, 0),
+            rule_overrides=_json_object(env, "RULE_OVERRIDES"),
             retention_days=_int(env, "RETENTION_DAYS", cls.retention_days, 1),
+            proxy_hops=_int(env, "PROXY_HOPS", cls.proxy_hops, 0),
+            job_visibility_timeout_seconds=_int(env, "JOB_VISIBILITY_TIMEOUT_SECONDS",
+                                                cls.job_visibility_timeout_seconds, 1),
+            checkpoint_interval_seconds=_int(env, "CHECKPOINT_INTERVAL_SECONDS", 3600, 0),
             log_level=(env.get(PREFIX + "LOG_LEVEL") or "INFO").upper(),
+            organisation_name=env.get(PREFIX + "ORGANISATION_NAME") or cls.organisation_name,
+            custodian_name=env.get(PREFIX + "CUSTODIAN_NAME") or cls.custodian_name,
+            custodian_title=env.get(PREFIX + "CUSTODIAN_TITLE") or cls.custodian_title,
+            packet_volume_bytes=_int(env, "PACKET_VOLUME_BYTES", cls.packet_volume_bytes, 1_000_000),
         )
         settings.check()
         return settings

@@ -31,7 +31,7 @@ class SpooledFile:
 
     path: Path
     sha256_hex: str
-    md5_b64: str
+    md5_b64: str | None
     size: int
 
     def __enter__(self) -> Self:
@@ -73,6 +73,7 @@ def spool_stream(
     *,
     max_bytes: int,
     chunk_size: int = CHUNK_SIZE,
+    md5: bool = True,
 ) -> SpooledFile:
     """Copy `source` into a new file in `directory`, hashing SHA-256 and MD5 on the way.
 
@@ -80,13 +81,15 @@ def spool_stream(
     buffer) or an iterable of bytes-like chunks (written as given, so the caller's chunk size
     bounds memory). Raises `TooLarge` as soon as more than `max_bytes` have arrived; on that
     or any other failure, including the source raising, the partial spool file is removed.
+    `md5=False` skips the MD5 (`md5_b64` is None) where no store will check a Content-MD5: it is
+    the slowest step when SHA-256 runs on SHA-NI.
     """
     if max_bytes < 0:
         raise ValueError("max_bytes must be >= 0")
     if chunk_size <= 0:
         raise ValueError("chunk_size must be > 0")
     sha256 = hashlib.sha256()
-    md5 = hashlib.md5(usedforsecurity=False)
+    md5_hash = hashlib.md5(usedforsecurity=False) if md5 else None
     size = 0
     fd, name = tempfile.mkstemp(prefix="spool-", suffix=".part", dir=os.fspath(directory))
     path = Path(name)
@@ -99,7 +102,8 @@ def spool_stream(
                         f"upload exceeds {max_bytes} bytes", max_bytes=max_bytes, received=size
                     )
                 sha256.update(chunk)
-                md5.update(chunk)
+                if md5_hash is not None:
+                    md5_hash.update(chunk)
                 _write_all(out, chunk)
     except BaseException:
         path.unlink(missing_ok=True)
@@ -107,7 +111,7 @@ def spool_stream(
     return SpooledFile(
         path=path,
         sha256_hex=sha256.hexdigest(),
-        md5_b64=base64.b64encode(md5.digest()).decode("ascii"),
+        md5_b64=base64.b64encode(md5_hash.digest()).decode("ascii") if md5_hash is not None else None,
         size=size,
     )
 

@@ -31,7 +31,7 @@ class Factory:
 
         with self.db.transaction() as session:
             user = User(username=username or f"{role}{next(_counter)}", role=role, display_name=role.title(),
-                        password_hash=_password_hash(), locale="en")
+                        password_hash=_password_hash())
             session.add(user)
             session.flush()
             token = secrets.token_urlsafe(24)

@@ -1,7 +1,7 @@
 from flask.views import MethodView
 
 from api.auth import current_actor, requires
-from api.context import db_session, wiring
+from api.context import db_session, runtime
 from api.resources.base import Blueprint, paginated
 from api.schemas.cases import CaseEventSchema, CasePatchSchema, CaseQueryArgsSchema, CaseSchema
 from api.schemas.common import SyncArgsSchema
@@ -29,7 +29,7 @@ class Cases(MethodView):
     @blp.response(201, CaseSchema)
     def post(self, data):
         """Open a case. National id and phone are stored encrypted and only returned masked."""
-        return cases.create_case(db_session(), current_actor(), wiring().cipher, data)
+        return cases.create_case(db_session(), current_actor(), runtime().cipher, data)
 
 
 @blp.route("/<case_id>")
@@ -45,7 +45,7 @@ class CaseById(MethodView):
     @blp.response(200, CaseSchema)
     def patch(self, changes, case_id):
         """Change flags, assignment, status or amounts; add addresses."""
-        return cases.update_case(db_session(), current_actor(), wiring().cipher, case_id, changes)
+        return cases.update_case(db_session(), current_actor(), runtime().cipher, case_id, changes)
 
 
 @blp.route("/<case_id>/timeline")

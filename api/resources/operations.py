@@ -2,7 +2,7 @@ from flask import Flask
 from flask.views import MethodView
 from sqlalchemy import text
 
-from api.context import db_session, wiring
+from api.context import db_session, runtime
 from api.resources.base import Blueprint
 from core.errors import DependencyUnavailable
 
@@ -29,7 +29,7 @@ class Ready(MethodView):
             checks["database"] = "ok"
         except Exception as error:  # noqa: BLE001 - any failure means not ready
             raise DependencyUnavailable(f"database: {type(error).__name__}") from None
-        store = wiring().extras.get("blob_store")
+        store = runtime().blobs
         if store is not None:
             try:
                 store.ping()
@@ -42,4 +42,4 @@ class Ready(MethodView):
 def install_metrics_view(app: Flask) -> None:
     @app.get("/metrics")
     def metrics():
-        return wiring().extras["metrics"].exposition()
+        return runtime().extras["metrics"].exposition()

@@ -17,7 +17,7 @@ class UserSchema(ma.Schema):
     display_name = fields.String(validate=validate.Length(max=200))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     active = fields.Boolean(dump_only=True)
-    locale = fields.String(validate=validate.OneOf(["en", "zh-CN"]))
+    locale = fields.String(allow_none=True, validate=validate.OneOf(["en", "zh-CN"]))
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=256))
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
@@ -27,7 +27,7 @@ class UserPatchSchema(ma.Schema):
     display_name = fields.String(validate=validate.Length(max=200))
     role = fields.String(validate=validate.OneOf(ROLES))
     active = fields.Boolean()
-    locale = fields.String(validate=validate.OneOf(["en", "zh-CN"]))
+    locale = fields.String(allow_none=True, validate=validate.OneOf(["en", "zh-CN"]))
     password = fields.String(load_only=True, validate=validate.Length(min=8, max=256))
 
 

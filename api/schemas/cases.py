@@ -78,6 +78,9 @@ class CasePatchSchema(ma.Schema):
 
 
 class CaseQueryArgsSchema(SyncArgsSchema):
+    broken_promises = fields.Boolean(metadata={"description": "Only cases with a broken promise to pay"})
+    q = fields.String(validate=validate.Length(min=1, max=100),
+                      metadata={"description": "Search in the reference and the debtor name"})
     status = fields.String(validate=validate.OneOf(CASE_STATUSES))
     collector_id = fields.String(validate=validate.Length(max=64))
     jurisdiction = fields.String(validate=JURISDICTION)

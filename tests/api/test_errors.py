@@ -61,6 +61,9 @@ BAD_BODIES = [
     ("NaN", b'{"days_past_due": NaN}', "application/json", 400),
     ("duplicate keys", b'{"reference": "a", "reference": "b"}', "application/json", 400),
     ("huge float", b'{"amount_overdue": 1e999}', "application/json", 400),
+    ("huge integer", b'{"days_past_due": ' + b"9" * 5000 + b"}", "application/json", 400),
+    ("deep nesting", b"[" * 100_000 + b"]" * 100_000, "application/json", 400),
+    ("Infinity", b'{"days_past_due": Infinity}', "application/json", 400),
     ("wrong content type", b"reference=x", "application/x-www-form-urlencoded", 415),
     ("text/plain JSON", b'{"reference": "x"}', "text/plain", 415),
 ]

@@ -1,3 +1,5 @@
+import re
+
 from openapi_spec_validator import validate
 
 PROBLEM = "application/problem+json"
@@ -33,7 +35,7 @@ def test_every_operation_documents_its_errors(client, app):
 
 def test_every_route_is_documented(app, client):
     documented = set(spec(client)["paths"])
-    flask_rules = {rule.rule.replace("<", "{").replace(">", "}") for rule in app.url_map.iter_rules()
+    flask_rules = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()
                    if rule.rule.startswith("/api/v1/") and "openapi.json" not in rule.rule
                    and "/docs" not in rule.rule}
     assert flask_rules <= documented

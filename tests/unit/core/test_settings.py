@@ -37,3 +37,13 @@ def test_production_start_without_secrets_fails(tmp_path):
 
     with pytest.raises(ConfigurationError):
         create_app(Settings(env="production", data_dir=tmp_path))
+
+
+def test_rule_overrides_that_loosen_the_law_stop_start_up(tmp_path):
+    from api.app import create_app
+
+    loosened = Settings(data_dir=tmp_path, secret_key="k" * 40, rule_overrides={"hours.local": {"end": "23:30"}})
+    with pytest.raises(ConfigurationError, match="RULE_OVERRIDES"):
+        create_app(loosened)
+    tightened = Settings(data_dir=tmp_path, secret_key="k" * 40, rule_overrides={"hours.local": {"start": "09:00"}})
+    assert create_app(tightened) is not None

@@ -1,0 +1,45 @@
+"""`fieldproof keys rotate` and `fieldproof ledger checkpoint`."""
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+
+@click.group("keys")
+def keys():
+    """The ledger's signing keys."""
+
+
+@keys.command("rotate")
+@with_appcontext
+def keys_rotate():
+    """Put a new signing key in place; the old file stays (retired) so old checkpoints still verify."""
+    from evidence.ledger_service import rotate_signing_key
+
+    runtime = current_app.extensions["fieldproof"]
+    with runtime.db.transaction() as session:
+        old_id, head = rotate_signing_key(session, runtime)
+    click.echo(f"retired key {old_id or '(none)'}")
+    click.echo(f"new key {head.key_id}; checkpoint {head.id} signed with it at tree size {head.tree_size}")
+
+
+@click.group("ledger")
+def ledger():
+    """The custody ledger."""
+
+
+@ledger.command("checkpoint")
+@with_appcontext
+def ledger_checkpoint():
+    """Sign and keep a checkpoint of the current tree now, and print it."""
+    from evidence.ledger_service import issue_checkpoint, tree_head
+
+    runtime = current_app.extensions["fieldproof"]
+    with runtime.db.transaction() as session:
+        head = tree_head(session, issue_checkpoint(session, runtime.signer, runtime.settings.ledger_origin))
+    click.echo(f"checkpoint {head.id}: tree size {head.tree_size}, root {head.root_hash}, key {head.key_id}")
+    click.echo(head.note, nl=False)
+
+
+COMMANDS = [keys, ledger]

@@ -1,0 +1,93 @@
+"""The custody ledger: signed tree heads, proofs and public keys for auditors and their tools.
+
+Any signed-in user may read it: proofs carry hashes and sizes, never personal data.
+"""
+from flask.views import MethodView
+
+from api.auth import requires
+from api.context import db_session, runtime, settings
+from api.resources.base import Blueprint, paginated
+from api.schemas.ledger import (
+    ConsistencyArgsSchema,
+    ConsistencyProofSchema,
+    InclusionArgsSchema,
+    InclusionProofSchema,
+    PublicKeyArgsSchema,
+    PublicKeySchema,
+    SigningKeySchema,
+    TreeHeadSchema,
+)
+from evidence import ledger_service as ledger
+
+PREFIX = "/ledger"
+blp = Blueprint("ledger", __name__, description="The custody ledger: signed tree heads, proofs, public keys")
+
+READERS = ("admin", "supervisor", "collector", "legal", "auditor")
+ISSUERS = ("admin", "auditor")
+
+
+@blp.route("/head")
+class Head(MethodView):
+    @requires(*READERS)
+    @blp.response(200, TreeHeadSchema)
+    def get(self):
+        """The latest signed tree head; a fresh one is signed first when the tree has grown."""
+        return ledger.current_tree_head(db_session(), runtime().signer, settings().ledger_origin)
+
+
+@blp.route("/checkpoints")
+class Checkpoints(MethodView):
+    @requires(*READERS)
+    @blp.response(200, TreeHeadSchema(many=True))
+    @blp.paginate()
+    def get(self, pagination_parameters):
+        """Every checkpoint ever issued, newest first: keep some, and check later ones extend them."""
+        rows = paginated(ledger.list_checkpoints(db_session()), pagination_parameters)
+        return [ledger.tree_head(db_session(), row) for row in rows]
+
+    @requires(*ISSUERS)
+    @blp.response(201, TreeHeadSchema)
+    def post(self):
+        """Sign and keep a checkpoint of the current tree now."""
+        row = ledger.issue_checkpoint(db_session(), runtime().signer, settings().ledger_origin)
+        return ledger.tree_head(db_session(), row)
+
+
+@blp.route("/proofs/inclusion")
+class InclusionProof(MethodView):
+    @requires(*READERS)
+    @blp.arguments(InclusionArgsSchema, location="query")
+    @blp.response(200, InclusionProofSchema)
+    def get(self, args):
+        """RFC 9162 audit path for leaf `index` in the tree of `tree_size` leaves."""
+        return ledger.inclusion_proof(db_session(), args["index"], args.get("tree_size"))
+
+
+@blp.route("/proofs/consistency")
+class ConsistencyProof(MethodView):
+    @requires(*READERS)
+    @blp.arguments(ConsistencyArgsSchema, location="query")
+    @blp.response(200, ConsistencyProofSchema)
+    def get(self, args):
+        """RFC 9162 proof that the tree of `second` leaves extends the tree of `first`."""
+        return ledger.consistency_proof(db_session(), args["first"], args.get("second"))
+
+
+@blp.route("/public-key")
+class PublicKey(MethodView):
+    @requires(*READERS)
+    @blp.arguments(PublicKeyArgsSchema, location="query")
+    @blp.response(200, PublicKeySchema)
+    def get(self, args):
+        """The key that signs new checkpoints, or with `key_id` a retired one."""
+        return ledger.public_key(db_session(), runtime().signer, args.get("key_id"))
+
+
+@blp.route("/keys")
+class SigningKeys(MethodView):
+    @requires(*READERS)
+    @blp.response(200, SigningKeySchema(many=True))
+    @blp.paginate()
+    def get(self, pagination_parameters):
+        """Every key that has signed a checkpoint, newest first, with when it was retired."""
+        return paginated(ledger.signing_keys(db_session()), pagination_parameters)

@@ -1,0 +1,41 @@
+from flask import current_app, request
+from flask.views import MethodView
+
+from api.auth import current_actor, requires
+from api.context import db_session
+from api.resources.base import Blueprint, paginated
+from api.schemas.visits import (PromiseQueryArgsSchema, PromiseSchema, VisitReportArgsSchema, VisitReportSchema,
+                                visit_report_csv)
+from visits import services as visits
+
+PREFIX = "/reports"
+blp = Blueprint("reports", __name__, description="Reports for supervisors: broken promises, visits per collector")
+
+CSV = "text/csv"
+
+
+@blp.route("/promises")
+class BrokenPromises(MethodView):
+    @requires(*visits.REPORT_READERS)
+    @blp.arguments(PromiseQueryArgsSchema, location="query")
+    @blp.response(200, PromiseSchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """Repayment promises past their due date without a recorded payment."""
+        return paginated(visits.promises_report(db_session(), current_actor(), **args), pagination_parameters)
+
+
+@blp.route("/visits")
+class VisitReport(MethodView):
+    @requires(*visits.REPORT_READERS)
+    @blp.arguments(VisitReportArgsSchema, location="query")
+    @blp.response(200, VisitReportSchema)
+    @blp.doc(responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}})
+    def get(self, args):
+        """Per collector over local days `from`..`to`: scheduled, completed, refused by rule,
+        outside the geofence, outcomes. `Accept: text/csv` gives the same as CSV."""
+        report = visits.visits_report(db_session(), current_actor(), args["start"], args["end"],
+                                      args.get("collector_id"))
+        if request.accept_mimetypes.best_match(["application/json", CSV]) == CSV:
+            return current_app.response_class(visit_report_csv(report), mimetype=CSV)
+        return report

@@ -1,0 +1,70 @@
+from flask.views import MethodView
+
+from api.auth import current_actor, requires
+from api.context import db_session, settings
+from api.resources.base import Blueprint, paginated
+from api.schemas.visits import (CheckInRequestSchema, CheckOutRequestSchema, RouteArgsSchema, RouteSchema,
+                                VisitCreateSchema, VisitQueryArgsSchema, VisitSchema)
+from visits import services as visits
+
+PREFIX = ""
+blp = Blueprint("visits", __name__, description="Lawful visits: scheduling, geofenced check-in, check-out, routes")
+
+
+@blp.route("/visits")
+class Visits(MethodView):
+    @requires(*visits.READERS)
+    @blp.arguments(VisitQueryArgsSchema, location="query")
+    @blp.response(200, VisitSchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """Visits you may see (a collector: the ones they are named on), by window."""
+        return paginated(visits.list_visits(db_session(), current_actor(), **args), pagination_parameters)
+
+    @requires(*visits.SCHEDULERS)
+    @blp.arguments(VisitCreateSchema)
+    @blp.response(201, VisitSchema)
+    def post(self, data):
+        """Schedule a visit. Every rule of the case's jurisdiction is checked over the whole
+        window; a refusal (422) lists every violation with its rule id."""
+        return visits.schedule_visit(db_session(), current_actor(), settings(), data)
+
+
+@blp.route("/visits/<visit_id>")
+class VisitById(MethodView):
+    @requires(*visits.READERS)
+    @blp.response(200, VisitSchema)
+    def get(self, visit_id):
+        """One visit (404 when it is not yours to see)."""
+        return visits.get_visit(db_session(), current_actor(), visit_id)
+
+
+@blp.route("/visits/<visit_id>/check-in")
+class VisitCheckIn(MethodView):
+    @requires(*visits.FIELD_ROLES)
+    @blp.arguments(CheckInRequestSchema)
+    @blp.response(200, VisitSchema)
+    def post(self, data, visit_id):
+        """Check in at the address: distance and geofence recorded; refused (422) outside lawful
+        hours at the address; a second check-in is 409."""
+        return visits.check_in(db_session(), current_actor(), settings(), visit_id, data)
+
+
+@blp.route("/visits/<visit_id>/check-out")
+class VisitCheckOut(MethodView):
+    @requires(*visits.FIELD_ROLES)
+    @blp.arguments(CheckOutRequestSchema)
+    @blp.response(200, VisitSchema)
+    def post(self, data, visit_id):
+        """Record the outcome; a promise to pay becomes a repayment promise on the case."""
+        return visits.check_out(db_session(), current_actor(), settings(), visit_id, data)
+
+
+@blp.route("/collectors/<collector_id>/route")
+class CollectorRoute(MethodView):
+    @requires(*visits.READERS)
+    @blp.arguments(RouteArgsSchema, location="query")
+    @blp.response(200, RouteSchema)
+    def get(self, args, collector_id):
+        """The day's visits in route order, with leg distances and arrival estimates."""
+        return visits.collector_route(db_session(), current_actor(), settings(), collector_id, args["date"])

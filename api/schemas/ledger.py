@@ -1,0 +1,105 @@
+"""Ledger and verification schemas: hashes travel as lowercase hex, signatures as base64."""
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from api.schemas.common import Id, Timestamp
+
+MAX_SIZE = 2**62
+HEX64 = {"pattern": "^[0-9a-f]{64}$"}
+
+
+def Size(**kwargs) -> fields.Integer:  # noqa: N802 - reads as a field type
+    return fields.Integer(validate=validate.Range(min=0, max=MAX_SIZE), **kwargs)
+
+
+class TreeHeadSchema(ma.Schema):
+    id = fields.Integer(metadata={"description": "The checkpoint's number among those issued"})
+    checkpoint = fields.String(metadata={"description": "The C2SP tlog-checkpoint body, exactly the signed bytes"})
+    tree_size = fields.Integer()
+    root_hash = fields.String(metadata={"description": "Lowercase hex", **HEX64})
+    signature = fields.String(metadata={"description": "Base64 of the raw 64-byte Ed25519 signature over the body"})
+    key_id = fields.String(metadata={"description": "Hex SHA-256 of the raw 32-byte public key", **HEX64})
+    issued_at = Timestamp()
+    note = fields.String(metadata={"description": "The same checkpoint as a C2SP signed note"})
+
+
+class InclusionArgsSchema(ma.Schema):
+    index = Size(required=True, metadata={"description": "The leaf's ledger index"})
+    tree_size = Size(metadata={"description": "Size of the tree to prove against (default: the current size)"})
+
+
+class InclusionProofSchema(ma.Schema):
+    index = fields.Integer()
+    tree_size = fields.Integer()
+    leaf_hash = fields.String(metadata=HEX64)
+    audit_path = fields.List(fields.String(metadata=HEX64), metadata={"description": "RFC 9162 order, leaf end first"})
+
+
+class ConsistencyArgsSchema(ma.Schema):
+    first = Size(required=True)
+    second = Size(metadata={"description": "Default: the current size"})
+
+
+class ConsistencyProofSchema(ma.Schema):
+    first = fields.Integer()
+    second = fields.Integer()
+    proof = fields.List(fields.String(metadata=HEX64))
+
+
+class PublicKeyArgsSchema(ma.Schema):
+    key_id = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$", error="64 lowercase hex digits"),
+                           metadata={"description": "A retired key, to verify old checkpoints (default: the current key)"})
+
+
+class PublicKeySchema(ma.Schema):
+    key_id = fields.String(metadata=HEX64)
+    algorithm = fields.String(metadata={"enum": ["ed25519"]})
+    public_key_pem = fields.String()
+    public_key = fields.String(metadata={"description": "Base64 of the raw 32-byte public key"})
+    created_at = Timestamp(allow_none=True)
+    retired_at = Timestamp(allow_none=True)
+    current = fields.Boolean()
+
+
+class SigningKeySchema(ma.Schema):
+    key_id = fields.String(metadata=HEX64)
+    algorithm = fields.String()
+    public_key_pem = fields.String()
+    created_at = Timestamp()
+    retired_at = Timestamp(allow_none=True)
+
+
+class VerificationRequestSchema(ma.Schema):
+    scope = fields.String(required=True, validate=validate.OneOf(("evidence", "case", "all")))
+    id = Id(allow_none=True, metadata={"description": "The evidence item or case (not with scope all)"})
+
+
+class FailureSchema(ma.Schema):
+    evidence_id = fields.String(allow_none=True)
+    problem = fields.String(metadata={"description": "Stable problem code, e.g. blob_hash_mismatch"})
+    subject = fields.String(metadata={"description": "What failed: an item, a ledger index, a checkpoint..."})
+    detail = fields.String()
+    ledger_index = fields.Integer()
+
+
+class VerificationSchema(ma.Schema):
+    id = fields.String()
+    status = fields.String(metadata={"enum": ["queued", "running", "passed", "failed", "error"]})
+    scope = fields.String()
+    subject_id = fields.String(allow_none=True)
+    progress = fields.Float(metadata={"description": "0 to 1"})
+    checked = fields.Integer()
+    failed = fields.Integer()
+    failures = fields.List(fields.Nested(FailureSchema))
+    tree_size = fields.Integer(allow_none=True, metadata={"description": "The signed tree the run proved against"})
+    root_hash = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+    requested_by = fields.String()
+    created_at = Timestamp()
+    started_at = Timestamp(allow_none=True)
+    finished_at = Timestamp(allow_none=True)
+
+
+class VerificationAcceptedSchema(ma.Schema):
+    id = fields.String()
+    status = fields.String()

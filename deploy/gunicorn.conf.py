@@ -1,0 +1,22 @@
+"""gunicorn for FieldProof API nodes: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
+
+Threaded workers suit this app: requests are short, uploads stream to disk, and long work
+(packets, verification) runs on Celery workers, not in requests.
+"""
+import multiprocessing
+import os
+
+bind = os.environ.get("FIELDPROOF_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("FIELDPROOF_WEB_WORKERS", multiprocessing.cpu_count()))
+worker_class = "gthread"
+threads = int(os.environ.get("FIELDPROOF_WEB_THREADS", "4"))
+timeout = 120          # large evidence uploads on slow links
+graceful_timeout = 30
+keepalive = 5
+max_requests = 5000    # recycle workers now and then; bounded memory over weeks
+max_requests_jitter = 500
+limit_request_line = 8190
+accesslog = None       # FieldProof writes its own scrubbed JSON access log
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FIELDPROOF_TRUSTED_PROXIES", "127.0.0.1")
+preload_app = False    # each worker builds its own connections

@@ -1,0 +1,211 @@
+"""The console in a real browser: Playwright driving Debian's Chromium against a served app.
+
+Also takes the screenshots committed under docs/screenshots/ (each page, both languages).
+"""
+from __future__ import annotations
+
+import io
+import shutil
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from core.settings import Settings
+from tests.conftest import TEST_SECRET, _empty_postgres
+from tests.evidence_corpus import capture, multipart, photo
+from tests.evidence_world import make_visit
+from tests.factories import PASSWORD, Factory
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+LANGUAGES = {"en": "en-US", "zh": "zh-CN"}
+
+
+@pytest.fixture(scope="module")
+def site(database_template, tmp_path_factory):
+    from api.app import create_app
+
+    base = tmp_path_factory.mktemp("console")
+    kind, value = database_template
+    if kind == "sqlite":
+        shutil.copyfile(value, base / "fieldproof.db")
+        url = f"sqlite:///{base / 'fieldproof.db'}"
+    else:
+        _empty_postgres(value)
+        url = value
+    app = create_app(Settings(data_dir=base, database_url=url, storage_url=f"file://{base / 'blobs'}",
+                              secret_key=TEST_SECRET, log_level="WARNING"))
+    client = app.test_client()
+    factory = Factory(app, client)
+    supervisor, collector, other = factory.user("supervisor"), factory.user("collector"), factory.user("collector")
+    users = {"legal": factory.user("legal", "lawyer"), "auditor": factory.user("auditor", "auditor"),
+             "collector": collector, "other": other}
+    case = factory.case(collector=collector, supervisor=supervisor, reference="SH-2026-0001")
+    other_case = factory.case(collector=other, supervisor=supervisor, reference="SH-2026-0002")
+    visit_id = make_visit(app, case, collector.id, supervisor.id)
+    items = []
+    for colour in ((200, 40, 40), (40, 120, 200), (60, 160, 80)):
+        data = photo(size=(640, 480), colour=colour)
+        response = client.post("/api/v1/evidence", data=multipart(capture(visit_id, data), data),
+                               headers=collector.headers, content_type="multipart/form-data")
+        assert response.status_code == 201, response.get_json()
+        items.append(response.get_json())
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield {"url": f"http://127.0.0.1:{server.server_port}", "app": app, "users": users, "case": case,
+           "other_case": other_case, "items": items}
+    server.shutdown()
+    thread.join()
+    app.extensions["fieldproof"].db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, site, language="en"):
+    context = browser.new_context(locale=LANGUAGES[language], viewport={"width": 1366, "height": 900},
+                                  accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    return context, page
+
+
+def sign_in(page, site, username):
+    page.goto(site["url"] + "/console/login")
+    page.get_by_label("Username").fill(username) if page.locator("html[lang=en]").count() else \
+        page.locator("#username").fill(username)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("form button[type=submit].primary").click()
+    page.wait_for_url("**/console/cases**")
+
+
+def shot(page, name, language):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{language}.png"), full_page=True)
+
+
+def test_legal_user_redacts_builds_a_packet_and_downloads_both_files(browser, site, tmp_path):
+    context, page = open_page(browser, site)
+    sign_in(page, site, "lawyer")
+    page.get_by_role("link", name="SH-2026-0001").click()
+    page.wait_for_url("**/console/cases/*")
+    assert page.locator(".gallery figure").count() == 3
+    page.locator(".gallery a").first.click()
+    page.wait_for_url("**/console/evidence/*")
+    canvas = page.locator("#redaction-canvas")
+    page.wait_for_function("document.getElementById('redaction-canvas').width > 0")
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 140, box["y"] + 110, steps=5)
+    page.mouse.up()
+    assert page.locator("#region-list li").count() == 1
+    page.locator("#preview-button").click()
+    page.locator("#reason").fill("third-party face, no consent")
+    page.locator("#save-redaction").click()
+    page.wait_for_url("**/console/evidence/*")
+    assert "third-party face, no consent" in page.content()
+
+    page.goto(f"{site['url']}/console/cases/{site['case']['id']}/packets/new")
+    page.locator("#language").select_option("en")
+    page.locator("#build-packet").click()
+    page.wait_for_url("**/console/packets/*")
+    page.locator("#packet-ready").wait_for(timeout=180_000)
+    with page.expect_download() as pdf:
+        page.locator("#download-pdf-1").click()
+    pdf_path = tmp_path / "packet.pdf"
+    pdf.value.save_as(pdf_path)
+    assert pdf_path.read_bytes().startswith(b"%PDF")
+    with page.expect_download() as bundle:
+        page.locator("#download-bundle").click()
+    bundle_path = tmp_path / "bundle.zip"
+    bundle.value.save_as(bundle_path)
+    assert zipfile.is_zipfile(bundle_path)
+    site["bundle"] = bundle_path.read_bytes()
+    context.close()
+
+
+def test_auditor_verifies_the_ledger_and_rejects_a_tampered_bundle(browser, site, tmp_path):
+    if "bundle" not in site:
+        pytest.fail("the legal user's test must run first and leave a bundle")
+    context, page = open_page(browser, site)
+    sign_in(page, site, "auditor")
+    page.goto(site["url"] + "/console/audit")
+    page.locator("#run-verification").click()
+    page.wait_for_url("**/console/verifications/*")
+    page.locator("#verification-result").wait_for(timeout=120_000)
+    assert "passed" in page.locator("#verification-result").inner_text()
+
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(io.BytesIO(site["bundle"])) as source, zipfile.ZipFile(tampered, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.startswith("exhibits/"):
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            target.writestr(info, data)
+    page.goto(site["url"] + "/console/bundles/verify")
+    page.locator("#bundle").set_input_files(str(tampered))
+    page.locator("#verify-bundle").click()
+    page.locator("#bundle-report").wait_for()
+    assert "Bundle rejected" in page.locator("#bundle-report").inner_text()
+    context.close()
+
+
+def test_collector_cannot_open_a_case_not_assigned_to_them(browser, site):
+    context, page = open_page(browser, site)
+    sign_in(page, site, site["users"]["collector"].username)
+    response = page.goto(f"{site['url']}/console/cases/{site['other_case']['id']}")
+    assert response.status == 404
+    context.close()
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(browser, site):
+    context, page = open_page(browser, site)
+    sign_in(page, site, "lawyer")
+    status = page.evaluate("""async () => {
+        const body = new URLSearchParams({language: 'en'});
+        const r = await fetch('/console/cases/%s/packets', {method: 'POST', body, credentials: 'same-origin'});
+        return r.status; }""" % site["case"]["id"])
+    assert status == 400
+    context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_screenshots_of_every_page(browser, site, language):
+    context, page = open_page(browser, site, language)
+    page.goto(site["url"] + "/console/login")
+    expected = "zh-CN" if language == "zh" else "en"
+    assert page.locator("html").get_attribute("lang") == expected
+    shot(page, "login", language)
+    sign_in(page, site, "lawyer")
+    shot(page, "cases", language)
+    case_id, item_id = site["case"]["id"], site["items"][0]["id"]
+    for name, path in (("case", f"/console/cases/{case_id}"), ("evidence", f"/console/evidence/{item_id}"),
+                       ("packet-build", f"/console/cases/{case_id}/packets/new")):
+        page.goto(site["url"] + path)
+        shot(page, name, language)
+    page.goto(f"{site['url']}/console/cases/{case_id}")
+    packet_link = page.locator("#packets-h ~ table a").first
+    if packet_link.count():
+        packet_link.click()
+        shot(page, "packet", language)
+    context.close()
+    context, page = open_page(browser, site, language)
+    sign_in(page, site, "auditor")
+    for name, path in (("audit", "/console/audit"), ("verify-bundle", "/console/bundles/verify")):
+        page.goto(site["url"] + path)
+        shot(page, name, language)
+    context.close()

@@ -1,0 +1,186 @@
+"""Render sample packets in both languages and check them as a court clerk's tools would:
+PDF/A-3b identification, output intent, embedded fonts, the associated manifest, bookmarks,
+searchable hashes and Bates ranges, and a Bates stamp on every page, continuous across volumes."""
+import json
+import re
+
+import pikepdf
+import pypdf
+import pytest
+
+from legal_docs.bates import bates_number
+from legal_docs.render import render_packet
+from tests.legal_factories import make_packet_content
+
+PDF_NS = "{http://www.aiim.org/pdfa/ns/id/}"
+
+
+def _render(tmp_path_factory, name, **options):
+    limit = options.pop("max_volume_bytes", None)
+    content, _key = make_packet_content(tmp_path_factory.mktemp(f"{name}-in"), **options)
+    extra = {"max_volume_bytes": limit} if limit else {}
+    return content, render_packet(content, tmp_path_factory.mktemp(f"{name}-out"), **extra)
+
+
+@pytest.fixture(scope="module", params=[("en", "US-CA"), ("zh-CN", "CN")], ids=["en", "zh-CN"])
+def packet(request, tmp_path_factory):
+    language, jurisdiction = request.param
+    return _render(tmp_path_factory, language, language=language, jurisdiction=jurisdiction, photos=3, note=True)
+
+
+@pytest.fixture(scope="module")
+def split_packet(tmp_path_factory):
+    return _render(tmp_path_factory, "split", photos=5, pdf=False, max_volume_bytes=1_200_000)
+
+
+def _texts(path):
+    return [page.extract_text() or "" for page in pypdf.PdfReader(path).pages]
+
+
+def _font_files(pdf):
+    found = {}
+    for page in pdf.pages:
+        for _name, font in (page.Resources.get("/Font") or {}).items():
+            fonts = [font] + list(font.get("/DescendantFonts", []))
+            descriptors = [f.get("/FontDescriptor") for f in fonts if f.get("/FontDescriptor") is not None]
+            found[str(font.BaseFont)] = any(
+                key in d for d in descriptors for key in ("/FontFile", "/FontFile2", "/FontFile3"))
+    return found
+
+
+def test_pdf_a_3b_identification_and_output_intent(packet):
+    _content, rendered = packet
+    for volume in rendered.volumes:
+        with pikepdf.open(volume.path) as pdf:
+            with pdf.open_metadata() as meta:
+                assert meta.get(f"{PDF_NS}part") == "3"
+                assert meta.get(f"{PDF_NS}conformance") == "B"
+            intents = pdf.Root.OutputIntents
+            assert len(intents) >= 1
+            assert intents[0].S == pikepdf.Name("/GTS_PDFA1")
+            assert "/DestOutputProfile" in intents[0]
+
+
+def test_every_font_is_embedded(packet):
+    content, rendered = packet
+    with pikepdf.open(rendered.volumes[0].path) as pdf:
+        fonts = _font_files(pdf)
+    assert fonts and all(fonts.values()), fonts
+    if content.language == "zh-CN":
+        assert any("CJK-SC" in name or "CJKsc" in name for name in fonts), fonts
+        assert not any("CJK-JP" in name for name in fonts), fonts
+
+
+def test_language_is_declared(packet):
+    content, rendered = packet
+    with pikepdf.open(rendered.volumes[0].path) as pdf:
+        assert str(pdf.Root.Lang) == content.language
+
+
+def test_manifest_is_an_associated_file(packet):
+    content, rendered = packet
+    for volume in rendered.volumes:
+        with pikepdf.open(volume.path) as pdf:
+            spec = pdf.Root.AF[0]
+            assert spec.AFRelationship == pikepdf.Name.Data
+            assert str(spec.F) == "manifest.json"
+            attached = pdf.attachments["manifest.json"].get_file()
+            assert attached.read_bytes() == rendered.embedded_manifest
+            assert attached.mime_type == "application/json"
+        assert "manifest.json" in pypdf.PdfReader(volume.path).attachments
+    manifest = json.loads(rendered.embedded_manifest)
+    assert [e["sha256"] for e in manifest["exhibits"]] == [e.sha256 for e in content.exhibits]
+    assert [(e["bates_first"], e["bates_last"]) for e in manifest["exhibits"]] == \
+        [rendered.exhibit_bates(e.number) for e in content.exhibits]
+
+
+def test_a_bookmark_per_section_and_per_exhibit(packet):
+    content, rendered = packet
+    reader = pypdf.PdfReader(rendered.volumes[0].path)
+
+    def flatten(items, depth=0):
+        for item in items:
+            if isinstance(item, list):
+                yield from flatten(item, depth + 1)
+            else:
+                yield depth, item.title, reader.get_destination_page_number(item)
+    marks = list(flatten(reader.outline))
+    top = [title for depth, title, _ in marks if depth == 0]
+    sections = {"en": ["Court-filing packet", "Case summary", "Chronology of collection efforts", "Exhibit index",
+                       "Exhibits", "Certification of records", "Hash appendix", "How to verify this packet"],
+                "zh-CN": ["诉讼证据材料", "案件概要", "催收经过", "证据目录", "证据", "电子数据真实性说明", "哈希值附录",
+                          "核验方法"]}[content.language]
+    for expected in sections:
+        assert any(title.startswith(expected) for title in top), (expected, top)
+    label = "Exhibit {}:" if content.language == "en" else "证据{}:"
+    for exhibit in content.exhibits:
+        matches = [(depth, page) for depth, title, page in marks if title.startswith(label.format(exhibit.number))]
+        first, _last = rendered.exhibit_bates(exhibit.number)
+        assert matches and matches[0][0] == 1
+        assert bates_number("FP", matches[0][1] + 1) == first
+
+
+def test_text_holds_every_hash_and_bates_range(packet):
+    content, rendered = packet
+    text = "\n".join(t for v in rendered.volumes for t in _texts(v.path))
+    squeezed = re.sub(r"\s+", "", text)
+    for exhibit in content.exhibits:
+        assert exhibit.sha256 in text
+        first, last = rendered.exhibit_bates(exhibit.number)
+        assert first in text and last in text
+        assert (first if first == last else f"{first}–{last}") in squeezed
+
+
+def test_bates_stamp_on_every_page_and_continuous(packet):
+    _content, rendered = packet
+    expected = 1
+    for volume in rendered.volumes:
+        texts = _texts(volume.path)
+        assert len(texts) == volume.pages
+        for page_text in texts:
+            assert bates_number("FP", expected) in page_text
+            expected += 1
+    assert expected - 1 == rendered.pages
+
+
+def test_exhibits_are_on_their_pages(packet):
+    content, rendered = packet
+    texts = [t for v in rendered.volumes for t in _texts(v.path)]
+    for exhibit in content.exhibits:
+        placement = next(p for p in rendered.pagination.exhibits if p.number == exhibit.number)
+        assert exhibit.sha256 in texts[placement.first - 1]
+    photo = next(p for p in rendered.pagination.exhibits if p.number == 1)
+    with pikepdf.open(rendered.volumes[0].path) as pdf:
+        images = list(pdf.pages[photo.first - 1].get_images().values())
+        assert images and images[0].Filter == pikepdf.Name.DCTDecode
+        assert images[0].read_raw_bytes() == content.exhibits[0].path.read_bytes()   # copied, not re-encoded
+
+
+def test_pdf_exhibit_is_rasterised_page_by_page(packet):
+    content, rendered = packet
+    letter = next(e for e in content.exhibits if e.media_type == "application/pdf")
+    placement = next(p for p in rendered.pagination.exhibits if p.number == letter.number)
+    assert placement.last - placement.first + 1 >= 2
+    with pikepdf.open(rendered.volumes[0].path) as pdf:
+        pages = pdf.pages[placement.first - 1:placement.last]
+        assert sum(len(page.get_images()) for page in pages) == 2
+
+
+def test_small_volume_limit_splits_with_continuing_bates(split_packet):
+    content, rendered = split_packet
+    assert len(rendered.volumes) >= 2
+    for before, after in zip(rendered.volumes, rendered.volumes[1:]):
+        assert after.first == before.last + 1
+    for volume in rendered.volumes:
+        assert volume.size <= 1_200_000
+        texts = _texts(volume.path)
+        assert bates_number("FP", volume.first) in texts[0]
+        assert bates_number("FP", volume.last) in texts[-1]
+    by_volume = {}
+    for placement in rendered.pagination.exhibits:
+        volume = rendered.volumes[placement.volume - 1]
+        assert volume.first <= placement.first <= placement.last <= volume.last   # never split
+        by_volume.setdefault(placement.volume, []).append(placement.number)
+    assert sorted(n for numbers in by_volume.values() for n in numbers) == [e.number for e in content.exhibits]
+    with pikepdf.open(rendered.volumes[1].path) as pdf:
+        assert pdf.attachments["manifest.json"].get_file().read_bytes() == rendered.embedded_manifest

@@ -52,6 +52,7 @@ run: install run-deps
 	@echo "FieldProof on http://$(HOST):$(PORT)"
 	@echo "  API docs (try it out):  http://$(HOST):$(PORT)/api/v1/docs"
 	@echo "  OpenAPI document:       http://$(HOST):$(PORT)/api/v1/openapi.json"
+	@echo "  web console:            http://$(HOST):$(PORT)/console"
 	@echo "  demo logins:            $(FIELDPROOF_DATA_DIR)/demo-logins.txt"
 	$(BIN)/fieldproof run --host $(HOST) --port $(PORT)
 

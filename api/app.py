@@ -92,6 +92,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     runtime = build_runtime(settings)
     app.extensions["fieldproof"] = runtime
+    if settings.jobs == "thread":
+        # Packets are built on this process's threads. Importing WeasyPrint sets PIL's global
+        # LOAD_TRUNCATED_IMAGES for the ~2 s the import takes, and every photo upload in that
+        # window failed (evidence.images refuses to decode with it set). Import it before the
+        # first request, so the window can never overlap one.
+        from legal_docs.render import load_weasyprint
+
+        load_weasyprint()
     if settings.checkpoint_interval_seconds and settings.jobs == "thread":
         from evidence.ledger_service import CheckpointScheduler
 

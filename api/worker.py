@@ -3,17 +3,25 @@
 One generic task runs any registered job by name, so the queue carries names and plain
 payloads, never pickled functions. Late acknowledgement plus `reject_on_worker_lost` mean a
 worker killed mid-job leaves its message to be redelivered (after the visibility timeout),
-and jobs are written to be safe to run twice.
+and jobs are written to be safe to run twice; a per-job lock keeps two deliveries of one job
+from running at the same time (`running_alone`).
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib
+import json
+import logging
+import secrets
 import threading
 
 from celery import Celery
 
 from core.jobs import run_job
 from core.settings import Settings
+
+log = logging.getLogger("fieldproof.worker")
 
 # Modules whose import registers jobs (`@job(...)`); a worker imports them all at start.
 JOB_MODULES = ("evidence.jobs", "evidence.verification", "evidence.ledger_service", "legal_docs.jobs")
@@ -31,6 +39,27 @@ def load_job_modules() -> None:
                 raise
 
 
+def transport_options(settings: Settings) -> dict:
+    """Redis transport: redeliver an unacknowledged message once the visibility timeout passes.
+
+    kombu sweeps for such messages every `unacked_restore_interval` seconds but scans Redis only on
+    every `unacked_restore_throttle`-th sweep (10 x 10 s by default), so a message of a killed
+    worker would wait up to ~100 s beyond the timeout; the sweep is tied to the timeout instead.
+    The timeout must exceed the longest job: Redis cannot tell a slow job from a dead worker.
+    """
+    timeout = settings.job_visibility_timeout_seconds
+    return {"visibility_timeout": timeout, "unacked_restore_interval": max(1, min(10, timeout // 4)),
+            "unacked_restore_throttle": 1}
+
+
+def checkpoint_schedule(settings: Settings) -> dict:
+    """The periodic signed tree head (the embedded default's `CheckpointScheduler`), for `celery beat`."""
+    if not settings.checkpoint_interval_seconds:
+        return {}
+    return {"ledger-checkpoint": {"task": "fieldproof.run_job", "schedule": float(settings.checkpoint_interval_seconds),
+                                  "args": ("ledger.issue_checkpoint", {})}}
+
+
 def make_celery(settings: Settings) -> Celery:
     app = Celery("fieldproof", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
@@ -39,20 +68,84 @@ def make_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_serializer="json",
         accept_content=["json"],
-        broker_transport_options={"visibility_timeout": settings.job_visibility_timeout_seconds},
+        broker_transport_options=transport_options(settings),
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         task_default_queue="fieldproof",
+        beat_schedule=checkpoint_schedule(settings),
     )
 
     @app.task(name="fieldproof.run_job", bind=True, max_retries=5, default_retry_delay=5)
     def run_named_job(task, name: str, payload: dict) -> None:
-        try:
-            run_job(worker_runtime(settings), name, payload)
-        except Exception as error:  # noqa: BLE001 - retried; the job records its own failure state
-            raise task.retry(exc=error) from error
+        with running_alone(settings, name, payload) as alone:
+            if not alone:
+                # The broker handed this message out again while its first delivery still runs (a
+                # job longer than the visibility timeout): come back later rather than run twice at
+                # once. The running delivery acknowledges its own message; if its worker dies, the
+                # lock expires and this copy does the job.
+                raise task.retry(countdown=max(1, settings.job_visibility_timeout_seconds // 2),
+                                 max_retries=LOCKED_RETRIES)
+            try:
+                run_job(worker_runtime(settings), name, payload)
+            except Exception as error:  # noqa: BLE001 - retried; the job records its own failure state
+                raise task.retry(exc=error) from error
 
     return app
+
+
+LOCKED_RETRIES = 1000
+
+
+@contextlib.contextmanager
+def running_alone(settings: Settings, name: str, payload: dict):
+    """Yield True while this process holds the job's lock, False when another delivery holds it.
+
+    Jobs are safe to run twice, not twice at the same time (two packet builds would share a work
+    directory). With a Redis broker a message comes back after the visibility timeout whether its
+    worker died or is merely slow, so a running job holds a Redis lock, refreshed well within the
+    timeout; a killed worker stops refreshing and its lock expires. Other brokers redeliver only
+    when the consumer's connection is gone, and need no lock.
+    """
+    if not (settings.broker_url or "").startswith(("redis://", "rediss://", "unix://")):
+        yield True
+        return
+    import redis
+
+    ttl = max(1, settings.job_visibility_timeout_seconds)
+    key = "fieldproof:job-lock:" + hashlib.sha256(
+        json.dumps([name, payload], sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    token = secrets.token_hex(16)
+    client = redis.Redis.from_url(settings.broker_url, socket_timeout=10)
+    if not client.set(key, token, nx=True, ex=ttl):
+        client.close()
+        yield False
+        return
+    stop = threading.Event()
+
+    def refresh() -> None:
+        while not stop.wait(max(0.5, ttl / 3)):
+            try:
+                client.eval(_REFRESH, 1, key, token, ttl)
+            except redis.RedisError:
+                log.warning("could not refresh a job lock", extra={"job": name})
+
+    refresher = threading.Thread(target=refresh, name="fieldproof-job-lock", daemon=True)
+    refresher.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        refresher.join(timeout=5)
+        try:
+            client.eval(_RELEASE, 1, key, token)
+        except redis.RedisError:
+            log.warning("could not release a job lock (it expires)", extra={"job": name})
+        client.close()
+
+
+# Only the holder (its random token) may extend or release a lock.
+_REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 def worker_runtime(settings: Settings):

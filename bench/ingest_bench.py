@@ -6,6 +6,12 @@ filesystem store) spools while hashing, screens, stores and seals. Baseline, sam
 run: `openssl dgst -sha256 FILE && cp FILE DEST`. Reported: throughput ratio (target >= 0.7) and
 the server's peak RSS growth during the upload (VmHWM after `clear_refs` 5; target <= 64 MB at 1 GB).
 
+The baseline does not make its copy durable (`cp` leaves it in the page cache), while the server
+must fsync every blob before sealing it. So a second baseline, `... && cp FILE DEST && sync DEST`
+(coreutils `sync FILE` is an fsync of that file), is shown beside it for an honest comparison;
+the target is still judged against the first, as the issue defines it. The load average is
+printed at the start and end: other work on the machine moves these figures a lot.
+
 Photo (4000x3000 JPEG with EXIF): the same HTTP ingest against the bare Pillow steps it needs
 (hashlib SHA-256, open, EXIF, thumbnail 512, save); ratio target <= 1.3.
 
@@ -112,9 +118,10 @@ def post_evidence(server: dict, path: Path, kind: str, digest: str) -> tuple[flo
     return elapsed, payload
 
 
-def baseline(path: Path, dest: Path) -> float:
+def baseline(path: Path, dest: Path, *, durable: bool = False) -> float:
     started = time.perf_counter()
-    subprocess.run(f"openssl dgst -sha256 {path} > /dev/null && cp {path} {dest}", shell=True, check=True)
+    sync = f" && sync {dest}" if durable else ""
+    subprocess.run(f"openssl dgst -sha256 {path} > /dev/null && cp {path} {dest}{sync}", shell=True, check=True)
     elapsed = time.perf_counter() - started
     dest.unlink()
     return elapsed
@@ -171,26 +178,30 @@ def main() -> int:
     try:
         server = _announcement(child)
         print(f"server pid {child.pid} on 127.0.0.1:{server['port']} (werkzeug, filesystem store)")
-        print(f"{'size':>8} {'ours MB/s':>10} {'openssl+cp MB/s':>16} {'ratio':>6} {'peak RSS growth':>16}")
+        print(f"load average at start: {_load()}")
+        print(f"{'size':>8} {'ours MB/s':>10} {'openssl+cp MB/s':>16} {'ratio':>6} {'+sync MB/s':>11} "
+              f"{'ratio':>6} {'peak RSS growth':>16}")
         for size_mb in (int(s) for s in args.sizes.split(",")):
             path = work / f"recording-{size_mb}MB.wav"
             wav_file(path, size_mb * MB)
             digest = sha256_file(path)
             runs = args.runs if size_mb < 1000 else max(1, args.runs - 1)
-            ours, base, growth = [], [], []
+            ours, base, durable, growth = [], [], [], []
             for _ in range(runs):
                 base.append(baseline(path, work / "copy.bin"))
+                durable.append(baseline(path, work / "copy.bin", durable=True))
                 before = rss_reset(child.pid)
                 elapsed, _item = post_evidence(server, path, "audio", digest)
                 growth.append(peak_rss(child.pid) - before)
                 ours.append(elapsed)
                 digest_marker = work / "server" / "blobs"  # identical bytes are stored once: keep runs honest
                 _forget_blob(digest_marker, digest)
-            ours_s, base_s = statistics.median(ours), statistics.median(base)
+            ours_s, base_s, durable_s = statistics.median(ours), statistics.median(base), statistics.median(durable)
             ratio = base_s / ours_s
             ok &= ratio >= 0.7 and (size_mb < 1000 or max(growth) <= 64 * 2**20)
             print(f"{size_mb:>6}MB {size_mb * MB / ours_s / 1e6:>10.0f} {size_mb * MB / base_s / 1e6:>16.0f} "
-                  f"{ratio:>6.2f} {max(growth) / 2**20:>13.1f} MB")
+                  f"{ratio:>6.2f} {size_mb * MB / durable_s / 1e6:>11.0f} {durable_s / ours_s:>6.2f} "
+                  f"{max(growth) / 2**20:>13.1f} MB")
             path.unlink()
 
         from bench.ingest_media_bench import make_photo
@@ -211,8 +222,13 @@ def main() -> int:
         child.terminate()
         child.wait(timeout=30)
         subprocess.run(["rm", "-rf", str(work)], check=False)
+    print(f"load average at end: {_load()}")
     print("targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _announcement(child: subprocess.Popen) -> dict:
@@ -229,6 +245,7 @@ def _forget_blob(root: Path, digest: str) -> None:
     if path.exists():
         path.chmod(0o644)
         path.unlink()
+    (root / "retention" / digest[:2] / digest[2:4] / f"{digest}.json").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -85,9 +85,12 @@ def settle(db: Database) -> None:
     measures the bulk load, not the append path or the proofs.
     """
     began = time.perf_counter()
-    if db.dialect == "sqlite":
-        with db.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    if db.dialect == "sqlite":  # outside any transaction: the driver connection is in autocommit
+        raw = db.engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            raw.close()
     else:  # what autovacuum and the checkpointer would have done by the time a log is this big
         with db.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE custody_events, ledger_nodes, ledger_head")

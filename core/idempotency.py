@@ -1,10 +1,11 @@
 """Stored first responses for `Idempotency-Key` replays (kept 24 hours)."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select
+from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.clock import utcnow
@@ -38,7 +39,20 @@ class StoredResponse:
     body: bytes
 
 
+def _serialise_on_key(session: Session, owner: str, key: str) -> None:
+    """A retry that arrives while its first attempt still runs must wait for it, then replay.
+
+    On PostgreSQL a transaction-scoped advisory lock on (owner, key) does that; SQLite
+    transactions here are BEGIN IMMEDIATE, which already serialises writers.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"{owner}\n{key}".encode()).digest()
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                        {"k": int.from_bytes(digest[:8], "big", signed=True)})
+
+
 def find(session: Session, owner: str, key: str) -> StoredResponse | None:
+    _serialise_on_key(session, owner, key)
     record = session.scalar(select(IdempotencyRecord).where(
         IdempotencyRecord.owner == owner, IdempotencyRecord.key == key, IdempotencyRecord.expires_at > utcnow()))
     if record is None:

@@ -20,3 +20,9 @@ accesslog = None       # FieldProof writes its own scrubbed JSON access log
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FIELDPROOF_TRUSTED_PROXIES", "127.0.0.1")
 preload_app = False    # each worker builds its own connections
+# gunicorn >= 27 opens a control socket in ~/.gunicorn by default: one path for every instance of the
+# user, so two API nodes on one machine (or a node and a benchmark) would take it from each other.
+# Off unless FIELDPROOF_GUNICORN_CONTROL_SOCKET names a path of this node's own.
+control_socket_disable = not os.environ.get("FIELDPROOF_GUNICORN_CONTROL_SOCKET")
+if not control_socket_disable:
+    control_socket = os.environ["FIELDPROOF_GUNICORN_CONTROL_SOCKET"]

@@ -364,6 +364,9 @@ def make_thumbnail(
             img.draft("RGB", (max_side, max_side))
         else:
             _check_png_stream(path)
+        # Decode here, inside the guard: `thumbnail` skips an image that already fits, and the
+        # first load would then happen in `_upright`, which treats OSError as "no orientation".
+        img.load()
         img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
         thumb = _to_srgb(_flatten(_upright(img, in_place=False)), icc)
         thumb.info.clear()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,9 +44,10 @@ from evidence.presence import GeoPoint, check_presence
 from evidence.signatures import parse_device_public_key, signed_payload, verify_device_signature
 from evidence.spool import SpooledFile, check_claimed_sha256, hash_stream, spool_stream
 from evidence.storage.base import (
-    BlobAlreadyStored,
     BlobStore,
+    BlobNotFound,
     PresignedUpload,
+    StagedUpload,
     StorageError,
     StorageUnavailable,
     StoredBlob,
@@ -70,7 +71,12 @@ THUMBNAIL_SIDE = 512
 
 
 def spool_directory(runtime: Runtime) -> Path:
-    """Where uploads are spooled: private to this process's data dir, never served."""
+    """Where uploads are spooled, never served: inside the filesystem store's root when it offers
+    one (same filesystem, so a checked spool file is published by `link()`, not copied again),
+    else private to this process's data dir."""
+    store_spool = getattr(runtime.blobs, "spool_directory", None)
+    if store_spool is not None:
+        return store_spool()
     path = Path(runtime.settings.data_dir) / "spool"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -242,9 +248,17 @@ def _device_of(session: Session, actor: Actor, device_id: str) -> Device:
 
 
 def _store(blobs: BlobStore, spooled: SpooledFile) -> StoredBlob:
-    """Put the spooled bytes; bytes already stored are re-hashed, since a key proves nothing."""
-    md5 = spooled.md5_b64 if blobs.backend != "filesystem" else None
-    stored = blobs.put_file(spooled.path, spooled.sha256_hex, spooled.size, md5)
+    """Put the spooled bytes; bytes already stored are re-hashed, since a key proves nothing.
+
+    A store that can adopt a spool file (the filesystem store, whose spool directory is inside
+    its root) publishes it in place: fsync and `link()`, no second copy.
+    """
+    adopt = getattr(blobs, "adopt_file", None)
+    if adopt is not None:
+        stored = adopt(spooled.path, spooled.sha256_hex, spooled.size)
+    else:
+        md5 = spooled.md5_b64 if blobs.backend != "filesystem" else None
+        stored = blobs.put_file(spooled.path, spooled.sha256_hex, spooled.size, md5)
     if not stored.created:
         verify_stored(blobs, spooled.sha256_hex, spooled.size)
     return stored
@@ -289,10 +303,20 @@ def _extend_retention(blobs: BlobStore, sha256_hex: str, until: datetime) -> Non
 
 
 def seal_evidence(session: Session, runtime: Runtime, actor: Actor, item: EvidenceItem, case: Case,
-                  examination: Examination, spooled: SpooledFile) -> EvidenceItem:
-    """Store the examined bytes (and thumbnail), then seal the row and record it: one transaction."""
+                  examination: Examination, spooled: SpooledFile,
+                  staged: StagedUpload | None = None) -> EvidenceItem:
+    """Store the examined bytes (and thumbnail), then seal the row and record it: one transaction.
+
+    `staged`: a direct upload's staged version, re-hashed as `spooled`; it is promoted to its
+    content address (a server-side copy or link) instead of storing the spool file.
+    """
     blobs: BlobStore = runtime.blobs
-    stored = _store(blobs, spooled)
+    if staged is not None:
+        stored = blobs.promote_staging(staged, spooled.sha256_hex, spooled.md5_b64)
+        if not stored.created:
+            verify_stored(blobs, spooled.sha256_hex, spooled.size)
+    else:
+        stored = _store(blobs, spooled)
     if examination.thumbnail is not None:
         _store(blobs, examination.thumbnail)
         item.thumbnail_sha256 = examination.thumbnail.sha256_hex
@@ -401,15 +425,14 @@ def start_direct_upload(session: Session, actor: Actor, runtime: Runtime, captur
     if blobs.backend != "filesystem" and not md5:
         raise ValidationFailed("direct uploads to object storage are bound to the Content-MD5",
                                {"content_md5": ["required: base64 of the MD5 of the bytes"]})
-    try:
-        presigned = blobs.presign_put(capture["sha256"], size, md5 or "", UPLOAD_URL_TTL_S)
-        already = False
-    except BlobAlreadyStored:
-        presigned, already = None, True
+    already = blobs.exists(capture["sha256"])  # nothing to send; `complete` re-hashes what is stored
     item = _new_item(actor, visit, capture, kind=capture["kind"], sha256=capture["sha256"], size=size,
                      signature_status=signature_status, device_id=device_id, status="pending_upload")
     item.content_md5 = md5
     _record_created(session, actor, item, path="direct")
+    presigned = None
+    if not already:  # to `staging/<item id>`: never to the content address (see `complete_upload`)
+        presigned = blobs.presign_staging_put(item.id, size, md5 or "", capture["sha256"], UPLOAD_URL_TTL_S)
     return DirectUpload(item, presigned, already)
 
 
@@ -425,37 +448,51 @@ def _pending_item(session: Session, actor: Actor, evidence_id: str) -> EvidenceI
 
 def receive_content(session: Session, actor: Actor, runtime: Runtime, evidence_id: str,
                     body: Iterable[bytes] | BinaryIO) -> EvidenceItem:
-    """The filesystem store's direct upload: refused unless exactly the announced bytes arrive."""
+    """A direct upload through the API (the filesystem store's): spool and hash, refuse unless
+    exactly the announced bytes arrived, then stage them — the same staging `complete` promotes
+    from on every store, so both direct paths are spool → verify → stage → re-hash → promote."""
     item = _pending_item(session, actor, evidence_id)
     with spool_upload(runtime, body, max_bytes=item.size) as spooled:
         if spooled.size != item.size:
             raise HashMismatch(f"expected {item.size} bytes, received {spooled.size}",
                                expected_size=item.size, received=spooled.size)
         spooled.check_sha256(item.sha256)
-        _store(runtime.blobs, spooled)
+        md5 = spooled.md5_b64 if runtime.blobs.backend != "filesystem" else None
+        runtime.blobs.put_staging(item.id, spooled.path, spooled.size, md5)
     return item
 
 
 def complete_upload(session: Session, actor: Actor, runtime: Runtime, evidence_id: str) -> EvidenceItem:
-    """Seal a direct upload after re-reading and re-hashing what the store holds."""
+    """Seal a direct upload after re-reading and re-hashing what the store holds.
+
+    The client's bytes sit under `staging/<item id>`; exactly that version is re-read, re-hashed
+    and screened here, and only then promoted to its content address. Bytes that do not hash as
+    announced are removed from staging and never reach a content address (where retention could
+    lock them for years and block the genuine file). When the bytes were already stored before
+    the upload was announced, nothing was staged and the stored blob itself is re-hashed.
+    """
     item = _pending_item(session, actor, evidence_id)
     blobs: BlobStore = runtime.blobs
-    info = blobs.head(item.sha256)
-    if info is None:
+    staged = blobs.head_staging(item.id)
+    if staged is None and blobs.head(item.sha256) is None:
         raise Conflict("no bytes have been uploaded for this item yet")
     visit = session.get(Visit, item.visit_id)
     case = session.get(Case, item.case_id)
     try:
-        with blobs.open(item.sha256) as stream, _reread(runtime, stream, item) as spooled:
+        try:
+            source = blobs.open_staging(staged) if staged is not None else blobs.open(item.sha256)
+        except BlobNotFound:
+            raise Conflict("the uploaded bytes changed while being completed; complete again") from None
+        with source as stream, _reread(runtime, stream, item) as spooled:
             examination = _examine(runtime, spooled, item.kind, visit=visit,
                                    address=session.get(Address, visit.address_id), claimed_at=item.captured_at,
                                    lat=item.lat, lon=item.lon, accuracy_m=item.accuracy_m)
             try:
-                return seal_evidence(session, runtime, actor, item, case, examination, spooled)
+                return seal_evidence(session, runtime, actor, item, case, examination, spooled, staged=staged)
             finally:
                 examination.discard()
     except EvidenceRejected as refusal:
-        _reject(session, runtime, item.id, refusal)
+        _reject(session, runtime, item.id, refusal, staged=staged is not None)
         raise
 
 
@@ -477,11 +514,14 @@ def _reread(runtime: Runtime, stream: BinaryIO, item: EvidenceItem) -> SpooledFi
     return spooled
 
 
-def _reject(request_session: Session, runtime: Runtime, evidence_id: str, refusal: EvidenceRejected) -> None:
+def _reject(request_session: Session, runtime: Runtime, evidence_id: str, refusal: EvidenceRejected, *,
+            staged: bool = False) -> None:
     """Record the refusal on its own and drop bytes that nothing else uses.
 
     The request's own transaction is rolled back first (a refusal commits nothing of it), which
-    also releases SQLite's write lock for the transaction that records the refusal.
+    also releases SQLite's write lock for the transaction that records the refusal. A staged
+    upload's bytes are removed from staging (they never reached a content address); otherwise
+    the stored blob that failed its re-hash goes, unless another live item names it.
     """
     request_session.rollback()
     with runtime.db.transaction() as session:
@@ -490,6 +530,14 @@ def _reject(request_session: Session, runtime: Runtime, evidence_id: str, refusa
         shared = session.scalar(select(EvidenceItem.id).where(
             EvidenceItem.sha256 == item.sha256, EvidenceItem.id != item.id,
             EvidenceItem.status != "rejected").limit(1))
+    if staged:
+        try:
+            if not runtime.blobs.discard_staging(item.id):
+                log.warning("refused staged upload is retained by the bucket's default retention",
+                            extra={"evidence_id": item.id})
+        except StorageError:
+            log.warning("could not remove a refused staged upload", extra={"evidence_id": item.id})
+        return
     if shared is None:
         try:
             if not runtime.blobs.delete_if_allowed(item.sha256):
@@ -655,12 +703,22 @@ class SweepReport:
     kept: list[str] = field(default_factory=list)
 
 
-def sweep_storage(session: Session, blobs: BlobStore, *, remove: bool = False, batch: int = 500) -> SweepReport:
-    """Blobs no live row references (a crash between blob and row, a refused direct upload).
+ReferenceProvider = Callable[[Session, Collection[str]], Iterable[str]]
+"""Given a batch of stored digests, the ones some other record still needs (packet volumes,
+bundles...). Evidence cannot import the packages that keep such records (they import
+evidence), so whoever runs a sweep passes their providers in; `fieldproof storage sweep` passes
+every one the application has (`api/commands/evidence.py`)."""
 
-    Removal goes through `delete_if_allowed`, so the store's retention and legal holds still
-    win; a blob written moments ago by an ingest that has not committed yet is protected the
-    same way (every store put carries at least a day of retention).
+
+def sweep_storage(session: Session, blobs: BlobStore, *, remove: bool = False, batch: int = 500,
+                  references: Sequence[ReferenceProvider] = ()) -> SweepReport:
+    """Blobs nothing references (a crash between blob and row, a refused direct upload).
+
+    Referenced: a live evidence row's bytes or thumbnail, and whatever a `references` provider
+    names. A blob is only ever removed when none of them claims it, and removal goes through
+    `delete_if_allowed`, so the store's retention and legal holds still win; a blob written
+    moments ago by an ingest that has not committed yet is protected the same way (every store
+    put carries at least a day of retention).
     """
     from evidence.storage.base import sha256_of_key
 
@@ -673,6 +731,8 @@ def sweep_storage(session: Session, blobs: BlobStore, *, remove: bool = False, b
             EvidenceItem.sha256.in_(digests), EvidenceItem.status != "rejected")))
         live |= set(session.scalars(select(EvidenceItem.thumbnail_sha256).where(
             EvidenceItem.thumbnail_sha256.in_(digests))))
+        for provider in references:
+            live |= set(provider(session, frozenset(digests)))
         for digest, key in digests.items():
             if digest in live:
                 continue

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import queue
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,12 @@ from evidence.errors import HashMismatch, TooLarge
 
 CHUNK_SIZE = 1 << 20
 """Read size: large enough for hashlib to run at full speed, small enough to be irrelevant."""
+
+HASH_THREAD_AFTER = 4 << 20
+"""Chunk iterables longer than this are hashed on a helper thread while the caller's thread keeps
+receiving and writing (hashlib releases the GIL on large buffers); shorter ones inline."""
+HASH_QUEUE_CHUNKS = 8
+"""Chunks in flight to the hashing thread: bounds memory to this many of the caller's chunks."""
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -79,7 +87,9 @@ def spool_stream(
 
     `source` is a readable binary file-like (read in `chunk_size` pieces into one reused
     buffer) or an iterable of bytes-like chunks (written as given, so the caller's chunk size
-    bounds memory). Raises `TooLarge` as soon as more than `max_bytes` have arrived; on that
+    bounds memory). An iterable's chunks must not be changed by its producer once yielded:
+    past `HASH_THREAD_AFTER` bytes they are hashed on a helper thread while the next ones are
+    received and written (at most `HASH_QUEUE_CHUNKS` chunks in flight). Raises `TooLarge` as soon as more than `max_bytes` have arrived; on that
     or any other failure, including the source raising, the partial spool file is removed.
     `md5=False` skips the MD5 (`md5_b64` is None) where no store will check a Content-MD5: it is
     the slowest step when SHA-256 runs on SHA-NI.
@@ -88,26 +98,30 @@ def spool_stream(
         raise ValueError("max_bytes must be >= 0")
     if chunk_size <= 0:
         raise ValueError("chunk_size must be > 0")
-    sha256 = hashlib.sha256()
-    md5_hash = hashlib.md5(usedforsecurity=False) if md5 else None
+    hasher = _Hasher(md5)
     size = 0
     fd, name = tempfile.mkstemp(prefix="spool-", suffix=".part", dir=os.fspath(directory))
     path = Path(name)
+    threaded = not hasattr(source, "read")  # chunks we are handed are never reused by their producer
     try:
-        with open(fd, "wb", buffering=0, closefd=True) as out:
+        try:
             for chunk in _chunks(source, chunk_size):
                 size += len(chunk)
                 if size > max_bytes:
                     raise TooLarge(
                         f"upload exceeds {max_bytes} bytes", max_bytes=max_bytes, received=size
                     )
-                sha256.update(chunk)
-                if md5_hash is not None:
-                    md5_hash.update(chunk)
-                _write_all(out, chunk)
+                _write_fd(fd, chunk)
+                if threaded and size > HASH_THREAD_AFTER:
+                    hasher.start()
+                hasher.update(chunk)
+        finally:
+            os.close(fd)
+            hasher.finish()
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+    sha256, md5_hash = hasher.sha256, hasher.md5
     return SpooledFile(
         path=path,
         sha256_hex=sha256.hexdigest(),
@@ -150,8 +164,59 @@ def _chunks(source: Iterable[bytes] | BinaryIO, chunk_size: int) -> Iterator[mem
                 yield memoryview(data)
 
 
-def _write_all(out: BinaryIO, chunk: memoryview) -> None:
-    """Unbuffered writes may be short; loop until the whole chunk is on disk."""
-    written = 0
+def _write_fd(fd: int, chunk: memoryview) -> None:
+    """Writes may be short; loop until the whole chunk is written."""
+    written = os.write(fd, chunk)
     while written < len(chunk):
-        written += out.write(chunk[written:])
+        written += os.write(fd, chunk[written:])
+
+
+class _Hasher:
+    """SHA-256 (and MD5) of a sequence of chunks, inline or, once started, on a helper thread.
+
+    Chunks handed over after `start()` must not be modified afterwards (the producer's chunks
+    are fresh buffers); at most `HASH_QUEUE_CHUNKS` wait, so memory stays bounded.
+    """
+
+    def __init__(self, md5: bool):
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._queue = queue.Queue(maxsize=HASH_QUEUE_CHUNKS)
+            self._thread = threading.Thread(target=self._run, name="spool-hash", daemon=True)
+            self._thread.start()
+
+    def update(self, chunk: memoryview) -> None:
+        if self._queue is None:
+            self._hash(chunk)
+        else:
+            if self._error is not None:
+                raise self._error
+            self._queue.put(chunk)
+
+    def finish(self) -> None:
+        """Wait for every queued chunk (also on failure, so no thread outlives the spool)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+            if self._error is not None:
+                raise self._error
+
+    def _hash(self, chunk: memoryview) -> None:
+        self.sha256.update(chunk)
+        if self.md5 is not None:
+            self.md5.update(chunk)
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._hash(chunk)
+                except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+                    self._error = exc

@@ -561,16 +561,13 @@ def frontier_node(frontier: dict[int, tuple[int, bytes]], level: int, index: int
 def hash_blob(blobs, sha256: str) -> tuple[str, int]:
     """SHA-256 and length of a stored object, streamed.
 
-    A blob that is a regular file (the filesystem store) is hashed straight from the page cache
-    through read-only memory maps of MAP_WINDOW bytes: no copy into a buffer, which is what
-    brings the sweep to hashlib's own speed (a copy costs ~20%). Other streams (S3 bodies) are
-    read with `readinto` into one reused buffer, or `read`. hashlib releases the GIL on each
-    update, so a sweep does not stall the server's other threads.
+    A blob that is a regular file (the filesystem store) is read with `preadv` into one reused
+    buffer; other streams (S3 bodies) with `readinto`, or `read`. hashlib releases the GIL on
+    each update, so a sweep does not stall the server's other threads.
 
-    The trade-off of a map: a blob truncated by someone else *while* it is being hashed ends
-    the process with SIGBUS instead of producing a finding. Blobs are write-once and read-only
-    (0444), deletion and in-place edits are safe (they are reported), and such a truncation
-    cannot make tampered bytes pass; set MAP_BLOBS = False to read with `preadv` instead.
+    Memory maps (MAP_BLOBS) would skip the copy (~10-20 % faster), but a blob truncated by
+    someone else *while* it is mapped ends the whole process with SIGBUS instead of producing a
+    finding, and truncation is exactly what an auditor must see reported. So they are off.
     """
     with blobs.open(sha256) as stream:
         fileno = _regular_file(stream)
@@ -579,7 +576,7 @@ def hash_blob(blobs, sha256: str) -> tuple[str, int]:
         return _hash_stream(stream)
 
 
-MAP_BLOBS = hasattr(mmap, "MAP_SHARED")
+MAP_BLOBS = False
 MAP_WINDOW = 64 << 20  # a multiple of mmap.ALLOCATIONGRANULARITY
 _PREADV = hasattr(os, "preadv")
 

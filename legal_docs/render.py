@@ -1,6 +1,6 @@
 """Render a PacketContent into PDF/A-3b volumes with continuous Bates numbers.
 
-How the work is split, and why:
+How the work is split, and why (WeasyPrint layout and drawing is nearly all of the cost):
 
 * WeasyPrint lays out only text. Its per-page cost is in layout, and pushing
   hundreds of photos through it costs time and memory for nothing, so every
@@ -8,20 +8,41 @@ How the work is split, and why:
   reports (``Page.anchors``); pikepdf then draws the JPEG there as a
   DCTDecode image, copying its bytes without re-encoding when it is already
   print-sized (``PRINT_MAX_EDGE``), else after one downscale.
-* Bates numbers are CSS margin boxes (``counter(page)`` in a zero-padded
-  ``@counter-style``, reset to each piece's first number), so WeasyPrint sets
-  them as real, searchable text in an embedded font; stamping afterwards
-  would need a second font path to stay PDF/A.
-* The packet is laid out in pieces (front matter, exhibit chunks of at most
-  ``CHUNK_EXHIBITS``, back matter), each its own small document, so layout
-  memory stays bounded whatever the packet's size. The front matter (exhibit
-  index with Bates ranges) is laid out first with placeholders of the same
-  width to learn its page count, then again with the real numbers once the
-  exhibits are placed; a changed page count repeats the placement.
+* Running heads and Bates numbers are a *stamp*: WeasyPrint lays out one page
+  whose margin boxes hold the heads and a placeholder number (plus every digit,
+  so the embedded subset of the number's font has them all); pikepdf keeps that
+  page's content stream, swaps the placeholder's glyphs for each page's number
+  and draws it on every page as a form XObject. The number is real, searchable
+  text in a font WeasyPrint embedded for PDF/A, and no piece carries page
+  numbers in its layout, which is what lets the pieces be laid out once each,
+  in any order, in parallel.
+* The packet is laid out in pieces (front matter, each volume's cover, exhibit
+  chunks of at most ``CHUNK_EXHIBITS``, back matter), each its own small
+  document, so layout memory stays bounded whatever the packet's size. With
+  enough exhibits (``PARALLEL_MIN_EXHIBITS``) the pieces are laid out by worker
+  processes (``RENDER_WORKERS``, default min(2, CPUs); each imports WeasyPrint
+  only through ``load_weasyprint``), which also assemble the volumes.
+  Phase 1 lays out the exhibit chunks for good, and the front and back matter
+  with placeholder numbers of the same width to learn their page counts (the
+  index and appendix print every Bates range on two lines, so their length
+  does not depend on the numbers); phase 2 lays out the front and back matter
+  and the volume covers with the real numbers. A changed page count repeats
+  phase 2 only.
+* Cheap layout (WeasyPrint's cost grows with boxes and lines): captions are
+  two pre-wrapped text blocks, the index and chronology use fixed column
+  widths, the hash appendix is a monospaced listing, every margin box is
+  declared empty (else WeasyPrint builds 16 margin-box styles per page), and
+  the stylesheet (``packet.css``) is parsed once per process.
+* Floor: about 20 ms of CPU per exhibit page in WeasyPrint (half of it per-page
+  overhead, the rest laying out and drawing the caption's ~16 lines), so 300
+  photos take ~10 s of CPU against img2pdf's ~0.5 s; two workers halve the
+  wall time, no more. Going lower means not laying out caption pages with
+  WeasyPrint at all (set them with the stamp's technique: glyphs from fonts
+  WeasyPrint embedded, placed by our own line breaking).
 * Volumes are planned before layout from byte estimates (plate bytes + text
   overhead), exhibits never split; pikepdf joins each volume's pieces, draws
-  the plates, writes one outline (a bookmark per section and exhibit) and
-  attaches ``manifest.json`` as a PDF/A-3 associated file (``/AF``).
+  the plates and stamps, writes one outline (a bookmark per section and
+  exhibit) and attaches ``manifest.json`` as a PDF/A-3 associated file (``/AF``).
 * PDF exhibits are rasterised with ``pdftoppm`` (first ``MAX_RASTER_PAGES``
   pages) so the court sees them in the packet; the original PDF stays in the
   bundle. If it cannot be rasterised a page says so and where the original is.
@@ -29,10 +50,15 @@ How the work is split, and why:
 from __future__ import annotations
 
 import hashlib
+import multiprocessing as mp
+import os
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +67,7 @@ import pikepdf
 from markupsafe import Markup
 from PIL import Image, ImageOps
 
-from legal_docs.bates import bates_number, bates_range, plan_volumes
+from legal_docs.bates import DIGITS, bates_number, bates_range, plan_volumes
 from legal_docs.content import Exhibit, PacketContent
 from legal_docs.manifest import (
     BundleFile,
@@ -65,7 +91,9 @@ PRINT_JPEG_QUALITY = 85
 RASTER_DPI = 150
 MAX_RASTER_PAGES = 40
 MAX_NOTE_CHARS = 20_000
-CHUNK_EXHIBITS = 40
+CHUNK_EXHIBITS = 25
+RENDER_WORKERS = 0            # 0: FIELDPROOF_RENDER_WORKERS, else min(2, CPUs)
+PARALLEL_MIN_EXHIBITS = 24    # below this, worker start-up costs more than it saves
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "legal"
 _PX_TO_PT = 0.75
 _TEXT_PAGE_ESTIMATE = 30_000
@@ -143,6 +171,7 @@ class _Piece:
     pages: int
     bookmarks: list
     plates: list[tuple[int, tuple[float, float, float, float], Plate]] = field(default_factory=list)
+    cells: list[tuple[int, tuple[float, float, float, float], int, str]] = field(default_factory=list)
     continues: bool = False
 
 
@@ -239,31 +268,35 @@ def load_weasyprint():
 
 
 class _Layout:
-    """Lays out the pieces of one packet with one Jinja environment and one font configuration."""
+    """Lays out the pieces of one packet with one Jinja environment, one font configuration and
+    the packet's stylesheet parsed once."""
 
     def __init__(self, content: PacketContent, work_dir: Path) -> None:
-        load_weasyprint()
+        weasyprint = load_weasyprint()
         from weasyprint.text.fonts import FontConfiguration
 
         self.content = content
         self.work_dir = work_dir
-        self.template = _environment().get_template("packet.html")
+        env = _environment()
+        self.template = env.get_template("packet.html")
         self.fonts = FontConfiguration()
-        self.counter = 0
+        self.lang = content.language
+        self.family = content.jurisdiction_family
+        style = env.get_template("packet.css").render(content=content, lang=self.lang)
+        self.stylesheets = [weasyprint.CSS(string=style, font_config=self.fonts)]
 
-    def render(self, piece: str, start: int, **context):
+    def render(self, piece: str, **context):
         from weasyprint import HTML
 
-        html = self.template.render(content=self.content, piece=piece, start=start,
-                                    lang=self.content.language, family=self.content.jurisdiction_family,
+        html = self.template.render(content=self.content, piece=piece, lang=self.lang, family=self.family,
                                     bates=lambda n: bates_number(self.content.bates_prefix, n),
                                     bates_range=lambda a, b: bates_range(self.content.bates_prefix, a, b),
                                     **context)
-        return HTML(string=html, base_url=str(TEMPLATES_DIR)).render(font_config=self.fonts)
+        return HTML(string=html, base_url=str(TEMPLATES_DIR)).render(
+            stylesheets=self.stylesheets, font_config=self.fonts, presentational_hints=False)
 
-    def write(self, document, **extra) -> _Piece:
-        self.counter += 1
-        path = self.work_dir / f"piece{self.counter:04d}.pdf"
+    def write(self, document, tag: str, **extra) -> _Piece:
+        path = self.work_dir / f"{tag}.pdf"
         document.write_pdf(path, pdf_variant="pdf/a-3b")
         return _Piece(path=path, pages=len(document.pages), bookmarks=document.make_bookmark_tree(), **extra)
 
@@ -275,33 +308,253 @@ def _page_of(document, anchor: str) -> int:
     raise LookupError(f"anchor {anchor} was not laid out")
 
 
-def _lay_out_exhibits(layout: _Layout, chunk: Sequence[_Prepared], start: int, *, volume: int, volumes: int,
-                      cover: bool, first_volume: bool, exhibit_numbers: tuple[int, int]):
-    document = layout.render("exhibits", start, items=chunk, volume=volume, volumes=volumes,
-                             volume_cover=cover, exhibits_heading=first_volume and cover,
-                             volume_exhibits=exhibit_numbers)
-    starts = [_page_of(document, f"exhibit-{item.exhibit.number}") for item in chunk]
-    ends = [s - 1 for s in starts[1:]] + [len(document.pages) - 1]
-    spans = {item.exhibit.number: (start + s, start + e) for item, s, e in zip(chunk, starts, ends)}
-    plates = []
-    for item in chunk:
-        for position, plate in enumerate(item.plates):
-            anchor = f"plate-{item.exhibit.number}-{position}"
-            page = _page_of(document, anchor)
-            plates.append((page, document.pages[page].anchors[anchor], plate))
-    return document, spans, plates
+def _chunks(items: Sequence[int], size: int) -> list[Sequence[int]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _chunks(items: Sequence[_Prepared], size: int) -> list[Sequence[_Prepared]]:
-    return [items[i:i + size] for i in range(0, len(items), size)] or [items]
+# --- work that runs in this process or in a worker ---------------------------------------
+
+_STATE: dict = {}
+
+
+def _init_worker(content: PacketContent, prepared: Sequence[_Prepared], scratch: Path,
+                 volume_of: dict[int, int], volumes: int) -> None:
+    """Per process: WeasyPrint through `load_weasyprint` only, one layout, the packet's inputs."""
+    _STATE.clear()
+    _STATE.update(layout=_Layout(content, scratch), prepared=prepared, volume_of=volume_of, volumes=volumes)
+
+
+def _task(job: tuple):
+    """One unit of work. Exhibit chunks carry no page numbers, so they are laid out once, in any order."""
+    kind = job[0]
+    if kind == "assemble":
+        return _assemble(*job[1:])
+    layout: _Layout = _STATE["layout"]
+    prepared: Sequence[_Prepared] = _STATE["prepared"]
+    common = {"volume_of": _STATE["volume_of"], "volumes": _STATE["volumes"]}
+    if kind == "exhibits":
+        _kind, tag, indices, heading = job
+        chunk = [prepared[i] for i in indices]
+        document = layout.render("exhibits", items=chunk, exhibits_heading=heading, **common)
+        starts = [_page_of(document, f"exhibit-{item.exhibit.number}") for item in chunk]
+        ends = [s - 1 for s in starts[1:]] + [len(document.pages) - 1]
+        spans = {item.exhibit.number: (s, e) for item, s, e in zip(chunk, starts, ends)}
+        plates = []
+        for item in chunk:
+            for position, plate in enumerate(item.plates):
+                anchor = f"plate-{item.exhibit.number}-{position}"
+                page = _page_of(document, anchor)
+                plates.append((page, document.pages[page].anchors[anchor], plate))
+        return layout.write(document, tag, plates=plates, continues=not heading), spans
+    if kind in ("front", "back"):
+        document = layout.render(kind, items=prepared, **common)
+        cells = []
+        for page_index, page in enumerate(document.pages):
+            for anchor, rect in page.anchors.items():
+                style, _, number = anchor.partition("-")
+                if style in ("bates", "hash") and number.isdigit():
+                    cells.append((page_index, rect, int(number), style))
+        return layout.write(document, job[1], cells=cells)
+    if kind == "cover":
+        _kind, tag, context = job
+        return layout.write(layout.render(kind, items=prepared, **common, **context), tag)
+    if kind == "volume":
+        _kind, tag, context = job
+        return layout.write(layout.render("volume", **common, **context), tag)
+    if kind == "stamp":
+        prefix = layout.content.bates_prefix
+        document = layout.render("stamp", placeholder=_placeholder(prefix), cells_sample=_cells_sample(prefix))
+        document.write_pdf(job[1], pdf_variant="pdf/a-3b")
+        return job[1]
+    raise ValueError(kind)
+
+
+class _Runner:
+    """Runs jobs in worker processes or here.
+
+    When this process has no other thread, workers are forked *after* the layout is set up here and
+    warmed by the first jobs (``warm``), so they inherit loaded fonts and caches instead of each
+    building their own; otherwise they start from a fork server and set up their own layout.
+    """
+
+    def __init__(self, workers: int, initargs: tuple, warm: Sequence[tuple] = ()) -> None:
+        self.pool, self.warmed = None, []
+        methods = mp.get_all_start_methods()
+        forking = workers > 1 and threading.active_count() == 1 and "fork" in methods
+        if workers <= 1 or forking:
+            _init_worker(*initargs)
+            self.warmed = [_task(job) for job in warm]
+        if forking:
+            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
+        elif workers > 1:
+            method = "forkserver" if "forkserver" in methods else "spawn"
+            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method),
+                                            initializer=_init_worker, initargs=initargs)
+            self.warmed = [self.pool.submit(_task, job).result() for job in warm]
+
+    def submit(self, jobs: Sequence[tuple]):
+        """Start ``jobs``; the returned callable waits for their results, in order."""
+        if self.pool is None:
+            return lambda: [_task(job) for job in jobs]
+        futures = [self.pool.submit(_task, job) for job in jobs]
+        return lambda: [future.result() for future in futures]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        _STATE.clear()
+
+
+# --- Bates stamps -------------------------------------------------------------------------
+
+
+def _placeholder(prefix: str) -> str:
+    return prefix + "0" * DIGITS
+
+
+def _cells_sample(prefix: str) -> str:
+    return "0123456789–" + prefix
+
+
+def _widths(font) -> dict[bytes, float]:
+    """code -> advance in text space units (1/1000 em), from a CID font's /W array."""
+    descendant = font.DescendantFonts[0]
+    default = float(descendant.get("/DW", 1000))
+    widths: dict[bytes, float] = {}
+    items = list(descendant.get("/W", []))
+    i = 0
+    while i < len(items):
+        first = int(items[i])
+        if isinstance(items[i + 1], pikepdf.Array):
+            for offset, width in enumerate(items[i + 1]):
+                widths[(first + offset).to_bytes(2, "big")] = float(width)
+            i += 2
+        else:
+            for code in range(first, int(items[i + 1]) + 1):
+                widths[code.to_bytes(2, "big")] = float(items[i + 2])
+            i += 3
+    widths[b""] = default
+    return widths
+
+
+def _to_unicode(font) -> dict[bytes, str]:
+    """code (2 bytes) -> text, from a WeasyPrint font's ToUnicode CMap (bfchar/bfrange)."""
+    data = font.ToUnicode.read_bytes().decode("latin-1")
+    codes: dict[bytes, str] = {}
+    for block in re.findall(r"beginbfchar(.*?)endbfchar", data, re.S):
+        for code, text in re.findall(r"<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]+)>", block):
+            codes[bytes.fromhex(code)] = bytes.fromhex(text).decode("utf-16-be")
+    for block in re.findall(r"beginbfrange(.*?)endbfrange", data, re.S):
+        for low, high, text in re.findall(r"<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]+)>", block):
+            first = int(text, 16)
+            for offset, code in enumerate(range(int(low, 16), int(high, 16) + 1)):
+                codes[code.to_bytes(len(low) // 2, "big")] = chr(first + offset)
+    return codes
+
+
+@dataclass
+class _Stamp:
+    """The running heads and the Bates number of a page, laid out once by WeasyPrint.
+
+    The stamp page's content stream is kept as it is, except that its text other than the heads
+    is dropped and the placeholder number's glyphs are swapped for each page's number, in the
+    same embedded font (its subset holds every digit), so the number stays real PDF/A text.
+    """
+
+    pdf: pikepdf.Pdf
+    head: bytes
+    tail: bytes
+    glyphs: dict[str, bytes]
+    bbox: list
+    cell_font: str
+    cell_glyphs: dict[str, bytes]
+    cell_advance: float
+
+    @classmethod
+    def load(cls, path: Path, prefix: str) -> _Stamp:
+        pdf = pikepdf.open(path)
+        page = pdf.pages[0]
+        fonts = page.Resources.get("/Font", {})
+        maps = {str(name): _to_unicode(font) for name, font in fonts.items()}
+        placeholder = _placeholder(prefix)
+        ops = pikepdf.parse_content_stream(page)
+        current, kept, split, glyphs = None, [], None, {}
+        cells_sample, cell_font, cell_glyphs, cell_advance = _cells_sample(prefix), None, {}, 0.0
+        for operands, operator in ops:
+            name = str(operator)
+            if name == "Tf":
+                current = str(operands[0])
+            if name in ("TJ", "Tj"):
+                parts = operands[0] if name == "TJ" else [operands[0]]
+                raw = b"".join(bytes(p) for p in parts if isinstance(p, pikepdf.String))
+                codes = maps.get(current, {})
+                text = "".join(codes.get(raw[i:i + 2], "?") for i in range(0, len(raw), 2))
+                if text == placeholder:
+                    split = len(kept)
+                    glyphs = {char: code for code, char in codes.items() if char in "0123456789" + prefix}
+                    continue
+                if text == cells_sample:
+                    cell_font = current
+                    cell_glyphs = {char: code for code, char in codes.items() if char in cells_sample}
+                    widths = _widths(fonts[current])
+                    cell_advance = max(widths.get(code, widths[b""]) for code in cell_glyphs.values()) / 1000
+                    continue
+                if text == "0123456789":
+                    continue
+            kept.append((operands, operator))
+        if split is None or not all(c in glyphs for c in "0123456789" + prefix) \
+                or cell_font is None or not all(c in cell_glyphs for c in cells_sample):
+            raise RuntimeError("the Bates stamp page did not lay out its number")
+        head = pikepdf.unparse_content_stream(kept[:split])
+        tail = pikepdf.unparse_content_stream(kept[split:])
+        return cls(pdf, head, tail, glyphs, [float(v) for v in page.mediabox], cell_font, cell_glyphs,
+                   cell_advance)
+
+    def cell(self, rect: tuple[float, float, float, float], first: str, last: str, style: str) -> bytes:
+        """Drawing, in PDF coordinates, of a Bates range in a box laid out for it: an index cell
+        (two lines, 7 pt, smaller only when a long prefix would not fit) or the blank column of a
+        hash-appendix row (one line, in the listing's 6.6 pt monospace, after its 6 characters)."""
+        x0, y0, x1, _y1 = (value * _PX_TO_PT for value in rect)
+        top = self.bbox[3] - y0
+        if style == "hash":
+            size = 6.6
+            lines = [(first if first == last else f"{first}–{last}", x0 + 6 * size * self.cell_advance, top - 6.57)]
+        else:
+            texts = [first] if first == last else [first, "–" + last]
+            size = min(7.0, (x1 - x0 - 6.5) / max(1e-6, max(map(len, texts)) * self.cell_advance))
+            lines = [(text, x0 + 3.4, top - 9.0 - n * 7.5 * 1.35) for n, text in enumerate(texts)]
+        out = [f"BT {self.cell_font} {size:.2f} Tf 0 g".encode("ascii")]
+        for text, x, y in lines:
+            glyphs = b"".join(self.cell_glyphs[c] for c in text).hex().encode("ascii")
+            out.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm <".encode("ascii") + glyphs + b"> Tj")
+        out.append(b"ET")
+        return b"\n".join(out) + b"\n"
+
+    def stream(self, target: pikepdf.Pdf, resources, text: str, extra: bytes = b"") -> pikepdf.Stream:
+        glyphs = b"".join(self.glyphs[c] for c in text).hex().encode("ascii")
+        form = pikepdf.Stream(target, b"q\n" + self.head + b"\n[<" + glyphs + b">] TJ\n" + self.tail
+                              + b"\nQ\n" + extra)
+        form.Type, form.Subtype = pikepdf.Name.XObject, pikepdf.Name.Form
+        form.BBox = pikepdf.Array(self.bbox)
+        form.Resources = resources
+        return form
 
 
 # --- assembling volumes ------------------------------------------------------------------
 
 
+def _own_resources(page: pikepdf.Page) -> pikepdf.Dictionary:
+    """WeasyPrint shares one /Resources among a piece's pages: give this page its own, so each
+    page lists only the images and stamp it draws."""
+    resources = pikepdf.Dictionary({key: value for key, value in page.Resources.items()})
+    resources.XObject = pikepdf.Dictionary({key: value for key, value in resources.get("/XObject", {}).items()})
+    page.obj.Resources = resources
+    return resources
+
+
 def _draw_plate(pdf: pikepdf.Pdf, page: pikepdf.Page, rect: tuple[float, float, float, float],
-                plate: Plate, name: str) -> None:
-    """Draw the JPEG, aspect kept, centred at the top of the laid-out box."""
+                plate: Plate, name: str) -> bytes:
+    """Add the JPEG to the page; return the drawing, aspect kept, centred at the top of the laid-out box."""
     image = pikepdf.Stream(pdf, plate.path.read_bytes())
     image.Type, image.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
     image.Width, image.Height, image.BitsPerComponent = plate.width, plate.height, 8
@@ -312,16 +565,8 @@ def _draw_plate(pdf: pikepdf.Pdf, page: pikepdf.Page, rect: tuple[float, float, 
     width, height = plate.width * scale, plate.height * scale
     left = x0 + ((x1 - x0) - width) / 2
     bottom = page_height - y0 - height
-    # WeasyPrint shares one /Resources among a piece's pages: give this page its own, so each
-    # page lists only the images it draws.
-    resources = pikepdf.Dictionary({key: value for key, value in page.Resources.items()})
-    resources.XObject = pikepdf.Dictionary({key: value for key, value in resources.get("/XObject", {}).items()})
-    resources.XObject[f"/{name}"] = image
-    page.obj.Resources = resources
-    resource = f"/{name}"
-    page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
-    drawing = f"\nQ\nq {width:.3f} 0 0 {height:.3f} {left:.3f} {bottom:.3f} cm {resource} Do Q\n"
-    page.contents_add(pikepdf.Stream(pdf, drawing.encode("ascii")), prepend=False)
+    page.obj.Resources.XObject[f"/{name}"] = image
+    return f"q {width:.3f} 0 0 {height:.3f} {left:.3f} {bottom:.3f} cm /{name} Do Q\n".encode("ascii")
 
 
 def _outline_items(tree, offset: int) -> list[pikepdf.OutlineItem]:
@@ -333,18 +578,41 @@ def _outline_items(tree, offset: int) -> list[pikepdf.OutlineItem]:
     return items
 
 
-def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, content: PacketContent) -> None:
+def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, content: PacketContent,
+              stamp_path: Path, first_number: int, spans: dict[int, tuple[int, int]]) -> tuple[int, str]:
+    """Join a volume's pieces, draw the plates, stamp every page, fill in the Bates ranges of
+    the index and the hash appendix,
+    write outline and manifest. Returns the file's size and SHA-256."""
+    stamp = _Stamp.load(stamp_path, content.bates_prefix)
     with pikepdf.open(pieces[0].path) as pdf:
         others = [pikepdf.open(piece.path) for piece in pieces[1:]]
         try:
             for other in others:
                 pdf.pages.extend(other.pages)
+            stamp_resources = pdf.copy_foreign(stamp.pdf.pages[0].Resources)
+            drawings: dict[int, list[bytes]] = {}
+            cells: dict[int, list[bytes]] = {}
             offset, serial = 0, 0
             for piece in pieces:
+                for page_index, rect, number, style in piece.cells:
+                    first, last = (bates_number(content.bates_prefix, n) for n in spans[number])
+                    cells.setdefault(offset + page_index, []).append(stamp.cell(rect, first, last, style))
                 for page_index, rect, plate in piece.plates:
                     serial += 1
-                    _draw_plate(pdf, pdf.pages[offset + page_index], rect, plate, f"FPPlate{serial}")
+                    page = pdf.pages[offset + page_index]
+                    if page.index not in drawings:
+                        _own_resources(page)
+                        drawings[page.index] = []
+                    drawings[page.index].append(_draw_plate(pdf, page, rect, plate, f"FPPlate{serial}"))
                 offset += piece.pages
+            for index, page in enumerate(pdf.pages):
+                resources = page.obj.Resources if index in drawings else _own_resources(page)
+                number = bates_number(content.bates_prefix, first_number + index)
+                resources.XObject["/FPStamp"] = stamp.stream(pdf, stamp_resources, number,
+                                                             b"".join(cells.get(index, [])))
+                drawing = b"".join(drawings.get(index, [])) + b"q /FPStamp Do Q\n"
+                page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
+                page.contents_add(pikepdf.Stream(pdf, b"\nQ\n" + drawing), prepend=False)
             with pdf.open_outline() as outline:
                 outline.root.clear()
                 offset = 0
@@ -367,6 +635,8 @@ def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, content: 
         finally:
             for other in others:
                 other.close()
+            stamp.pdf.close()
+    return target.stat().st_size, _sha256_file(target)
 
 
 def _sha256_file(path: Path) -> str:
@@ -392,6 +662,14 @@ def render_packet(content: PacketContent, out_dir: Path | str, *, max_volume_byt
         return _render(content, out_dir, scratch_dir, max_volume_bytes, start_number)
 
 
+def _workers(exhibits: int) -> int:
+    if exhibits < PARALLEL_MIN_EXHIBITS:
+        return 1
+    configured = RENDER_WORKERS or int(os.environ.get("FIELDPROOF_RENDER_WORKERS", "0") or 0)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, configured or min(2, cpus))
+
+
 def _render(content: PacketContent, out_dir: Path, scratch: Path, limit: int, start: int) -> RenderedPacket:
     warnings = list(content.warnings)
     prepared = [_prepare(exhibit, scratch) for exhibit in content.exhibits]
@@ -403,48 +681,67 @@ def _render(content: PacketContent, out_dir: Path, scratch: Path, limit: int, st
     plan = plan_volumes([item.estimate for item in prepared], int(limit * 0.97), volume_overhead=font,
                         first_overhead=100_000 + 1_000 * (len(prepared) + len(content.chronology)),
                         last_overhead=60_000 + 1_000 * len(prepared))
-    layout = _Layout(content, scratch)
     volume_of = {item.exhibit.number: v + 1 for v, group in enumerate(plan) for item in
                  (prepared[i] for i in group)}
+    stamp_path = scratch / "stamp.pdf"
+    runner = _Runner(_workers(len(prepared)), (content, prepared, scratch, volume_of, len(plan)),
+                     warm=[("stamp", stamp_path)])
+    try:
+        return _lay_out_and_assemble(content, out_dir, scratch, limit, start, prepared, plan, volume_of,
+                                     runner, warnings, stamp_path)
+    finally:
+        runner.close()
 
-    def front(spans, volumes_spans, total):
-        return layout.render("front", start, items=prepared, spans=spans, volume_of=volume_of,
-                             volume_spans=volumes_spans, total_last=total, volumes=len(plan))
 
-    placeholder = {item.exhibit.number: (start, start + 1) for item in prepared}
-    front_pages = len(front(placeholder, [(start, start + 1)] * len(plan), start + 1).pages)
+def _lay_out_and_assemble(content, out_dir, scratch, limit, start, prepared, plan, volume_of, runner,
+                          warnings, stamp_path) -> RenderedPacket:
+    # Phase 1: everything whose layout holds no page number, once each and in parallel: the front
+    # matter (summary, chronology, exhibit index), the exhibit chunks, the back matter (declaration,
+    # hash appendix, how to verify); the stamp page was laid out first, warming up the layout. The
+    # index and the appendix leave their Bates ranges blank, to be filled in at assembly.
+    chunk_jobs = []
+    for v, group in enumerate(plan):
+        for c, indices in enumerate(_chunks(list(group), CHUNK_EXHIBITS)):
+            chunk_jobs.append((v, ("exhibits", f"ex{v + 1:02d}-{c:03d}", tuple(indices), v == 0 and c == 0)))
+    results = runner.submit([("front", "front"), ("back", "back"), *(job for _v, job in chunk_jobs)])()
+    front, back, chunk_results = results[0], results[1], results[2:]
+
+    # Phase 2: the covers, which print page numbers. Pages are counted with one page per cover, and
+    # the phase is repeated in the rare case a cover takes more.
+    cover_pages = {v: 1 for v in range(len(plan))}
     for _attempt in range(4):
-        volume_pieces: list[list[_Piece]] = [[] for _ in plan]
+        volume_pieces: list[list] = [[] for _ in plan]
         spans: dict[int, tuple[int, int]] = {}
-        number = start + front_pages
-        for v, group in enumerate(plan):
-            items = [prepared[i] for i in group]
-            numbers = (items[0].exhibit.number, items[-1].exhibit.number) if items else (0, 0)
-            for c, chunk in enumerate(_chunks(items, CHUNK_EXHIBITS)):
-                if not chunk and v == 0:
-                    continue
-                document, chunk_spans, plates = _lay_out_exhibits(
-                    layout, chunk, number, volume=v + 1, volumes=len(plan), cover=c == 0,
-                    first_volume=v == 0, exhibit_numbers=numbers)
-                spans.update(chunk_spans)
-                volume_pieces[v].append(layout.write(document, plates=plates, continues=c > 0))
-                number += len(document.pages)
-        back = layout.render("back", number, items=prepared, spans=spans, volume_of=volume_of)
-        volume_pieces[-1].append(layout.write(back))
-        last = number + len(back.pages) - 1
-        volume_spans = []
-        first = start
-        for v, pieces in enumerate(volume_pieces):
-            pages = sum(p.pages for p in pieces) + (front_pages if v == 0 else 0)
-            volume_spans.append((first, first + pages - 1))
-            first += pages
-        final_front = front(spans, volume_spans, last)
-        if len(final_front.pages) == front_pages:
+        number = start + cover_pages[0] + front.pages
+        volume_firsts = [start]
+        for v in range(len(plan)):
+            if v > 0:
+                volume_firsts.append(number)
+                number += cover_pages[v]
+            for (cv, _job), (piece, chunk_spans) in zip(chunk_jobs, chunk_results):
+                if cv == v:
+                    spans.update({n: (number + a, number + b) for n, (a, b) in chunk_spans.items()})
+                    volume_pieces[v].append(piece)
+                    number += piece.pages
+        last = number + back.pages - 1
+        volume_spans = [(first, (volume_firsts[v + 1] - 1) if v + 1 < len(plan) else last)
+                        for v, first in enumerate(volume_firsts)]
+        cover, *covers = runner.submit(
+            [("cover", "cover", {"start": start, "spans": spans, "volume_spans": volume_spans, "total_last": last})]
+            + [("volume", f"vol{v + 1:02d}", {"volume": v + 1, "first": volume_firsts[v],
+                                               "volume_exhibits": (prepared[plan[v][0]].exhibit.number,
+                                                                   prepared[plan[v][-1]].exhibit.number)})
+               for v in range(1, len(plan))])()
+        counted = {0: cover.pages, **{v: piece.pages for v, piece in enumerate(covers, 1)}}
+        if counted == cover_pages:
             break
-        front_pages = len(final_front.pages)
-    else:  # pragma: no cover - the front matter's length does not depend on digit values
-        raise RuntimeError("front matter page count did not settle")
-    volume_pieces[0].insert(0, layout.write(final_front))
+        cover_pages = counted
+    else:  # pragma: no cover - a cover is one page unless there are hundreds of volumes
+        raise RuntimeError("cover page counts did not settle")
+    volume_pieces[0][:0] = [cover, front]
+    for v, piece in enumerate(covers, 1):
+        volume_pieces[v].insert(0, piece)
+    volume_pieces[-1].append(back)
 
     pagination = Pagination(
         exhibits=tuple(ExhibitPlacement(n, volume_of[n], *spans[n]) for n in sorted(spans)),
@@ -453,14 +750,14 @@ def _render(content: PacketContent, out_dir: Path, scratch: Path, limit: int, st
     )
     exhibit_files = [BundleFile(exhibit_file_name(e), e.sha256, e.size, "exhibit") for e in content.exhibits]
     manifest = build_manifest(content, exhibit_files, pagination)
+    targets = [out_dir / Path(volume_file_name(content, v + 1)).name for v in range(len(plan))]
+    written = runner.submit([("assemble", pieces, targets[v], manifest, content, stamp_path, volume_spans[v][0], spans)
+                             for v, pieces in enumerate(volume_pieces)])()
     volumes = []
-    for v, pieces in enumerate(volume_pieces):
-        target = out_dir / Path(volume_file_name(content, v + 1)).name
-        _assemble(pieces, target, manifest, content)
+    for v, (size, digest) in enumerate(written):
         a, b = volume_spans[v]
-        size = target.stat().st_size
         if size > limit and len(plan[v]) > 1:
             warnings.append(f"volume {v + 1} is {size} bytes, over the {limit}-byte limit")
-        volumes.append(Volume(v + 1, target, b - a + 1, a, b, size, _sha256_file(target),
+        volumes.append(Volume(v + 1, targets[v], b - a + 1, a, b, size, digest,
                               bates_number(content.bates_prefix, a), bates_number(content.bates_prefix, b)))
     return RenderedPacket(tuple(volumes), pagination, manifest, tuple(warnings), content.bates_prefix)

@@ -19,7 +19,7 @@ import json
 import stat
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import rfc8785
@@ -77,8 +77,8 @@ def _unsafe_name(name: str) -> str | None:
         return "contains a backslash or NUL"
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         return "is an absolute path"
-    parts = PurePosixPath(name).parts
-    if any(part in ("..", ".", "") for part in parts) or name.startswith("./"):
+    # Split by hand: PurePosixPath would normalise "a/./b" and "a//b" away before we saw them.
+    if any(part in ("..", ".", "") for part in name.split("/")):
         return "has a '..' or '.' path segment"
     return None
 
@@ -91,6 +91,14 @@ def _screen(archive: zipfile.ZipFile, limits: BundleLimits, report: BundleReport
         report.problem("bundle", "too_many_entries", f"{len(infos)} entries, more than {limits.max_entries}")
         return entries
     total = 0
+    # Entries that share or overlap compressed bytes (one deflate kernel named thousands of times)
+    # are a zip bomb's trick; a bundle we wrote never has them.
+    spans = sorted((info.header_offset, info.header_offset + 30 + len(info.orig_filename) + info.compress_size,
+                    info.filename) for info in infos)
+    for (start, end, name), (next_start, _, next_name) in zip(spans, spans[1:]):
+        if next_start < end:
+            report.problem(next_name, "overlapping_entries", f"entry {next_name!r} overlaps the bytes of {name!r}")
+            return entries
     for info in infos:
         name = info.filename
         reason = _unsafe_name(name)

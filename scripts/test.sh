@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite: once on SQLite, once on a throwaway PostgreSQL cluster, both with the
-# RADOS Gateway S3 endpoint started here. Every service is stopped again, also on failure.
+# RADOS Gateway S3 endpoint started here; then the production shape (gunicorn, Celery, Redis)
+# on both. Every service is stopped again, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -33,4 +34,7 @@ $PY -m pytest -q -p no:cacheprovider tests || status=$?
 echo "== PostgreSQL: everything that touches the database"
 FIELDPROOF_TEST_DATABASE_URL=$PG_URL $PY -m pytest -q -p no:cacheprovider tests/api tests/integration \
   --ignore=tests/integration/storage || status=$?
+echo "== Production shape: gunicorn + Celery worker + Redis over PostgreSQL and S3"
+FIELDPROOF_TEST_DATABASE_URL=$PG_URL FIELDPROOF_TEST_S3_ENDPOINT=${FIELDPROOF_TEST_S3_ENDPOINT:?the production shape needs the RADOS Gateway} \
+  $PY -m pytest -q -p no:cacheprovider tests/e2e/test_production_shape.py || status=$?
 exit $status

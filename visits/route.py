@@ -10,10 +10,21 @@ Policy, in order of priority:
 Arriving before ``window_start`` means waiting until it opens (plus ``service_time`` at
 each stop before leaving). The search is nearest neighbour, then 2-opt and Or-opt on a
 distance matrix with neighbour lists, plus a few seeded double-bridge kicks (iterated local
-search; 200 stops take about a third of a second); when the shortest
-order keeps every window, it is the answer; otherwise a window-aware 2-opt / Or-opt pass
-runs on the full cost above, starting from the shortest order and from the orders by
-window, followed by a few seeded double-bridge kicks on routes of up to 40 stops.
+search). When the shortest order keeps every window, it is the answer; otherwise a
+window-aware Or-opt (runs of 1–3 stops, either way round) / 2-opt search runs on the full
+cost above, followed by a few seeded double-bridge kicks on routes of up to 100 stops.
+
+The window-aware search prices each candidate move incrementally against the current
+schedule (``_Schedule``): the unchanged prefix costs what it did; a run of the old path
+that is reached ``delta`` seconds later or earlier shifts as waiting and slack allow, so
+its cost is usually known in O(1) from range minima, else priced with numpy; and a move
+whose lower bound cannot beat the current order is dropped without walking the rest. Up
+to 20 stops every move of every run is tried, from the shortest order and the orders by
+window; above that, only moves that put a stop next to one of its nearest stops in travel
+time plus window gap, from the best of those orders and a greedy "begin soonest" order,
+with don't-look bits (a stop is tried again only once a move has touched it). Everything
+is deterministic (the kicks are seeded by the number of stops); ``bench/route_bench.py``
+times 200 stops with and without binding windows.
 
 The matrix is great-circle by default (about 20x faster than geodesic to build, and
 ``bench/route_bench.py`` shows the orders it picks are as good when measured geodesically);
@@ -49,11 +60,15 @@ METRICS = ("great_circle", "geodesic")
 _EARTH_RADIUS_M = 6371008.8  # mean radius (IUGG), as geopy's great_circle
 _EPS = 1e-7
 _NEIGHBOURS = 12
-_FULL_SEARCH_MAX = 40  # window-aware search tries every move up to this many stops
+_WINDOW_NEIGHBOURS = 10  # window-aware search on large routes: by time and window gap
+_FULL_SEARCH_MAX = 20  # window-aware search tries every move up to this many stops
 _KICKS_MAX = 100  # iterated-local-search kicks on small routes...
 _KICK_BUDGET = 1000  # ...and fewer on large ones (kicks = budget / stops)
 _WINDOW_KICKS_MAX = 30  # the same for the window-aware search
 _WINDOW_KICK_BUDGET = 300
+_WINDOW_KICKS_UP_TO = 100  # on larger routes one kick costs as much as the whole search
+_PRICED_RUN = 3  # runs of the path at least this long are priced from the old schedule...
+_WALKED_RUN = 32  # ...with numpy from this long on
 
 
 @dataclass(frozen=True)
@@ -212,7 +227,7 @@ def plan_route(
 
     matrix = distance_matrix([start, *((s.lat, s.lon) for s in stops)], metric)
     timing = _Timing(stops, speed_kmh, start_time, service_time)
-    order = _shortest_order(matrix)
+    order = _shortest_order(matrix, timing)
     cost = timing.cost(matrix, order)
     if cost[0] or cost[1] > _EPS:
         order = _window_order(matrix, timing, order)
@@ -242,46 +257,9 @@ class _Timing:
         self, matrix: Sequence[Sequence[float]], order: Sequence[int]
     ) -> tuple[int, float, float]:
         """(windows missed, seconds late in total, metres) of an order."""
-        cost = self.cost_from(matrix, order, 0, (0, 0.0, 0.0, 0.0))
-        assert cost is not None
-        return cost
-
-    def prefix_states(
-        self, matrix: Sequence[Sequence[float]], order: Sequence[int]
-    ) -> list[tuple[int, float, float, float]]:
-        """State *before* each position: (missed, late, metres, departure second)."""
-        states = []
-        state = (0, 0.0, 0.0, 0.0)
-        prev = 0
-        for node in order:
-            states.append(state)
-            state = self._step(matrix, prev, node, state)
-            prev = node
-        states.append(state)
-        return states
-
-    def cost_from(
-        self,
-        matrix: Sequence[Sequence[float]],
-        order: Sequence[int],
-        position: int,
-        state: tuple[int, float, float, float],
-        bound: tuple[int, float, float] | None = None,
-    ) -> tuple[int, float, float] | None:
-        """Cost of ``order`` resuming at ``position`` from ``state``.
-
-        With ``bound``, returns None as soon as the order cannot beat it: all three parts
-        of the cost only grow along the path.
-        """
-        prev = order[position - 1] if position > 0 else 0
-        missed, late, metres, clock = state
         mps, service, opens, closes = self.metres_per_second, self.service, self.opens, self.closes
-        if bound is not None:
-            b_missed, b_late, b_metres = bound
-            b_late_low = b_late - 1e-6
-            b_metres_low = b_metres - 1e-6
-        for i in range(position, len(order)):
-            node = order[i]
+        missed, late, metres, clock, prev = 0, 0.0, 0.0, 0.0, 0
+        for node in order:
             leg = matrix[prev][node]
             metres += leg
             clock += leg / mps
@@ -292,23 +270,7 @@ class _Timing:
                 clock = opens[node]
             clock += service
             prev = node
-            if bound is not None and (
-                missed > b_missed
-                or (missed == b_missed and late >= b_late_low and metres >= b_metres_low)
-            ):
-                return None
         return missed, late, metres
-
-    def _step(self, matrix, prev, node, state):
-        missed, late, metres, clock = state
-        leg = matrix[prev][node]
-        metres += leg
-        clock += leg / self.metres_per_second
-        if clock >= self.closes[node]:
-            missed += 1
-            late += clock - self.closes[node]
-        clock = max(clock, self.opens[node]) + self.service
-        return missed, late, metres, clock
 
 
 def _better(a: tuple[int, float, float], b: tuple[int, float, float]) -> bool:
@@ -346,15 +308,24 @@ def _nearest_neighbour(matrix: Sequence[Sequence[float]]) -> list[int]:
     return order
 
 
-def _shortest_order(matrix: Sequence[Sequence[float]]) -> list[int]:
+def _shortest_order(
+    matrix: Sequence[Sequence[float]], timing: _Timing | None = None
+) -> list[int]:
     """Nearest neighbour, 2-opt and Or-opt to a local optimum, then a few seeded
-    double-bridge kicks (iterated local search) to escape it; deterministic."""
+    double-bridge kicks (iterated local search) to escape it; deterministic.
+
+    With ``timing``, the kicks are skipped when the local optimum misses a window: the
+    window-aware search takes over from there, and a shorter order would not help it."""
     neighbours = _neighbour_lists(matrix, _NEIGHBOURS)
     best = [0, *_nearest_neighbour(matrix)]
     _local_search(best, matrix, neighbours)
     n = len(best) - 1
     if n < 5:
         return best[1:]
+    if timing is not None:
+        missed, late, _ = timing.cost(matrix, best[1:])
+        if missed or late > _EPS:
+            return best[1:]
     best_length = path_length(matrix, best[1:])
     rng = random.Random(n)
     for _ in range(min(_KICKS_MAX, _KICK_BUDGET // n)):
@@ -474,8 +445,9 @@ def _window_order(
     by_open = sorted(shortest, key=lambda v: (timing.opens[v], timing.closes[v], v))
     starts = [shortest, by_close, by_open]
     if n > _FULL_SEARCH_MAX:
+        starts.append(_earliest_start_order(matrix, timing))
         starts = [min(starts, key=lambda o: _key(timing.cost(matrix, o)))]
-    neighbours = _neighbour_lists(matrix, _NEIGHBOURS) if n > _FULL_SEARCH_MAX else None
+    neighbours = _window_neighbours(matrix, timing, _WINDOW_NEIGHBOURS) if n > _FULL_SEARCH_MAX else None
     best, best_cost = None, None
     for order in starts:
         order = _window_search(list(order), matrix, timing, neighbours)
@@ -483,20 +455,265 @@ def _window_order(
         if best_cost is None or _better(cost, best_cost):
             best, best_cost = order, cost
     assert best is not None and best_cost is not None
-    if n >= 5 and neighbours is None:
+    if 5 <= n <= _WINDOW_KICKS_UP_TO:
         rng = random.Random(n)
         for _ in range(min(_WINDOW_KICKS_MAX, _WINDOW_KICK_BUDGET // n)):
             a, b, c = sorted(rng.sample(range(n + 1), 3))
             candidate = best[:a] + best[b:c] + best[a:b] + best[c:]
-            candidate = _window_search(candidate, matrix, timing, neighbours)
+            # only the stops around the three new joins are looked at first
+            kicked = {candidate[p] for q in (a, b, c) for p in (q - 1, q) if 0 <= p < n}
+            candidate = _window_search(candidate, matrix, timing, neighbours, kicked)
             cost = timing.cost(matrix, candidate)
             if _better(cost, best_cost):
                 best, best_cost = candidate, cost
     return best
 
 
+def _earliest_start_order(matrix: Sequence[Sequence[float]], timing: _Timing) -> list[int]:
+    """Greedy: next, the stop whose visit can begin soonest among those whose window can
+    still be kept (ties: the window closing first); the rest, whose windows are lost
+    anyway, follow by nearest neighbour."""
+    d = np.asarray(matrix)
+    seconds = d / timing.metres_per_second
+    opens = np.array(timing.opens)
+    closes = np.array(timing.closes)
+    size = len(d)
+    left = np.ones(size, dtype=bool)
+    left[0] = False
+    order: list[int] = []
+    here, clock = 0, 0.0
+    for _ in range(size - 1):
+        arrival = clock + seconds[here]
+        keep = left & (arrival < closes)
+        if keep.any():
+            begin = np.where(keep, np.maximum(arrival, opens), np.inf)
+            soonest = begin.min()
+            tied = np.flatnonzero(begin <= soonest + 1e-6)
+            here = int(tied[np.argmin(closes[tied])])
+            clock = float(begin[here]) + timing.service
+        else:
+            here = int(np.argmin(np.where(left, d[here], np.inf)))
+            clock = max(float(arrival[here]), opens[here]) + timing.service
+        left[here] = False
+        order.append(here)
+    return order
+
+
+def _window_neighbours(matrix: Sequence[Sequence[float]], timing: _Timing, k: int) -> list[list[int]]:
+    """For each node, the ``k`` nodes nearest in travel time plus the gap between their
+    windows: stops worth placing next to each other when windows bind."""
+    seconds = np.asarray(matrix) / timing.metres_per_second
+    opens = np.maximum(np.array(timing.opens), -1e12)
+    closes = np.minimum(np.array(timing.closes), 1e12)
+    gap = np.maximum(0.0, np.maximum(opens[None, :] - closes[:, None], opens[:, None] - closes[None, :]))
+    score = seconds + gap
+    np.fill_diagonal(score, np.inf)
+    k = min(k, len(score) - 1)
+    nearest = np.argsort(score, axis=1, kind="stable")[:, :k]
+    return nearest.tolist()
+
+
 def _key(cost: tuple[int, float, float]) -> tuple[int, float, float]:
     return cost[0], round(cost[1], 3), cost[2]
+
+
+class _Schedule:
+    """The current path (node 0 first) with, per position, the arrival and departure
+    second, the running cost (missed, late, metres) up to and including that stop, and the
+    waiting and slack that tell how a change of arrival time travels down the path.
+
+    ``evaluate`` prices a changed path given as the unchanged prefix ``path[0..a]`` then
+    runs of the current path. A run keeps its inner legs, so only the arrival at its first
+    stop is new: a shift ``delta`` of that arrival moves each later stop by
+    ``max(0, delta - waiting so far)`` when later, or by ``max(delta, -least slack so far)``
+    when earlier (slack: how long after its window opened the stop was reached). When every
+    stop of the run shifts alike and no window changes side (range minima of slack, of
+    lateness and of margin say so), the run's new cost is known in O(1); otherwise it is
+    walked, or priced with numpy when long. A run reached later costs at least what it did,
+    which often settles a candidate without pricing the run at all.
+    """
+
+    def __init__(self, path: list[int], matrix: Sequence[Sequence[float]], timing: _Timing) -> None:
+        self.d = matrix
+        self.timing = timing
+        self.reset(path)
+
+    def reset(self, path: list[int]) -> None:
+        d, t = self.d, self.timing
+        mps, service, opens, closes = t.metres_per_second, t.service, t.opens, t.closes
+        size = len(path)
+        arr = [0.0] * size
+        dep = [0.0] * size
+        cm = [0] * size
+        cl = [0.0] * size
+        cd = [0.0] * size
+        waits = [0.0] * size  # cumulative waiting for windows to open, up to each stop
+        slack = [math.inf] * size
+        missed, late, metres, clock, waited, prev = 0, 0.0, 0.0, 0.0, 0.0, 0
+        for p in range(1, size):
+            node = path[p]
+            leg = d[prev][node]
+            metres += leg
+            clock += leg / mps
+            arr[p] = clock
+            if clock >= closes[node]:
+                missed += 1
+                late += clock - closes[node]
+            if clock < opens[node]:
+                waited += opens[node] - clock
+                slack[p] = 0.0
+                clock = opens[node]
+            else:
+                slack[p] = clock - opens[node]
+            clock += service
+            dep[p], cm[p], cl[p], cd[p], waits[p] = clock, missed, late, metres, waited
+            prev = node
+        self.path, self.arr, self.dep, self.cm, self.cl, self.cd = path, arr, dep, cm, cl, cd
+        self.waits = waits
+        self.arr_np = np.array(arr)
+        self.closes_np = np.array([closes[node] for node in path])
+        self.waits_np = np.array(waits)
+        self.slack_np = np.array(slack)
+        behind = self.arr_np - self.closes_np  # >= 0: the window was missed
+        self.least_slack = _range_min(self.slack_np)
+        self.least_lateness = _range_min(np.where(behind >= 0.0, behind, np.inf))
+        self.least_margin = _range_min(np.where(behind < 0.0, -behind, np.inf))
+        self.pos = [0] * size
+        for p, node in enumerate(path):
+            self.pos[node] = p
+        self.cost = (missed, late, metres)
+
+    def _priced_run(self, u: int, v: int, delta: float) -> tuple[int, float, float]:
+        """(missed, late, departure shift) of ``path[u..v]`` reached ``delta`` s late."""
+        if v - u < _WALKED_RUN:  # cheaper to walk than to set numpy going
+            t, path, d = self.timing, self.path, self.d
+            mps, service, opens, closes = t.metres_per_second, t.service, t.opens, t.closes
+            missed, late, clock = 0, 0.0, self.arr[u] + delta
+            prev = path[u]
+            for p in range(u, v + 1):
+                node = path[p]
+                if p > u:
+                    clock += d[prev][node] / mps
+                if clock >= closes[node]:
+                    missed += 1
+                    late += clock - closes[node]
+                if clock < opens[node]:
+                    clock = opens[node]
+                clock += service
+                prev = node
+            return missed, late, clock - self.dep[v]
+        if delta > 0:
+            waits = self.waits_np
+            shifts = delta - (waits[u - 1 : v] - waits[u - 1])
+            np.maximum(shifts, 0.0, out=shifts)
+            leave = max(0.0, delta - (self.waits[v] - self.waits[u - 1]))
+        else:
+            least = np.minimum.accumulate(self.slack_np[u : v + 1])
+            shifts = np.empty(v - u + 1)
+            shifts[0] = delta
+            np.maximum(-least[:-1], delta, out=shifts[1:])
+            leave = max(delta, -float(least[-1]))
+        lateness = self.arr_np[u : v + 1] + shifts - self.closes_np[u : v + 1]
+        late = lateness >= 0.0
+        return int(np.count_nonzero(late)), float(lateness[late].sum()), leave
+
+    def evaluate(
+        self, a: int, runs: Sequence[tuple[int, int]], bound: tuple[int, float, float]
+    ) -> tuple[int, float, float] | None:
+        """Cost of ``path[0..a]`` then each run ``(u, v)`` (``path[u..v]``, reversed when
+        ``u > v``) if it is better than ``bound``, else None. When the result is better, it
+        may be an upper bound of the true cost (which is then at least as good)."""
+        path, d, arr, dep, cm, cl, cd = self.path, self.d, self.arr, self.dep, self.cm, self.cl, self.cd
+        t = self.timing
+        mps, service, opens, closes = t.metres_per_second, t.service, t.opens, t.closes
+        b_missed, b_late, b_metres = bound
+        b_late_low, b_late_high, b_metres_low = b_late - 1e-6, b_late + 1e-6, b_metres - 1e-6
+        missed, late, metres, clock, prev = cm[a], cl[a], cd[a], dep[a], path[a]
+        deferred = []  # runs reached later than before, counted at their old cost so far
+        final_run = len(runs) - 1
+        for r, (u, v) in enumerate(runs):
+            if v - u >= _PRICED_RUN:
+                # a long run of the current path: only its first leg is new
+                leg = d[prev][path[u]]
+                metres += leg + cd[v] - cd[u]
+                delta = clock + leg / mps - arr[u]
+                old_missed, old_late = cm[v] - cm[u - 1], cl[v] - cl[u - 1]
+                if -1e-9 < delta < 1e-9:
+                    missed += old_missed
+                    late += old_late
+                    clock = dep[v]
+                elif delta > 0 and self.waits[v - 1] == self.waits[u - 1] and (
+                    _query(self.least_margin, u, v) > delta
+                ):  # every stop just as much later, and no window newly missed
+                    missed += old_missed
+                    late += old_late + delta * old_missed
+                    clock = dep[v] + max(0.0, delta - (self.waits[v] - self.waits[u - 1]))
+                elif delta > 0:  # at least the old cost; the exact one only if needed
+                    missed += old_missed
+                    late += old_late
+                    clock = dep[v] + max(0.0, delta - (self.waits[v] - self.waits[u - 1]))
+                    deferred.append((u, v, delta, old_missed, old_late))
+                elif _query(self.least_slack, u, v) >= -delta and (
+                    _query(self.least_lateness, u, v) >= -delta
+                ):  # every stop just as much earlier, and every missed window still missed
+                    missed += old_missed
+                    late += old_late + delta * old_missed
+                    clock = dep[v] + delta
+                elif r == final_run and not deferred and _better(
+                    (missed + old_missed, late + old_late, metres), bound
+                ):
+                    return missed + old_missed, late + old_late, metres  # an upper bound
+                else:
+                    run_missed, run_late, leave = self._priced_run(u, v, delta)
+                    missed += run_missed
+                    late += run_late
+                    clock = dep[v] + leave
+                prev = path[v]
+            else:
+                step = 1 if u <= v else -1
+                for p in range(u, v + step, step):
+                    node = path[p]
+                    leg = d[prev][node]
+                    metres += leg
+                    clock += leg / mps
+                    if clock >= closes[node]:
+                        missed += 1
+                        late += clock - closes[node]
+                    if clock < opens[node]:
+                        clock = opens[node]
+                    clock += service
+                    prev = node
+            if missed > b_missed or (
+                missed == b_missed
+                and (late > b_late_high or (late >= b_late_low and metres >= b_metres_low))
+            ):
+                return None  # a lower bound already fails: every part of the cost only grows
+        for u, v, delta, old_missed, old_late in deferred:
+            run_missed, run_late, _ = self._priced_run(u, v, delta)
+            missed += run_missed - old_missed
+            late += run_late - old_late
+            if missed > b_missed or (missed == b_missed and late > b_late_high):
+                return None
+        cost = (missed, late, metres)
+        return cost if _better(cost, bound) else None
+
+
+def _range_min(values: np.ndarray) -> list[list[float]]:
+    """Sparse table: ``table[k][i]`` is the least of ``values[i : i + 2**k]``."""
+    table = [values]
+    width = 1
+    while 2 * width <= len(values):
+        below = table[-1]
+        table.append(np.minimum(below[:-width], below[width:]))
+        width *= 2
+    return [level.tolist() for level in table]
+
+
+def _query(table: list[list[float]], u: int, v: int) -> float:
+    """Least value over positions ``u..v`` (inclusive)."""
+    k = (v - u + 1).bit_length() - 1
+    level = table[k]
+    return min(level[u], level[v - (1 << k) + 1])
 
 
 def _window_search(
@@ -504,64 +721,105 @@ def _window_search(
     matrix: Sequence[Sequence[float]],
     timing: _Timing,
     neighbours: list[list[int]] | None,
+    looking: set[int] | None = None,
 ) -> list[int]:
     """Relocate runs of 1–3 stops (either way round) and reverse runs, on the full cost.
 
-    For each run the best placement is taken; candidates are cut short as soon as they
-    cannot beat the current order. With ``neighbours`` only placements next to a near
-    neighbour are tried (large routes); otherwise every placement is.
+    For each run the best placement is taken; candidates are priced incrementally against
+    the current schedule and cut short as soon as they cannot beat it. With ``neighbours``
+    (large routes) only placements next to a near neighbour are tried, and a stop is looked
+    at again only once a move has touched it or its neighbours on the path ("don't look
+    bits"); otherwise every placement of every run is tried until none improves. With
+    ``looking``, the don't-look bits start set on every other stop (after a kick).
     """
-    current = timing.cost(matrix, order)
+    path = [0, *order]
+    n = len(order)
+    sched = _Schedule(path, matrix, timing)
+    dont_look = neighbours is not None or looking is not None
+    active = [looking is None or node in looking for node in range(n + 1)]
     improved = True
     while improved:
         improved = False
+        touched: set[int] = set()
         for length in (1, 2, 3):
-            i = 0
-            while i <= len(order) - length:
-                states = timing.prefix_states(matrix, order)
-                best = None
-                for candidate, first in _relocations(order, i, length, neighbours):
-                    cost = timing.cost_from(matrix, candidate, first, states[first], current)
-                    if cost is not None and _better(cost, current):
-                        best, current = candidate, cost
-                if best is not None:
-                    order, improved = best, True
-                i += 1
-        for i in range(len(order) - 1):
-            states = timing.prefix_states(matrix, order)
-            for j in range(i + 1, len(order)):
-                if neighbours is not None and order[j] not in neighbours[order[i]]:
+            i = 1
+            while i + length - 1 <= n:
+                k = i + length - 1
+                if dont_look and not active[path[i]]:
+                    i += 1
                     continue
-                candidate = order[:i] + order[i : j + 1][::-1] + order[j + 1 :]
-                cost = timing.cost_from(matrix, candidate, i, states[i], current)
-                if cost is not None and _better(cost, current):
-                    order, current, improved = candidate, cost, True
-                    states = timing.prefix_states(matrix, order)
-    return order
+                current = sched.cost
+                best = None
+                for j, seg in _placements(sched, i, k, neighbours):
+                    if j < i:  # path[..j] + seg + path[j+1..i-1] + path[k+1..]
+                        runs = [seg, (j + 1, i - 1)]
+                        if k < n:
+                            runs.append((k + 1, n))
+                        cost = sched.evaluate(j, runs, current)
+                    else:  # path[..i-1] + path[k+1..j] + seg + path[j+1..]
+                        runs = [(k + 1, j), seg]
+                        if j < n:
+                            runs.append((j + 1, n))
+                        cost = sched.evaluate(i - 1, runs, current)
+                    if cost is not None:
+                        best, current = (j, seg), cost
+                if best is not None:
+                    j, (u, v) = best
+                    segment = path[u : v + 1] if u <= v else path[v : u + 1][::-1]
+                    ends = {path[j], path[i - 1], *segment}
+                    ends.update(path[p] for p in (j + 1, k + 1) if p <= n)
+                    if j < i:
+                        path = path[: j + 1] + segment + path[j + 1 : i] + path[k + 1 :]
+                    else:
+                        path = path[:i] + path[k + 1 : j + 1] + segment + path[j + 1 :]
+                    sched.reset(path)
+                    touched.update(ends)
+                    improved = True
+                i += 1
+        for i in range(1, n):
+            if dont_look and not active[path[i]]:
+                continue
+            if neighbours is None:
+                ends_at: Sequence[int] = range(i + 1, n + 1)
+            else:
+                ends_at = sorted(p for p in (sched.pos[y] for y in neighbours[path[i]]) if p > i)
+            for j in ends_at:
+                runs = [(j, i)]
+                if j < n:
+                    runs.append((j + 1, n))
+                if sched.evaluate(i - 1, runs, sched.cost) is not None:
+                    touched.update(path[p] for p in (i - 1, i, j, j + 1) if p <= n)
+                    path = path[:i] + path[i : j + 1][::-1] + path[j + 1 :]
+                    sched.reset(path)
+                    improved = True
+        active = [False] * (n + 1)
+        for node in touched:
+            active[node] = True
+    return path[1:]
 
 
-def _relocations(order: list[int], i: int, length: int, neighbours: list[list[int]] | None):
-    """Orders with ``order[i:i+length]`` moved elsewhere, and the first changed position."""
-    segment = order[i : i + length]
-    rest = order[:i] + order[i + length :]
+def _placements(
+    sched: _Schedule, i: int, k: int, neighbours: list[list[int]] | None
+) -> list[tuple[int, tuple[int, int]]]:
+    """Moves of the run ``path[i..k]``: ``(j, run)`` to place it after position ``j``
+    (outside ``i-1..k``), as ``(i, k)`` or reversed as ``(k, i)``, in increasing ``j``.
+
+    All of them, or (with ``neighbours``) those where an end of the run comes next to one
+    of its near neighbours."""
+    last = len(sched.path) - 1
+    runs = ((i, k), (k, i)) if k > i else ((i, k),)
     if neighbours is None:
-        places: Sequence[int] = range(len(rest) + 1)
-    else:
-        pos = {node: p for p, node in enumerate(rest)}
-        near: set[int] = set()
-        for s in (segment[0], segment[-1]):
-            for z in neighbours[s]:
-                if z == 0:
-                    near.add(0)
-                elif z in pos:
-                    near.update((pos[z], pos[z] + 1))
-        places = sorted(near)
-    for at in places:
-        if at == i:
-            continue
-        yield rest[:at] + segment + rest[at:], min(i, at)
-        if length > 1:
-            yield rest[:at] + segment[::-1] + rest[at:], min(i, at)
+        return [(j, run) for j in range(last + 1) if not i - 1 <= j <= k for run in runs]
+    pos, path = sched.pos, sched.path
+    moves: set[tuple[int, tuple[int, int]]] = set()
+    for run in runs:
+        first, second = path[run[0]], path[run[1]]
+        for z in neighbours[first]:  # z just before the run's first stop
+            moves.add((pos[z], run))
+        for z in neighbours[second]:  # z just after the run's last stop
+            if pos[z] > 0:
+                moves.add((pos[z] - 1, run))
+    return sorted(move for move in moves if not i - 1 <= move[0] <= k)
 
 
 # --- output ------------------------------------------------------------------------------

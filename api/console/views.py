@@ -139,28 +139,16 @@ def install(app) -> None:
 
 # --- evidence -----------------------------------------------------------------------------------
 
-from flask import Response, jsonify, stream_with_context  # noqa: E402
+from flask import jsonify  # noqa: E402
 
 from api.context import runtime  # noqa: E402
 from api.requests import accepts  # noqa: E402
+from api.streaming import send_stored  # noqa: E402
 from evidence import services as evidence  # noqa: E402
 from legal_docs import assembly as packets  # noqa: E402
 from visits import services as visits  # noqa: E402
 
 REDACTORS = ("legal", "admin")
-
-
-def _stream(content) -> Response:
-    def chunks():
-        with content.stream as stream:
-            while block := stream.read(1 << 20):
-                yield block
-
-    response = Response(stream_with_context(chunks()), mimetype=content.media_type)
-    response.headers["Content-Length"] = str(content.size)
-    response.headers["Content-Disposition"] = f'inline; filename="{content.filename}"'
-    response.headers["X-Content-SHA256"] = content.sha256
-    return response
 
 
 @bp.get("/cases/<case_id>/evidence")
@@ -184,14 +172,15 @@ def evidence_page(evidence_id):
 @bp.get("/evidence/<evidence_id>/content")
 @signed_in()
 def evidence_content(evidence_id):
-    return _stream(evidence.record_view(db_session(), console_actor(), runtime(), evidence_id))
+    return send_stored(evidence.record_view(db_session(), console_actor(), runtime(), evidence_id),
+                       disposition="inline")
 
 
 @bp.get("/evidence/<evidence_id>/thumbnail")
 @signed_in()
 def evidence_thumbnail(evidence_id):
-    return _stream(evidence.record_view(db_session(), console_actor(), runtime(), evidence_id,
-                                        rendition="thumbnail"))
+    return send_stored(evidence.record_view(db_session(), console_actor(), runtime(), evidence_id,
+                                           rendition="thumbnail"), disposition="inline")
 
 
 @bp.post("/evidence/<evidence_id>/redactions")
@@ -362,16 +351,10 @@ def packet_status(packet_id):
 def packet_pdf(packet_id):
     volume = request.args.get("volume", "1")
     volume = int(volume) if volume.isdigit() else 1
-    return _download(packets.open_packet_file(db_session(), console_actor(), runtime(), packet_id, volume=volume))
+    return send_stored(packets.open_packet_file(db_session(), console_actor(), runtime(), packet_id, volume=volume))
 
 
 @bp.get("/packets/<packet_id>/bundle")
 @signed_in(*packets.READERS)
 def packet_bundle(packet_id):
-    return _download(packets.open_packet_file(db_session(), console_actor(), runtime(), packet_id))
-
-
-def _download(file) -> Response:
-    response = _stream(file)
-    response.headers["Content-Disposition"] = f'attachment; filename="{file.filename}"'
-    return response
+    return send_stored(packets.open_packet_file(db_session(), console_actor(), runtime(), packet_id))

@@ -2,14 +2,14 @@
 
 Write-once: there is no route that updates or deletes an item or a custody event.
 """
-import base64
 
 import marshmallow as ma
-from flask import current_app, request, url_for
+from flask import request, url_for
 from flask.views import MethodView
 from flask_smorest import Page
 
 from api import idempotency
+from api.streaming import send_stored
 from api.auth import current_actor, requires
 from api.context import db_session, runtime, settings
 from api.requests import MalformedBody, accepts, streams_body, strict_json_loads
@@ -51,7 +51,6 @@ BINARY_RESPONSE = {"description": "The exact stored bytes; `Repr-Digest` carries
                    "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in CONTENT_TYPES},
                    "headers": {"Repr-Digest": {"schema": {"type": "string"}},
                                "ETag": {"schema": {"type": "string"}}}}
-READ_CHUNK = 1 << 20
 
 def _load(text_or_bytes, schema: ma.Schema) -> dict:
     """The metadata part: strict JSON (as for JSON bodies), then the schema."""
@@ -76,25 +75,6 @@ def _flat(messages, prefix=""):
         else:
             out[name] = value
     return out
-
-
-def _send(content: evidence.Content):
-    """Stream the bytes in chunks; the custody event is already in the committing transaction."""
-
-    def chunks():
-        with content.stream as stream:
-            while chunk := stream.read(READ_CHUNK):
-                yield chunk
-
-    response = current_app.response_class(chunks(), mimetype=content.media_type, direct_passthrough=True)
-    response.call_on_close(content.stream.close)
-    response.headers["Content-Length"] = str(content.size)
-    response.headers["ETag"] = f'"{content.sha256}"'
-    response.headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(content.sha256)).decode()}:"
-    response.headers["Content-Disposition"] = f'attachment; filename="{content.filename}"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @blp.route("/evidence")
@@ -163,7 +143,7 @@ class EvidenceContent(MethodView):
     @blp.doc(responses={200: BINARY_RESPONSE})
     def get(self, evidence_id):
         """The exact bytes, streamed; recorded as a `downloaded` custody event before they are sent."""
-        return _send(evidence.record_view(db_session(), current_actor(), runtime(), str(evidence_id)))
+        return send_stored(evidence.record_view(db_session(), current_actor(), runtime(), str(evidence_id)))
 
     @requires(*evidence.CAPTURERS)
     @accepts("application/octet-stream", max_bytes="evidence_max_bytes")
@@ -191,7 +171,7 @@ class EvidenceThumbnail(MethodView):
                               "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}})
     def get(self, evidence_id):
         """A photo's thumbnail, made while sealing; recorded as a `viewed` custody event."""
-        return _send(evidence.record_view(db_session(), current_actor(), runtime(), str(evidence_id),
+        return send_stored(evidence.record_view(db_session(), current_actor(), runtime(), str(evidence_id),
                                           rendition="thumbnail"))
 
 

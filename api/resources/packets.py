@@ -2,11 +2,10 @@
 
 Each download is a `downloaded` custody event about the packet, written before a byte is sent.
 """
-import base64
 
-from flask import current_app
 from flask.views import MethodView
 
+from api.streaming import send_stored
 from api.auth import current_actor, requires
 from api.context import db_session, runtime
 from api.resources.base import Blueprint, paginated
@@ -17,32 +16,12 @@ from legal_docs import jobs as _jobs  # noqa: F401 - registers the build job wit
 PREFIX = ""
 blp = Blueprint("packets", __name__, description="Court-filing packets: PDF/A volumes and a verifiable bundle")
 
-READ_CHUNK = 1 << 20
 
 
 def _binary(media_type: str, what: str) -> dict:
     return {"description": f"{what}; `Repr-Digest` carries its SHA-256",
             "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
             "headers": {"Repr-Digest": {"schema": {"type": "string"}}, "ETag": {"schema": {"type": "string"}}}}
-
-
-def _send(file: packets.PacketFile):
-    """Stream the stored file; its custody event is already in the committing transaction."""
-
-    def chunks():
-        with file.stream as stream:
-            while chunk := stream.read(READ_CHUNK):
-                yield chunk
-
-    response = current_app.response_class(chunks(), mimetype=file.media_type, direct_passthrough=True)
-    response.call_on_close(file.stream.close)
-    response.headers["Content-Length"] = str(file.size)
-    response.headers["ETag"] = f'"{file.sha256}"'
-    response.headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(file.sha256)).decode()}:"
-    response.headers["Content-Disposition"] = f'attachment; filename="{file.filename}"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @blp.route("/cases/<case_id>/packets")
@@ -82,7 +61,7 @@ class PacketPdf(MethodView):
     @blp.doc(responses={200: _binary("application/pdf", "One PDF/A-3b volume")})
     def get(self, args, packet_id):
         """A PDF volume (1 by default), streamed; 409 until the packet is ready, 404 past the last volume."""
-        return _send(packets.open_packet_file(db_session(), current_actor(), runtime(), packet_id,
+        return send_stored(packets.open_packet_file(db_session(), current_actor(), runtime(), packet_id,
                                               volume=args["volume"]))
 
 
@@ -93,4 +72,4 @@ class PacketBundle(MethodView):
     @blp.doc(responses={200: _binary("application/zip", "The bundle: volumes, originals, signed manifest, VERIFY.md")})
     def get(self, packet_id):
         """The bundle zip, streamed; check it offline with `fieldproof verify-bundle`. 409 until ready."""
-        return _send(packets.open_packet_file(db_session(), current_actor(), runtime(), packet_id))
+        return send_stored(packets.open_packet_file(db_session(), current_actor(), runtime(), packet_id))

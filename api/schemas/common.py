@@ -25,6 +25,10 @@ class Timestamp(fields.AwareDateTime):
         offset = moment.utcoffset()
         if offset is None or not (MIN_OFFSET <= offset <= MAX_OFFSET):
             raise ma.ValidationError("time offset must lie between -12:00 and +14:00")
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+14:00, 9999-12-31T23:59-12:00: no UTC moment exists
+            raise ma.ValidationError("the moment lies outside the calendar once converted to UTC") from None
         return moment
 
     def _serialize(self, value, attr, obj, **kwargs):

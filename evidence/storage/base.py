@@ -25,6 +25,9 @@ from core.clock import utcnow
 from core.errors import Conflict, DependencyUnavailable, FieldProofError, IntegrityFailure, NotFound
 
 KEY_PREFIX = "sha256"
+STAGING_PREFIX = "staging"
+"""Direct uploads land under `staging/<upload id>` (never under a content address, never locked)
+until the server has re-read and re-hashed them; only then are they promoted to `sha256/...`."""
 CHUNK_SIZE = 1024 * 1024
 """Bytes per read or write when streaming; bounds the memory a transfer uses."""
 
@@ -33,6 +36,7 @@ _KEY = re.compile(rf"{KEY_PREFIX}/([0-9a-f]{{2}})/([0-9a-f]{{2}})/([0-9a-f]{{64}
 # S3 bucket naming rules (3-63 chars, lowercase letters, digits, dots, hyphens; no IP form).
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IP_LIKE = re.compile(r"\d+\.\d+\.\d+\.\d+")
+_UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 BlobSource = Union[str, os.PathLike, BinaryIO]
 """A path, or a binary file object read from its start (seekable ones are rewound to 0)."""
@@ -120,6 +124,22 @@ class PresignedUpload:
 
 
 @dataclass(frozen=True)
+class StagedUpload:
+    """One exact version of a staged direct upload: what was re-hashed is what gets promoted.
+
+    `version` pins the bytes (the S3 version id, the filesystem inode); `etag` is the store's
+    ETag (for a single S3 PUT, the hex MD5), used as a copy precondition where there are no
+    versions.
+    """
+
+    upload_id: str
+    key: str
+    size: int
+    version: str | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
 class StoreLocation:
     """A parsed store URL: `file:///abs/dir` or `s3://bucket`."""
 
@@ -158,10 +178,41 @@ class BlobStore(Protocol):
     def exists(self, sha256_hex: str) -> bool:
         ...
 
-    def presign_put(
-        self, sha256_hex: str, size: int, md5_b64: str, expires_s: int
+    # Direct uploads go to a staging key, never to a content address: a store that checks only
+    # the Content-MD5 (RGW) would otherwise accept other bytes under a SHA-256 key, and under
+    # COMPLIANCE retention they could neither be removed nor replaced by the genuine bytes.
+
+    def presign_staging_put(
+        self, upload_id: str, size: int, md5_b64: str, sha256_hex: str, expires_s: int
     ) -> PresignedUpload | None:
-        """A direct upload bound to the size and digests, or None if the back end has none."""
+        """A PUT to `staging/<upload_id>` bound to the size and digests (no retention), or None
+        when the back end has no presigned uploads (the bytes then come through the API)."""
+        ...
+
+    def put_staging(
+        self, upload_id: str, source: BlobSource, size: int, md5_b64: str | None = None
+    ) -> StagedUpload:
+        """Store bytes under `staging/<upload_id>` (replacing earlier staged bytes), no retention."""
+        ...
+
+    def head_staging(self, upload_id: str) -> StagedUpload | None:
+        """The staged upload's current version, or None when nothing has been staged."""
+        ...
+
+    def open_staging(self, staged: StagedUpload) -> BinaryIO:
+        """A stream of exactly that staged version (`BlobNotFound` if it was replaced or removed)."""
+        ...
+
+    def promote_staging(
+        self, staged: StagedUpload, sha256_hex: str, md5_b64: str | None = None
+    ) -> StoredBlob:
+        """Make exactly that staged version the blob `sha256_hex` (with this store's retention),
+        then remove the staging object. The caller has re-hashed it; the store never overwrites a
+        stored blob (identical bytes already there: `created` False)."""
+        ...
+
+    def discard_staging(self, upload_id: str) -> bool:
+        """Remove every staged version; True once nothing is left (absent counts as removed)."""
         ...
 
     def set_legal_hold(self, sha256_hex: str, on: bool) -> None:
@@ -198,6 +249,13 @@ def blob_key(sha256_hex: str) -> str:
     """`sha256/ab/cd/<hex>`: two fan-out levels keep directories and listings small."""
     digest = check_sha256_hex(sha256_hex)
     return f"{KEY_PREFIX}/{digest[0:2]}/{digest[2:4]}/{digest}"
+
+
+def staging_key(upload_id: str) -> str:
+    """`staging/<upload id>`; the id is a lowercase UUID, so it can never escape the prefix."""
+    if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
+        raise ValueError(f"not an upload id (lowercase UUID): {upload_id!r}")
+    return f"{STAGING_PREFIX}/{upload_id}"
 
 
 def sha256_of_key(key: str) -> str:

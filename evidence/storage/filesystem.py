@@ -5,6 +5,8 @@ Layout under the root directory:
     sha256/ab/cd/<hex>          the blob, mode 0444, never replaced
     retention/ab/cd/<hex>.json  sidecar {"retain_until": ISO-8601 UTC or null, "legal_hold": bool}
     .lock                       flock taken for every retention, hold and delete decision
+    staging/<upload id>         a direct upload's bytes until `complete` re-hashes and promotes them
+    spool/                      ingest's spool files (same filesystem: published by `link()`)
 
 Retention lives in a sidecar rather than in file times because mtimes are rewritten by copies,
 backups and `touch`; a missing sidecar means no retention and no hold. The sidecar is written
@@ -39,13 +41,16 @@ from evidence.storage.base import (
     PresignedUpload,
     RetentionLocked,
     StorageUnavailable,
+    StagedUpload,
     StoredBlob,
     blob_key,
     check_sha256_hex,
     sha256_of_key,
+    staging_key,
 )
 
 _RETENTION_DIR = "retention"
+_SPOOL_DIR = "spool"
 _READ_ONLY = 0o444
 
 
@@ -80,6 +85,48 @@ class FilesystemBlobStore:
             except OSError as exc:
                 raise StorageUnavailable(f"filesystem blob store write failed: {exc.strerror}") from exc
         try:
+            return self._publish(temp, sha256_hex, size)
+        finally:
+            _unlink_quietly(temp)
+
+    def spool_directory(self) -> Path:
+        """Where ingest spools uploads: inside the root (same filesystem), so that `adopt_file`
+        publishes a spooled file with `link()` instead of copying it a second time."""
+        path = self.root / _SPOOL_DIR
+        if not path.is_dir():
+            _make_dirs(path, self.root)
+        return path
+
+    def adopt_file(self, path: str | os.PathLike, sha256_hex: str, size: int) -> StoredBlob:
+        """Publish a file already in this store's `spool_directory()`, hashed by the caller, as the
+        blob `sha256_hex` without copying it: made read-only, fsynced, then hard-linked into place
+        (the caller removes its own name afterwards). Files elsewhere are copied by `put_file`."""
+        path = Path(path)
+        key = blob_key(sha256_hex)
+        if (self.root / key).exists():
+            return self._already_stored(sha256_hex)
+        if path.parent.resolve() != self.spool_directory().resolve():
+            return self.put_file(path, sha256_hex, size)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                if os.fstat(fd).st_size != size:
+                    raise ContentMismatch(f"expected {size} bytes, the spooled file has {os.fstat(fd).st_size}")
+                os.fchmod(fd, _READ_ONLY)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _make_dirs((self.root / key).parent, self.root)
+        except OSError as exc:
+            raise StorageUnavailable(f"filesystem blob store write failed: {exc.strerror}") from exc
+        return self._publish(path, sha256_hex, size)
+
+    def _publish(self, temp: Path, sha256_hex: str, size: int) -> StoredBlob:
+        """Link a fsynced read-only file into its content address; never replaces a blob."""
+        key = blob_key(sha256_hex)
+        final = self.root / key
+        try:
+            _make_dirs(final.parent, self.root)
             with self._locked():
                 if final.exists():
                     return self._already_stored(sha256_hex, locked=True)
@@ -93,9 +140,107 @@ class FilesystemBlobStore:
                 _fsync_dir(final.parent)
         except OSError as exc:
             raise StorageUnavailable(f"filesystem blob store write failed: {exc.strerror}") from exc
+        return StoredBlob(self.backend, key, sha256_hex, size, True, retain_until)
+
+    # --- staged direct uploads
+
+    def presign_staging_put(
+        self, upload_id: str, size: int, md5_b64: str, sha256_hex: str, expires_s: int
+    ) -> PresignedUpload | None:
+        """None: uploads go through the API (`PUT .../content`), which streams into `put_staging`."""
+        staging_key(upload_id)
+        check_sha256_hex(sha256_hex)
+        return None
+
+    def put_staging(
+        self, upload_id: str, source: BlobSource, size: int, md5_b64: str | None = None
+    ) -> StagedUpload:
+        target = self.root / staging_key(upload_id)
+        with _opened(source) as stream:
+            try:
+                _make_dirs(target.parent, self.root)
+                temp = self._spool(stream, target.parent, size, md5_b64)
+            except OSError as exc:
+                raise StorageUnavailable(f"filesystem blob store write failed: {exc.strerror}") from exc
+        try:
+            os.replace(temp, target)
+            _fsync_dir(target.parent)
+        except OSError as exc:
+            _unlink_quietly(temp)
+            raise StorageUnavailable(f"filesystem blob store write failed: {exc.strerror}") from exc
+        staged = self.head_staging(upload_id)
+        if staged is None:
+            raise BlobNotFound(f"staged upload {upload_id} vanished while being stored")
+        return staged
+
+    def head_staging(self, upload_id: str) -> StagedUpload | None:
+        key = staging_key(upload_id)
+        try:
+            stat = (self.root / key).stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageUnavailable(f"filesystem blob store stat failed: {exc.strerror}") from exc
+        return StagedUpload(upload_id, key, stat.st_size, version=str(stat.st_ino))
+
+    def open_staging(self, staged: StagedUpload) -> BinaryIO:
+        try:
+            stream = open(self.root / staging_key(staged.upload_id), "rb", buffering=CHUNK_SIZE)
+        except FileNotFoundError:
+            raise BlobNotFound(f"no staged upload {staged.upload_id}") from None
+        except OSError as exc:
+            raise StorageUnavailable(f"filesystem blob store read failed: {exc.strerror}") from exc
+        if staged.version is not None and str(os.fstat(stream.fileno()).st_ino) != staged.version:
+            stream.close()
+            raise BlobNotFound(f"staged upload {staged.upload_id} was replaced")
+        return stream
+
+    def promote_staging(
+        self, staged: StagedUpload, sha256_hex: str, md5_b64: str | None = None
+    ) -> StoredBlob:
+        """Hard-link exactly the staged inode into the content address (no copy), then unlink it."""
+        check_sha256_hex(sha256_hex)
+        path = self.root / staging_key(staged.upload_id)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise BlobNotFound(f"no staged upload {staged.upload_id}") from None
+        try:
+            stat = os.fstat(fd)
+            if staged.version is not None and str(stat.st_ino) != staged.version:
+                raise BlobNotFound(f"staged upload {staged.upload_id} was replaced")
+            if stat.st_size != staged.size:
+                raise ContentMismatch(f"staged upload {staged.upload_id} changed size")
+            # A private second name, checked to be the inode that was re-hashed: a concurrent
+            # re-upload (a new inode under the staging name) can never be the one published.
+            temp = self.root / _SPOOL_DIR / f".promote-{staged.upload_id}"
+            _make_dirs(temp.parent, self.root)
+            _unlink_quietly(temp)
+            os.link(path, temp)
+            if os.stat(temp).st_ino != stat.st_ino:
+                _unlink_quietly(temp)
+                raise BlobNotFound(f"staged upload {staged.upload_id} was replaced")
+        except OSError as exc:
+            raise StorageUnavailable(f"filesystem blob store write failed: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+        try:
+            stored = self._publish(temp, sha256_hex, staged.size)
         finally:
             _unlink_quietly(temp)
-        return StoredBlob(self.backend, key, sha256_hex, size, True, retain_until)
+        self.discard_staging(staged.upload_id)
+        return stored
+
+    def discard_staging(self, upload_id: str) -> bool:
+        path = self.root / staging_key(upload_id)
+        try:
+            path.unlink()
+            _fsync_dir(path.parent)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageUnavailable(f"filesystem blob store delete failed: {exc.strerror}") from exc
+        return True
 
     def _spool(self, stream: BinaryIO, directory: Path, size: int, md5_b64: str | None) -> Path:
         """Copy the stream into a fsynced read-only temp file beside its final name."""
@@ -161,13 +306,6 @@ class FilesystemBlobStore:
 
     def exists(self, sha256_hex: str) -> bool:
         return (self.root / blob_key(sha256_hex)).is_file()
-
-    def presign_put(
-        self, sha256_hex: str, size: int, md5_b64: str, expires_s: int
-    ) -> PresignedUpload | None:
-        """None: uploads go through the API (`PUT .../content`), which streams into `put_file`."""
-        check_sha256_hex(sha256_hex)
-        return None
 
     def iter_keys(self) -> Iterator[str]:
         """Keys in sorted order; temp files, sidecars and stray names are skipped."""

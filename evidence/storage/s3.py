@@ -6,8 +6,15 @@ What S3-compatible servers really do shaped this file (seen against Ceph RGW 16.
 - boto3 >= 1.36 adds CRC32 checksums by default, which some servers reject or ignore, so
   checksums are only calculated and validated "when_required".
 - `If-None-Match: *` on PUT is ignored by RGW (the second PUT silently adds a version), so
-  "never overwrite" is a HEAD before every PUT, and presigned uploads are refused for stored
-  blobs (`BlobAlreadyStored`); a presigned PUT is bound to the Content-MD5 of the bytes.
+  "never overwrite" is a HEAD before every PUT or copy.
+- Content-MD5 is the only digest RGW checks, so a presigned PUT straight to `sha256/<hex>` would
+  let a client land other bytes under the real file's address, locked by COMPLIANCE retention
+  for years and blocking the genuine bytes. Presigned PUTs therefore go to `staging/<upload id>`
+  (no retention); `complete` re-reads and re-hashes that exact version, and only then is it
+  server-side copied to its content address (`promote_staging`) and the staging object removed.
+  A bucket *default* retention rule would lock staging objects too: buckets are created without
+  one (retention is set per object), and where one exists a refused upload's staging object
+  simply stays until the default period lapses — it never reaches a content address.
 - Object Lock makes the bucket versioned: deleting means deleting every version, and RGW itself
   refuses (403) to delete a locked version or to shorten COMPLIANCE retention.
 
@@ -39,7 +46,6 @@ from core.clock import as_utc, utcnow
 from evidence.storage.base import (
     CHUNK_SIZE,
     KEY_PREFIX,
-    BlobAlreadyStored,
     BlobInfo,
     BlobNotFound,
     BlobSource,
@@ -48,10 +54,12 @@ from evidence.storage.base import (
     RetentionLocked,
     StorageError,
     StorageUnavailable,
+    StagedUpload,
     StoredBlob,
     blob_key,
     sha256_b64,
     sha256_of_key,
+    staging_key,
 )
 
 MAX_SINGLE_PUT = 5 * 1024**3
@@ -208,16 +216,15 @@ class S3BlobStore:
             return None
         return (utcnow() + self.retention).replace(microsecond=0) + timedelta(seconds=1)
 
-    def presign_put(
-        self, sha256_hex: str, size: int, md5_b64: str, expires_s: int
-    ) -> PresignedUpload | None:
-        """A PUT URL whose signature covers the length, Content-MD5, SHA-256 and retention headers.
+    # --- staged direct uploads
 
-        RGW checks only the Content-MD5 of those digests, so the server re-hashes what arrives.
-        """
-        key = blob_key(sha256_hex)
-        if self.head(sha256_hex) is not None:
-            raise BlobAlreadyStored(f"blob {sha256_hex} is already stored; nothing to upload")
+    def presign_staging_put(
+        self, upload_id: str, size: int, md5_b64: str, sha256_hex: str, expires_s: int
+    ) -> PresignedUpload | None:
+        """A PUT URL for `staging/<upload_id>` whose signature covers the length, Content-MD5 and
+        SHA-256 headers. No Object Lock headers: staged bytes are unverified and must stay
+        removable. RGW checks only the Content-MD5, so `complete` re-hashes before promoting."""
+        key = staging_key(upload_id)
         if size > MAX_SINGLE_PUT:
             raise StorageError(f"blob of {size} bytes exceeds the single-PUT limit of {MAX_SINGLE_PUT}")
         params: dict[str, Any] = {
@@ -232,17 +239,121 @@ class S3BlobStore:
             "Content-MD5": md5_b64,
             "x-amz-checksum-sha256": params["ChecksumSHA256"],
         }
-        retain_until = self._new_retention()
-        if retain_until is not None:
-            params["ObjectLockMode"] = "COMPLIANCE"
-            params["ObjectLockRetainUntilDate"] = retain_until
-            headers["x-amz-object-lock-mode"] = "COMPLIANCE"
-            headers["x-amz-object-lock-retain-until-date"] = retain_until.strftime("%Y-%m-%dT%H:%M:%SZ")
         with self._translated("presign upload"):
             url = self.client.generate_presigned_url(
                 "put_object", Params=params, ExpiresIn=expires_s, HttpMethod="PUT"
             )
         return PresignedUpload("PUT", url, headers, utcnow() + timedelta(seconds=expires_s))
+
+    def put_staging(
+        self, upload_id: str, source: BlobSource, size: int, md5_b64: str | None = None
+    ) -> StagedUpload:
+        key = staging_key(upload_id)
+        if size > MAX_SINGLE_PUT:
+            raise StorageError(f"blob of {size} bytes exceeds the single-PUT limit of {MAX_SINGLE_PUT}")
+        with _opened(source) as stream:
+            measured, computed_md5 = _measure(stream, want_md5=md5_b64 is None)
+            if measured != size:
+                raise ContentMismatch(f"expected {size} bytes, got {measured}")
+            with self._translated(f"stage upload {upload_id}"):
+                try:
+                    self.client.put_object(Bucket=self.bucket, Key=key, Body=stream, ContentLength=size,
+                                           ContentMD5=md5_b64 or computed_md5,
+                                           ContentType="application/octet-stream")
+                except ClientError as exc:
+                    if _code(exc) in _BAD_DIGEST:
+                        raise ContentMismatch("the store refused the bytes: Content-MD5 mismatch") from exc
+                    raise
+        staged = self.head_staging(upload_id)
+        if staged is None:
+            raise BlobNotFound(f"staged upload {upload_id} vanished while being stored")
+        return staged
+
+    def head_staging(self, upload_id: str) -> StagedUpload | None:
+        key = staging_key(upload_id)
+        with self._translated(f"inspect staged upload {upload_id}"):
+            try:
+                response = self.client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if _code(exc) in _NOT_FOUND:
+                    return None
+                raise
+        version = response.get("VersionId")
+        return StagedUpload(upload_id, key, response["ContentLength"],
+                            version=version if version not in (None, "null") else None,
+                            etag=response.get("ETag"))
+
+    def open_staging(self, staged: StagedUpload) -> BinaryIO:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": staging_key(staged.upload_id)}
+        if staged.version is not None:
+            params["VersionId"] = staged.version
+        elif staged.etag is not None:
+            params["IfMatch"] = staged.etag
+        with self._translated(f"read staged upload {staged.upload_id}"):
+            try:
+                response = self.client.get_object(**params)
+            except ClientError as exc:
+                if _code(exc) in _NOT_FOUND or _code(exc) == "PreconditionFailed":
+                    raise BlobNotFound(f"no staged upload {staged.upload_id} (or it was replaced)") from None
+                raise
+        return io.BufferedReader(_BodyReader(response["Body"], staged.upload_id), buffer_size=CHUNK_SIZE)
+
+    def promote_staging(
+        self, staged: StagedUpload, sha256_hex: str, md5_b64: str | None = None
+    ) -> StoredBlob:
+        """Server-side copy of exactly the re-hashed version (its version id, else its ETag as a
+        precondition) to the content address with COMPLIANCE retention; then the staging object goes.
+
+        A copy has no body, so there is no Content-MD5 to send: the copy is bound to the source's
+        ETag (the MD5 of a single PUT) and its result is checked against it and the size."""
+        key = blob_key(sha256_hex)
+        if staged.size > MAX_SINGLE_PUT:
+            raise StorageError(f"blob of {staged.size} bytes exceeds the single-copy limit of {MAX_SINGLE_PUT}")
+        if md5_b64 is not None and staged.etag is not None and "-" not in staged.etag:
+            if staged.etag.strip('"') != base64.b64decode(md5_b64).hex():
+                raise ContentMismatch("the staged object's ETag is not the announced Content-MD5")
+        if self.head(sha256_hex) is not None:
+            stored = self._already_stored(sha256_hex)
+            self.discard_staging(staged.upload_id)
+            return stored
+        source: dict[str, Any] = {"Bucket": self.bucket, "Key": staging_key(staged.upload_id)}
+        if staged.version is not None:
+            source["VersionId"] = staged.version
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "CopySource": source,
+            "MetadataDirective": "REPLACE",
+            "ContentType": "application/octet-stream",
+        }
+        if staged.etag is not None:
+            params["CopySourceIfMatch"] = staged.etag
+        retain_until = self._new_retention()
+        if retain_until is not None:
+            params["ObjectLockMode"] = "COMPLIANCE"
+            params["ObjectLockRetainUntilDate"] = retain_until
+        with self._translated(f"promote staged upload {staged.upload_id}"):
+            try:
+                response = self.client.copy_object(**params)
+            except ClientError as exc:
+                if _code(exc) in _NOT_FOUND or _code(exc) == "PreconditionFailed":
+                    raise BlobNotFound(f"staged upload {staged.upload_id} was replaced or removed") from None
+                raise
+        etag = (response.get("CopyObjectResult", {}).get("ETag") or "").strip('"')
+        info = self.head(sha256_hex)
+        if info is None or info.size != staged.size or (staged.etag and etag and etag != staged.etag.strip('"')):
+            raise StorageError(f"promoting staged upload {staged.upload_id} did not give the staged bytes")
+        if retain_until is not None and (info.retain_until is None or info.retain_until < retain_until):
+            # RGW ignores Object Lock headers on a copy: set the retention on the new version.
+            # Until then it is unlocked, but it already holds the re-hashed bytes.
+            info = self.extend_retention(sha256_hex, retain_until)
+        self.discard_staging(staged.upload_id)
+        return StoredBlob(self.backend, key, sha256_hex, staged.size, True, retain_until)
+
+    def discard_staging(self, upload_id: str) -> bool:
+        """Delete every version of the staging object. Staging objects carry no retention; a bucket
+        whose *default* retention locks them anyway leaves them (False) until it lapses."""
+        return self._delete_versions(staging_key(upload_id))
 
     # --- reading
 
@@ -341,8 +452,11 @@ class S3BlobStore:
         info = self.head(sha256_hex)
         if info is not None and not info.deletable():
             return False
+        return self._delete_versions(key)
+
+    def _delete_versions(self, key: str) -> bool:
         paginator = self.client.get_paginator("list_object_versions")
-        with self._translated(f"delete blob {sha256_hex}"):
+        with self._translated(f"delete {key}"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
                 for version in page.get("Versions", []) + page.get("DeleteMarkers", []):
                     if version["Key"] != key:

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PIL import Image
 
 from evidence.signatures import signed_payload
+from evidence.storage.filesystem import FilesystemBlobStore
 from tests.evidence_corpus import capture, md5_b64, photo, sha256, wav
 
 
@@ -151,13 +152,15 @@ def test_complete_rehashes_the_stored_object_and_rejects_tampering(client, world
     client.put(pending["upload"]["url"], data=data, headers=world.collector.headers,
                content_type="application/octet-stream")
     store = app.extensions["fieldproof"].blobs
-    path = store.root / next(iter(store.iter_keys()))
+    assert stored_blobs(app) == set()  # staged, not yet at a content address
+    path = store.root / "staging" / pending["id"]
     path.chmod(0o644)
     path.write_bytes(data[:-1] + b"\x01")
     response = client.post(f"/api/v1/evidence/{pending['id']}/complete", headers=world.collector.headers)
     assert response.status_code == 422 and response.get_json()["code"] == "hash_mismatch"
     item = client.get(f"/api/v1/evidence/{pending['id']}", headers=world.collector.headers).get_json()
     assert item["status"] == "rejected" and item["rejection"] == "hash_mismatch"
+    assert stored_blobs(app) == set() and not path.exists()  # nothing reached a content address
 
 
 def _register_device(client, collector) -> tuple[Ed25519PrivateKey, str]:
@@ -300,6 +303,25 @@ def test_sweep_keeps_retained_and_held_blobs(app, world, client, settings):
     result = sweep(settings, "--remove")
     assert result.exit_code == 1 and "kept" in result.output
     assert runtime.blobs.exists(sha256(orphan))
+
+
+def test_sweep_keeps_packet_volumes_and_bundles(app, world, client, settings):
+    """Packets keep blobs too: once the store's retention ends, `--remove` must still spare them."""
+    from legal_docs.models import Packet
+
+    runtime = app.extensions["fieldproof"]
+    volume, bundle, orphan = b"%PDF volume one", b"PK bundle zip", b"nobody's bytes"
+    for data in (volume, bundle, orphan):  # stored with no retention: only references protect them
+        FilesystemBlobStore(runtime.blobs.root).put_file(io.BytesIO(data), sha256(data), len(data))
+    with runtime.db.transaction() as session:
+        session.add(Packet(case_id=world.case["id"], version=1, language="en", bates_prefix="FP",
+                           status="ready", requested_by=world.legal.id, bundle_sha256=sha256(bundle),
+                           bundle_size=len(bundle),
+                           volumes=[{"number": 1, "sha256": sha256(volume), "size": len(volume), "pages": 1}]))
+    result = sweep(settings, "--remove")
+    assert result.exit_code == 0, result.output
+    assert not runtime.blobs.exists(sha256(orphan))
+    assert runtime.blobs.exists(sha256(volume)) and runtime.blobs.exists(sha256(bundle))
 
 
 def test_uploads_metadata_is_validated(client, world):

@@ -22,8 +22,12 @@ def blobs(app) -> set[str]:
 
 
 def spooled(app) -> list:
-    spool = app.extensions["fieldproof"].settings.data_dir / "spool"
-    return list(spool.iterdir()) if spool.exists() else []
+    """Spool files left behind: in the filesystem store's spool directory, or the data dir's."""
+    runtime = app.extensions["fieldproof"]
+    dirs = [runtime.settings.data_dir / "spool"]
+    if hasattr(runtime.blobs, "root"):
+        dirs.append(runtime.blobs.root / "spool")
+    return [path for directory in dirs if directory.exists() for path in directory.iterdir()]
 
 
 def assert_nothing_kept(app):
@@ -203,12 +207,34 @@ def test_direct_upload_of_an_executable_is_refused_at_complete_and_removed(clien
     assert client.put(f"/api/v1/evidence/{pending['id']}/content", data=data, headers=world.collector.headers,
                       content_type="application/octet-stream").status_code == 204
     store = app.extensions["fieldproof"].blobs
-    # The test store keeps blobs 5 years: the refused bytes stay (retained) and the sweep reports them.
+    assert store.head_staging(pending["id"]) is not None and not store.exists(sha256(data))
+    # The test store keeps blobs 5 years, but refused bytes never reach a content address: they
+    # are removed from staging, so nothing is retained and the sweep has nothing to report.
     problem(client.post(f"/api/v1/evidence/{pending['id']}/complete", headers=world.collector.headers), 415)
     item = client.get(f"/api/v1/evidence/{pending['id']}", headers=world.collector.headers).get_json()
     assert item["status"] == "rejected" and item["rejection"] == "unsupported_media_type"
-    assert store.exists(sha256(data))
+    assert not store.exists(sha256(data)) and store.head_staging(pending["id"]) is None
     from evidence.services import sweep_storage
 
     with app.extensions["fieldproof"].db.transaction() as session:
-        assert sweep_storage(session, store).unreferenced == [next(iter(store.iter_keys()))]
+        assert sweep_storage(session, store).unreferenced == []
+
+
+def test_multipart_reader_finds_delimiters_split_across_reads(monkeypatch, tmp_path):
+    """The hand-written reader on tiny reads: preamble, transport padding, a delimiter look-alike
+    inside the file, delimiters straddling every block edge, an epilogue."""
+    import api.uploads as uploads
+    from evidence.spool import spool_stream
+
+    data = b"\xff\xd8 not the end: \r\n--B0undary-ish \r\n--Bx" + bytes(range(256)) * 3
+    body = (b"preamble\r\n--Boundary  \r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{\"a\": 1}"
+            b"\r\n--Boundary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.jpg\"\r\n"
+            b"Content-Type: image/jpeg\r\n\r\n" + data + b"\r\n--Boundary--\r\nepilogue")
+    for read_size in (1, 2, 3, 7, 13, 64, 1 << 20):
+        monkeypatch.setattr(uploads, "READ_SIZE", read_size)
+        with uploads.read_multipart(io.BytesIO(body), "multipart/form-data; boundary=Boundary", file_part="file",
+                                    spool=lambda chunks: spool_stream(chunks, tmp_path, max_bytes=10_000),
+                                    max_field_bytes=100) as upload:
+            assert upload.fields == {"metadata": ['{"a": 1}']} and upload.file_names == ["file"]
+            assert upload.spooled.path.read_bytes() == data
+    assert list(tmp_path.iterdir()) == []

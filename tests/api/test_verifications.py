@@ -262,6 +262,8 @@ def test_a_leaf_appended_behind_the_ledgers_back_is_named(client, runtime, audit
     report = verify(client, runtime, auditor)
     found = problems(report)
     assert ("node_missing", stored[0].id) in found and ("head_mismatch", None) in found
+    # index 2 is taken behind the head's back, so the run's own "verified" event is refused (and said so)
+    assert "could not be appended" in report["error"]
 
 
 def test_a_tampered_node_table_is_named(client, runtime, auditor):

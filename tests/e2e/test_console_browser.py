@@ -94,6 +94,7 @@ def sign_in(page, site, username):
 
 def shot(page, name, language):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_load_state("networkidle")
     page.screenshot(path=str(SCREENSHOTS / f"{name}-{language}.png"), full_page=True)
 
 

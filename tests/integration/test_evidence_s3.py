@@ -7,12 +7,14 @@ else a RADOS Gateway started for the session.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 import requests
 from sqlalchemy import func, select
 
 from evidence.models import EvidenceItem
+from evidence.storage.base import blob_key
 from evidence.storage.s3 import S3BlobStore, s3_client_config
 from tests.evidence_corpus import capture, md5_b64, photo, sha256
 from tests.evidence_world import world  # noqa: F401 - fixture
@@ -84,7 +86,41 @@ def test_wrong_body_with_matching_content_md5_is_caught_by_the_servers_rehash(cl
     assert response.status_code == 422 and response.get_json()["code"] == "hash_mismatch"
     item = client.get(f"/api/v1/evidence/{pending['id']}", headers=world.collector.headers).get_json()
     assert item["status"] == "rejected"
-    assert not s3_store.exists(sha256(real))  # no retention on this bucket: the forged object is gone
+    assert not s3_store.exists(sha256(real))  # the forged bytes were only ever staged
+    assert s3_store.head_staging(pending["id"]) is None
+
+
+def test_forged_body_never_reaches_a_locked_content_address(client, world, app, s3_endpoint, s3_store):  # noqa: F811
+    """Under COMPLIANCE retention a poisoned content address could neither be removed nor replaced.
+
+    A body with a matching Content-MD5 but the wrong SHA-256 is accepted by RGW into staging; the
+    server's re-hash at `complete` refuses it and removes it, nothing is written (or locked) under
+    the real file's SHA-256 key, and the genuine bytes can still be uploaded there afterwards."""
+    locked = s3_endpoint.store(s3_store.bucket, retention=timedelta(days=1))
+    app.extensions["fieldproof"].blobs = locked
+    real = photo((320, 240))
+    forged = bytes(reversed(real))
+    body = capture(world.visit_id, real) | {"size": len(real), "content_md5": md5_b64(forged)}
+    pending = client.post("/api/v1/evidence/uploads", json=body, headers=world.collector.headers).get_json()
+    assert "/staging/" in pending["upload"]["url"]
+    put = requests.put(pending["upload"]["url"], data=forged, headers=pending["upload"]["headers"], timeout=30)
+    assert put.status_code == 200, put.text  # RGW checked the MD5 only
+    response = client.post(f"/api/v1/evidence/{pending['id']}/complete", headers=world.collector.headers)
+    assert response.status_code == 422 and response.get_json()["code"] == "hash_mismatch"
+    key = blob_key(sha256(real))
+    assert locked.client.list_object_versions(Bucket=locked.bucket, Prefix=key).get("Versions", []) == []
+    assert locked.head_staging(pending["id"]) is None
+
+    genuine = capture(world.visit_id, real) | {"size": len(real), "content_md5": md5_b64(real)}
+    retry = client.post("/api/v1/evidence/uploads", json=genuine, headers=world.collector.headers).get_json()
+    assert requests.put(retry["upload"]["url"], data=real, headers=retry["upload"]["headers"],
+                        timeout=30).status_code == 200
+    done = client.post(f"/api/v1/evidence/{retry['id']}/complete", headers=world.collector.headers)
+    assert done.status_code == 200, done.get_json()
+    info = locked.head(sha256(real))
+    assert info is not None and info.retain_until is not None  # the genuine bytes, now locked
+    with locked.open(sha256(real)) as stream:
+        assert stream.read() == real
 
 
 def test_store_down_is_503_with_retry_after_and_no_row(client, world, app, s3_endpoint):  # noqa: F811

@@ -415,3 +415,18 @@ def test_the_nodes_a_proof_reads_are_known_without_a_dry_run():
     for bad in ((5, 3), (-1, 3), (3, 3)):
         assert ledger_service.inclusion_keys(*bad) == []
     assert ledger_service.consistency_keys(5, 3) == []
+
+
+def test_an_index_taken_behind_the_heads_back_refuses_the_append_with_an_integrity_error(db):
+    from sqlalchemy.exc import IntegrityError
+
+    append(db, 2)
+    with db.transaction() as session:
+        session.execute(text("UPDATE ledger_head SET size = 1"))
+    for appending in (lambda s: record_custody_event(s, type="viewed", evidence_id="x", actor_id="a", sha256=SHA),
+                      lambda s: record_custody_events(s, batch_fields(3))):
+        with pytest.raises(IntegrityError):
+            with db.transaction() as session:
+                appending(session)
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(CustodyEvent)) == 2

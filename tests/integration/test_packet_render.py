@@ -1,14 +1,17 @@
 """Render sample packets in both languages and check them as a court clerk's tools would:
 PDF/A-3b identification, output intent, embedded fonts, the associated manifest, bookmarks,
 searchable hashes and Bates ranges, and a Bates stamp on every page, continuous across volumes."""
+import contextlib
 import json
 import re
+import threading
 
 import pikepdf
 import pypdf
 import pytest
 
 from legal_docs.bates import bates_number
+from legal_docs import render
 from legal_docs.render import render_packet
 from tests.legal_factories import make_packet_content
 
@@ -38,13 +41,20 @@ def _texts(path):
 
 
 def _font_files(pdf):
+    """Every font a page uses, directly or inside a form XObject (the Bates stamp), and whether it is embedded."""
     found = {}
-    for page in pdf.pages:
-        for _name, font in (page.Resources.get("/Font") or {}).items():
+
+    def visit(resources, depth=0):
+        for _name, font in (resources.get("/Font") or {}).items():
             fonts = [font] + list(font.get("/DescendantFonts", []))
             descriptors = [f.get("/FontDescriptor") for f in fonts if f.get("/FontDescriptor") is not None]
             found[str(font.BaseFont)] = any(
                 key in d for d in descriptors for key in ("/FontFile", "/FontFile2", "/FontFile3"))
+        for _name, xobject in (resources.get("/XObject") or {}).items():
+            if xobject.get("/Subtype") == pikepdf.Name.Form and "/Resources" in xobject and depth < 3:
+                visit(xobject.Resources, depth + 1)
+    for page in pdf.pages:
+        visit(page.Resources)
     return found
 
 
@@ -66,6 +76,7 @@ def test_every_font_is_embedded(packet):
     with pikepdf.open(rendered.volumes[0].path) as pdf:
         fonts = _font_files(pdf)
     assert fonts and all(fonts.values()), fonts
+    assert any("DejaVu-Sans-Mono-Bold" in name for name in fonts), fonts   # the Bates stamp's font
     if content.language == "zh-CN":
         assert any("CJK-SC" in name or "CJKsc" in name for name in fonts), fonts
         assert not any("CJK-JP" in name for name in fonts), fonts
@@ -184,3 +195,76 @@ def test_small_volume_limit_splits_with_continuing_bates(split_packet):
     assert sorted(n for numbers in by_volume.values() for n in numbers) == [e.number for e in content.exhibits]
     with pikepdf.open(rendered.volumes[1].path) as pdf:
         assert pdf.attachments["manifest.json"].get_file().read_bytes() == rendered.embedded_manifest
+
+
+def _page_texts(rendered):
+    return [t for v in rendered.volumes for t in _texts(v.path)]
+
+
+@contextlib.contextmanager
+def _another_thread():
+    """While active, this process has a second thread, so the renderer starts workers from a fork server."""
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+def test_parallel_rendering_matches_serial(tmp_path, monkeypatch, start_method):
+    """Worker processes lay out the same pieces: same pages, text, Bates numbers, volumes and manifest."""
+    content, _key = make_packet_content(tmp_path / "in", photos=6, note=True)
+    monkeypatch.setattr(render, "CHUNK_EXHIBITS", 2)
+    monkeypatch.setattr(render, "PARALLEL_MIN_EXHIBITS", 0)
+    results = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(render, "RENDER_WORKERS", workers)
+        with _another_thread() if start_method == "forkserver" and workers > 1 else contextlib.nullcontext():
+            results[workers] = render_packet(content, tmp_path / f"out{workers}", max_volume_bytes=1_500_000)
+    serial, parallel = results[1], results[2]
+    assert len(serial.volumes) >= 2
+    assert parallel.pagination == serial.pagination
+    assert parallel.embedded_manifest == serial.embedded_manifest
+    assert [(v.first, v.last, v.pages) for v in parallel.volumes] == [(v.first, v.last, v.pages) for v in serial.volumes]
+    assert _page_texts(parallel) == _page_texts(serial)
+    for volume in parallel.volumes:
+        with pikepdf.open(volume.path) as pdf, pikepdf.open(serial.volumes[volume.number - 1].path) as other:
+            assert [str(item.title) for item in pdf.open_outline().root] == \
+                [str(item.title) for item in other.open_outline().root]
+
+
+def _truncated_images_flag(_job=None):
+    from PIL import ImageFile
+    return ImageFile.LOAD_TRUNCATED_IMAGES
+
+
+@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+def test_worker_processes_keep_refusing_truncated_images(tmp_path, start_method):
+    """WeasyPrint's import-time side effect is undone in every worker, as in the calling process."""
+    content, _key = make_packet_content(tmp_path / "in", photos=1, pdf=False, audio=False)
+    with _another_thread() if start_method == "forkserver" else contextlib.nullcontext():
+        runner = render._Runner(2, (content, [], tmp_path, {}, 1))
+    try:
+        flags = [runner.pool.submit(_truncated_images_flag).result() for _ in range(4)]
+    finally:
+        runner.close()
+    assert flags == [False] * 4
+    assert _truncated_images_flag() is False
+
+
+def test_bates_numbers_from_a_late_start_keep_their_width(tmp_path):
+    """A packet continuing a production: numbers from start_number, stamped on every page, index agreeing."""
+    content, _key = make_packet_content(tmp_path / "in", photos=2, pdf=False, audio=False)
+    rendered = render_packet(content, tmp_path / "out", start_number=99_990)
+    texts = _page_texts(rendered)
+    assert rendered.volumes[0].first == 99_990 and rendered.pages == len(texts)
+    for offset, page_text in enumerate(texts):
+        assert bates_number("FP", 99_990 + offset) in page_text
+    squeezed = re.sub(r"\s+", "", "".join(texts))
+    for exhibit in content.exhibits:
+        first, last = rendered.exhibit_bates(exhibit.number)
+        assert (first if first == last else f"{first}–{last}") in squeezed

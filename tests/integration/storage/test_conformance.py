@@ -22,7 +22,6 @@ from botocore.exceptions import ClientError
 
 from core.clock import utcnow
 from evidence.storage.base import (
-    BlobAlreadyStored,
     BlobNotFound,
     BlobStore,
     ContentMismatch,
@@ -245,30 +244,99 @@ def test_storing_identical_bytes_again_extends_their_retention(make_store, make_
     assert make_store().head(blob.sha256).retain_until == again.retain_until
 
 
-def test_presigned_put_binds_the_content_md5(store, make_blob):
+UPLOAD_ID = "0b6f4bd2-8a55-4b0c-9d9e-2f1c3a4b5c6d"
+
+
+def test_presigned_staging_put_binds_the_content_md5_and_never_a_content_address(store, make_blob):
     blob = make_blob(20_000)
     wrong = bytearray(blob.read())
     wrong[1000] ^= 0xFF
 
-    upload = store.presign_put(blob.sha256, blob.size, blob.md5_b64, expires_s=300)
+    upload = store.presign_staging_put(UPLOAD_ID, blob.size, blob.md5_b64, blob.sha256, expires_s=300)
 
     if store.backend == "filesystem":
-        assert upload is None  # uploads go through the API, which streams into put_file
+        assert upload is None  # uploads go through the API, which streams into put_staging
         return
-    assert upload.method == "PUT"
+    assert upload.method == "PUT" and f"/staging/{UPLOAD_ID}" in upload.url
     assert upload.headers["Content-MD5"] == blob.md5_b64
     assert upload.headers["x-amz-checksum-sha256"] == base64.b64encode(bytes.fromhex(blob.sha256)).decode()
+    assert not any(name.lower().startswith("x-amz-object-lock") for name in upload.headers)
     assert http_put(upload.url, bytes(wrong), upload.headers) == 400  # BadDigest
-    assert not store.exists(blob.sha256)
+    assert store.head_staging(UPLOAD_ID) is None
     missing_md5 = {k: v for k, v in upload.headers.items() if k != "Content-MD5"}
     assert http_put(upload.url, blob.read(), missing_md5) == 403  # header is signed
-    assert not store.exists(blob.sha256)
 
     assert http_put(upload.url, blob.read(), upload.headers) == 200
+    assert store.head_staging(UPLOAD_ID).size == blob.size
+    assert not store.exists(blob.sha256) and list(store.iter_keys()) == []
+
+
+def test_a_staged_upload_is_promoted_to_its_content_address_and_leaves_staging(store, make_blob):
+    blob = make_blob(3 * 1024 * 1024 + 5)
+
+    staged = store.put_staging(UPLOAD_ID, blob.path, blob.size, blob.md5_b64)
+
+    assert staged == store.head_staging(UPLOAD_ID) and staged.size == blob.size
+    assert not store.exists(blob.sha256) and list(store.iter_keys()) == []  # staging is not a blob
+    with store.open_staging(staged) as stream:
+        assert sha256_of_stream(stream)[:2] == (blob.sha256, blob.size)
+    stored = store.promote_staging(staged, blob.sha256, blob.md5_b64)
+    assert (stored.key, stored.size, stored.created) == (blob_key(blob.sha256), blob.size, True)
+    assert store.head_staging(UPLOAD_ID) is None
     with store.open(blob.sha256) as stream:
-        assert sha256_of_stream(stream)[0] == blob.sha256
-    with pytest.raises(BlobAlreadyStored):
-        store.presign_put(blob.sha256, blob.size, blob.md5_b64, expires_s=300)
+        assert sha256_of_stream(stream)[:2] == (blob.sha256, blob.size)
+    assert list(store.iter_keys()) == [blob_key(blob.sha256)]
+
+
+def test_promoting_bytes_already_stored_keeps_the_one_blob(store, make_blob):
+    blob = make_blob(10_000)
+    store.put_file(blob.path, blob.sha256, blob.size, blob.md5_b64)
+    staged = store.put_staging(UPLOAD_ID, blob.path, blob.size)
+
+    stored = store.promote_staging(staged, blob.sha256, blob.md5_b64)
+
+    assert stored.created is False and store.head_staging(UPLOAD_ID) is None
+    assert list(store.iter_keys()) == [blob_key(blob.sha256)]
+
+
+def test_staged_bytes_carry_no_retention_and_can_always_be_discarded(make_store, make_blob):
+    store = make_store(retention=timedelta(days=1))
+    blob = make_blob(10_000)
+    store.put_staging(UPLOAD_ID, blob.path, blob.size, blob.md5_b64)
+    store.put_staging(UPLOAD_ID, blob.path, blob.size, blob.md5_b64)  # staged again: replaced
+
+    assert store.discard_staging(UPLOAD_ID) is True
+    assert store.head_staging(UPLOAD_ID) is None and store.discard_staging(UPLOAD_ID) is True
+    assert not store.exists(blob.sha256)
+
+    staged = store.put_staging(UPLOAD_ID, blob.path, blob.size, blob.md5_b64)
+    stored = store.promote_staging(staged, blob.sha256, blob.md5_b64)
+    assert stored.retain_until is not None and store.delete_if_allowed(blob.sha256) is False
+
+
+def test_only_the_rehashed_staged_version_can_be_promoted(store, make_blob):
+    """Bytes staged again after the re-hash (same id) never reach the re-hashed bytes' address."""
+    first, second = make_blob(10_000), make_blob(10_000)
+    staged = store.put_staging(UPLOAD_ID, first.path, first.size, first.md5_b64)
+    store.put_staging(UPLOAD_ID, second.path, second.size, second.md5_b64)
+
+    try:
+        store.promote_staging(staged, first.sha256, first.md5_b64)
+    except BlobNotFound:
+        assert not store.exists(first.sha256)
+    else:  # a versioned store copies exactly the pinned version: still the re-hashed bytes
+        with store.open(first.sha256) as stream:
+            assert sha256_of_stream(stream)[0] == first.sha256
+    assert not store.exists(second.sha256)
+
+
+def test_staging_refuses_ids_that_are_not_upload_ids(store, make_blob):
+    blob = make_blob(100)
+    for bad in ("../sha256/aa", "staging", UPLOAD_ID.upper(), ""):
+        with pytest.raises(ValueError):
+            store.put_staging(bad, blob.path, blob.size)
+        with pytest.raises(ValueError):
+            store.head_staging(bad)
 
 
 def test_iter_keys_lists_every_blob_and_nothing_else(store, make_blob):
@@ -391,14 +459,17 @@ def test_rgw_accepts_a_wrong_sha256_checksum_so_the_server_must_rehash(s3_store,
     claimed = make_blob(5000)
     delivered = make_blob(5000)
     # presigned for the claimed SHA-256 but the delivered bytes' Content-MD5: only MD5 is checked
-    upload = s3_store.presign_put(claimed.sha256, delivered.size, delivered.md5_b64, expires_s=300)
+    upload = s3_store.presign_staging_put(UPLOAD_ID, delivered.size, delivered.md5_b64, claimed.sha256,
+                                          expires_s=300)
 
     assert http_put(upload.url, delivered.read(), upload.headers) == 200
 
-    with s3_store.open(claimed.sha256) as stream:
+    staged = s3_store.head_staging(UPLOAD_ID)
+    with s3_store.open_staging(staged) as stream:
         actual, size, _ = sha256_of_stream(stream)
     assert size == delivered.size
     assert actual == delivered.sha256 != claimed.sha256
+    assert not s3_store.exists(claimed.sha256)  # staged only: nothing at the claimed address
 
 
 @pytest.mark.s3
@@ -414,14 +485,22 @@ def test_rgw_refuses_a_wrong_content_md5_on_put(s3_store, make_blob):
 
 
 @pytest.mark.s3
-def test_s3_presigned_upload_carries_the_retention(s3_store, make_blob):
+def test_s3_staged_upload_is_unlocked_and_its_promotion_carries_the_retention(s3_bucket_store, make_blob):
+    store = s3_bucket_store(retention=timedelta(days=1))
     blob = make_blob()
-    upload = s3_store.presign_put(blob.sha256, blob.size, blob.md5_b64, expires_s=300)
+    upload = store.presign_staging_put(UPLOAD_ID, blob.size, blob.md5_b64, blob.sha256, expires_s=300)
     assert http_put(upload.url, blob.read(), upload.headers) == 200
+    staged = store.head_staging(UPLOAD_ID)
+    head = store.client.head_object(Bucket=store.bucket, Key=staged.key)
+    assert "ObjectLockMode" not in head and staged.version is not None
 
-    info = s3_store.head(blob.sha256)
+    store.promote_staging(staged, blob.sha256, blob.md5_b64)
+
+    info = store.head(blob.sha256)
     assert info.retain_until is not None and info.retain_until > utcnow()
-    assert s3_store.delete_if_allowed(blob.sha256) is False
+    assert store.delete_if_allowed(blob.sha256) is False
+    assert store.head_staging(UPLOAD_ID) is None
+    assert _version_ids(store, staged.key) == []
 
 
 @pytest.mark.s3

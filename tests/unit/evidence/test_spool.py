@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import tracemalloc
 from collections.abc import Iterator
 
@@ -163,3 +164,17 @@ def test_claimed_sha256_must_match(tmp_path):
 def test_malformed_claims_are_hash_mismatches(claimed):
     with pytest.raises(HashMismatch):
         check_claimed_sha256(claimed, "a" * 64)
+
+
+def test_long_chunk_iterables_are_hashed_on_a_helper_thread_exactly(tmp_path, monkeypatch):
+    import evidence.spool as spool_module
+
+    monkeypatch.setattr(spool_module, "HASH_THREAD_AFTER", 10)
+    chunks = [os.urandom(n) for n in (3, 7, 64 * 1024, 1, 300_000)]
+    data = b"".join(chunks)
+    with spool_module.spool_stream(iter(chunks), tmp_path, max_bytes=len(data), md5=True) as spooled:
+        assert spooled.sha256_hex == hashlib.sha256(data).hexdigest() and spooled.size == len(data)
+        assert spooled.path.read_bytes() == data
+    with pytest.raises(TooLarge):
+        spool_module.spool_stream(iter(chunks), tmp_path, max_bytes=len(data) - 1)
+    assert list(tmp_path.iterdir()) == []

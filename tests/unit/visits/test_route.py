@@ -1,6 +1,7 @@
 """Route order: exact on small instances, windows honoured, clock arithmetic in UTC."""
 
 import itertools
+import math
 import random
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -207,3 +208,119 @@ def test_plan_route_rejects_bad_input(kwargs):
 def test_stop_validation(kwargs):
     with pytest.raises(ValueError):
         Stop(**{"id": "a", "lat": 31.2, "lon": 121.4, **kwargs})
+
+
+# --- window-aware search: incremental pricing and large routes ------------------------------
+
+
+def windowed_instance(seed, n, hours=(1.0, 3.0), day=10.0, spread=0.12):
+    """Random stops with windows of ``hours`` opening over a ``day``-hour day."""
+    rng = random.Random(seed)
+
+    def point():
+        return CENTRE[0] + rng.uniform(-spread, spread), CENTRE[1] + rng.uniform(-spread, spread)
+
+    stops = []
+    for i in range(n):
+        opens = START_TIME + timedelta(hours=rng.uniform(0, day))
+        stops.append(Stop(f"w{i}", *point(), opens, opens + timedelta(hours=rng.uniform(*hours))))
+    return point(), stops
+
+
+def random_moves(rng, n, count):
+    """(a, runs, new path) for random relocations of runs of 1–3 stops (either way round)
+    and reversals, as the window-aware search builds them; positions are 1..n."""
+    moves = []
+    while len(moves) < count:
+        path = list(range(n + 1))
+        if rng.random() < 0.3:
+            i = rng.randrange(1, n)
+            j = rng.randrange(i + 1, n + 1)
+            runs = [(j, i)] + ([(j + 1, n)] if j < n else [])
+            moves.append((i - 1, runs, path[:i] + path[i : j + 1][::-1] + path[j + 1 :]))
+            continue
+        length = rng.choice((1, 2, 3))
+        i = rng.randrange(1, n - length + 2)
+        k = i + length - 1
+        j = rng.randrange(0, n + 1)
+        if i - 1 <= j <= k:
+            continue
+        seg = (k, i) if length > 1 and rng.random() < 0.5 else (i, k)
+        segment = path[seg[0] : seg[1] + 1] if seg[0] <= seg[1] else path[seg[1] : seg[0] + 1][::-1]
+        if j < i:
+            runs = [seg, (j + 1, i - 1)] + ([(k + 1, n)] if k < n else [])
+            moves.append((j, runs, path[: j + 1] + segment + path[j + 1 : i] + path[k + 1 :]))
+        else:
+            runs = [(k + 1, j), seg] + ([(j + 1, n)] if j < n else [])
+            moves.append((i - 1, runs, path[:i] + path[k + 1 : j + 1] + segment + path[j + 1 :]))
+    return moves
+
+
+@pytest.mark.parametrize("seed, hours, service", [
+    (1, (1.0, 3.0), 10),  # binding windows: waiting early, lateness later
+    (2, (0.5, 1.0), 20),  # tight windows, most missed
+    (3, (8.0, 12.0), 5),  # loose windows, few missed
+])
+def test_incremental_pricing_decides_as_the_full_schedule(seed, hours, service):
+    from visits.route import _Schedule, _Timing
+
+    n = 90  # long enough for runs priced in O(1), walked, and priced with numpy
+    start, stops = windowed_instance(seed, n, hours)
+    matrix = distance_matrix([start, *((s.lat, s.lon) for s in stops)])
+    timing = _Timing(stops, 30.0, START_TIME, timedelta(minutes=service))
+    rng = random.Random(seed)
+    base = [0] + sorted(range(1, n + 1), key=lambda v: (timing.opens[v], v))  # by window
+    for _ in range(10):  # with a few stops out of place
+        x, y = rng.sample(range(1, n + 1), 2)
+        base[x], base[y] = base[y], base[x]
+    schedule = _Schedule(base, matrix, timing)
+    assert schedule.cost == pytest.approx(timing.cost(matrix, base[1:]))
+    for a, runs, moved in random_moves(rng, n, 400):
+        new_path = [base[p] for p in moved]
+        true = timing.cost(matrix, new_path[1:])
+        missed, late, metres = true
+        # never strictly better than itself, nor than anything better
+        assert schedule.evaluate(a, runs, true) is None
+        assert schedule.evaluate(a, runs, (missed, late - 1.0, metres)) is None or late < 1.0
+        if missed:
+            assert schedule.evaluate(a, runs, (missed - 1, math.inf, math.inf)) is None
+        # better than anything a little worse; the price may be an upper bound
+        for looser in ((missed, late + 1.0, metres), (missed + 1, 0.0, 0.0), (missed, late, metres + 1.0)):
+            price = schedule.evaluate(a, runs, looser)
+            assert price is not None, (runs, true, looser)
+            assert price[0] >= missed and price[1] >= late - 1e-3
+            assert price[2] == pytest.approx(metres)
+
+
+def test_a_chain_of_windows_is_kept_on_a_large_route():
+    # 60 stops 1 km apart eastwards, each window opening as the collector can get there:
+    # only the chain order keeps every window, whatever order the stops are given in.
+    speed = 30.0
+    stops = []
+    for i in range(60):
+        opens = START_TIME + timedelta(minutes=2 * (i + 1) + 5 * i)  # 2 min a km, 5 min a visit
+        stops.append(Stop(f"c{i}", *east(i + 1), opens, opens + timedelta(minutes=20)))
+    shuffled = stops[:]
+    random.Random(5).shuffle(shuffled)
+    route = plan_route(CENTRE, shuffled, speed, START_TIME, service_time=timedelta(minutes=5))
+    assert route.missed_windows == 0
+    assert [s.id for s in route.stops] == [s.id for s in stops]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_large_windowed_routes_beat_their_starting_orders(seed):
+    from visits.route import _Timing, _earliest_start_order
+
+    n = 120
+    start, stops = windowed_instance(40 + seed, n, (1.5, 2.5), day=11.0)
+    route = plan_route(start, stops, 30.0, START_TIME, service_time=timedelta(minutes=10))
+    assert sorted(s.id for s in route.stops) == sorted(s.id for s in stops)
+    matrix = distance_matrix([start, *((s.lat, s.lon) for s in stops)])
+    timing = _Timing(stops, 30.0, START_TIME, timedelta(minutes=10))
+    by_close = sorted(range(1, n + 1), key=lambda v: timing.closes[v])
+    for order in (_earliest_start_order(matrix, timing), by_close):
+        missed, late, _ = timing.cost(matrix, order)
+        assert (route.missed_windows, route.total_lateness.total_seconds()) <= (missed, late)
+    # deterministic
+    again = plan_route(start, stops, 30.0, START_TIME, service_time=timedelta(minutes=10))
+    assert [s.id for s in again.stops] == [s.id for s in route.stops]

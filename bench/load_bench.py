@@ -1,0 +1,744 @@
+"""Load test of the production shape: N collectors sync a day's work against gunicorn + PostgreSQL +
+S3 (RADOS Gateway) + Celery/Redis, then an audit, then list-endpoint throughput vs hello-world.
+
+    python bench/load_bench.py [--collectors 50] [--photos 20] [--visits 4] [--drop-rate 0.05]
+                               [--pg-url URL] [--s3-endpoint URL] [--api-url URL --broker-url URL]
+
+Without --pg-url / --s3-endpoint it starts a throwaway PostgreSQL (scripts/pg-start.sh) and RADOS
+Gateway (scripts/rgw-start.sh, bluestore: a day of photos outgrows the 2 GB memstore) and stops
+them at the end. It always starts its own Redis, Celery worker and gunicorn (2 workers, the
+settings of deploy/gunicorn.conf.py) unless --api-url names running ones (then --broker-url is
+ignored and --pg-url must be the database behind it, for seeding and the audit).
+
+Each collector, concurrently: lists its visits (the app's sync), and for each visit checks in,
+reads the visit, adds a note, uploads its share of the 20 photos (2-4 MB JPEGs generated once; a
+JPEG comment segment makes each upload's bytes and hash unique), lists again, and checks out.
+Every POST carries an Idempotency-Key. A fraction of the POSTs (--drop-rate) lose their
+connection: half of those are cut mid-body, half after the body was sent but before the answer
+was read; the client retries with the same key and the same bytes until it gets an answer.
+
+Audit: every acknowledged item exists exactly once with its hash (API and database), no other
+item exists, every visit is completed once, and a verification of scope `all` (every stored
+object re-hashed from S3, every ledger leaf, node and checkpoint re-checked) passes.
+
+Throughput: for a fixed time, C keep-alive connections request `GET /api/v1/visits` (a collector's
+sync) as fast as they can; then a hello-world Flask app is served by gunicorn with the same
+config file and worker settings and measured the same way; the ratio of requests per second is
+printed (target >= 0.40).
+
+The client is asyncio with a minimal HTTP/1.1 client of its own (below, ~80 lines) rather than a
+library: it must cut a connection at a chosen byte of a body (httpx and requests give no handle
+on that), and its per-request cost must stay small beside the server's, or the hello-world
+figure would measure the client. locust (gevent) could do the load but would monkey-patch the
+process that also seeds PostgreSQL, drives S3 and manages the services.
+
+Dates: RULES.md lets CN collectors work 08:00-22:00 at the address (Shanghai). Visits are seeded
+in the database (scheduling through the API checks the same hours against *now*), created an
+hour before the latest lawful stretch of time that has passed, and every check-in, capture and
+check-out reports a moment inside that stretch: the shape of a collector syncing a finished day.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import json
+import os
+import random
+import resource
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SHANGHAI = timezone(timedelta(hours=8))
+HOME = (31.2354, 121.5055)
+
+
+# --- hello world (served by gunicorn as `load_bench:hello_app()`) --------------------------------
+
+
+def hello_app():
+    from flask import Flask
+
+    app = Flask("hello")
+
+    @app.get("/")
+    def hello():
+        return {"hello": "world"}
+
+    return app
+
+
+# --- a minimal HTTP/1.1 client --------------------------------------------------------------------
+
+
+class Dropped(Exception):
+    """The client cut the connection on purpose (a simulated dropped connection)."""
+
+
+class Connection:
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        if self.writer is None or self.writer.is_closing():
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.transport.abort()  # RST, no goodbye: what a phone losing its signal looks like
+        self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"",
+                      *, cut_at: int | None = None, drop_before_answer: bool = False,
+                      timeout: float = 120) -> tuple[int, dict[str, str], bytes]:
+        await self.open()
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        data = ("\r\n".join(head) + "\r\n\r\n").encode()
+        try:
+            if cut_at is not None:
+                self.writer.write(data + body[:cut_at])
+                await self.writer.drain()
+                self.close()
+                raise Dropped("cut mid-body")
+            self.writer.write(data)
+            view = memoryview(body)
+            for offset in range(0, len(body), 1 << 20):
+                self.writer.write(view[offset:offset + (1 << 20)])
+                await self.writer.drain()
+            await self.writer.drain()
+            if drop_before_answer:
+                self.close()
+                raise Dropped("answer not read")
+            return await asyncio.wait_for(self._response(), timeout)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
+            self.close()
+            raise
+
+    async def _response(self) -> tuple[int, dict[str, str], bytes]:
+        status_line = await self.reader.readuntil(b"\r\n")
+        status = int(status_line.split(b" ", 2)[1])
+        headers: dict[str, str] = {}
+        while True:
+            line = await self.reader.readuntil(b"\r\n")
+            if line == b"\r\n":
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    await self.reader.readuntil(b"\r\n")
+                    break
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
+            body = b"".join(parts)
+        else:
+            body = await self.reader.read()
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, headers, body
+
+
+# --- measurements ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    drops: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    replays: int = 0
+    bytes_up: int = 0
+    failed_collectors: int = 0
+    twin_conflicts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def record(self, endpoint: str, seconds: float) -> None:
+        self.latencies[endpoint].append(seconds)
+
+    def error(self, endpoint: str, what: str) -> None:
+        self.errors[endpoint][what] += 1
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+# --- the day's work ---------------------------------------------------------------------------------
+
+
+def make_photos() -> list[bytes]:
+    """Three camera-like JPEGs of about 2.1, 2.9 and 3.3 MB (noise compresses like a real scene)."""
+    from PIL import Image
+
+    from tests.evidence_corpus import photo
+
+    made = []
+    for n, (size, quality) in enumerate([((2048, 1536), 90), ((2400, 1800), 90), ((2700, 2000), 88)]):
+        base = Image.open(io.BytesIO(photo(size, colour=(60 * n, 120, 200))))
+        noise = Image.frombytes("RGB", size, random.Random(n).randbytes(size[0] * size[1] * 3))
+        out = io.BytesIO()
+        Image.blend(base.convert("RGB"), noise, 0.5).save(out, "JPEG", quality=quality, exif=base.getexif())
+        made.append(out.getvalue())
+    return made
+
+
+def unique_jpeg(base: bytes, tag: str) -> bytes:
+    """The same picture with a JPEG comment (COM segment) right after SOI: new bytes, new hash."""
+    comment = tag.encode()
+    return base[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + base[2:]
+
+
+def multipart(metadata: dict, data: bytes) -> tuple[bytes, str]:
+    boundary = "fp" + uuid.uuid4().hex
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{json.dumps(metadata)}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def lawful_day(now: datetime) -> tuple[datetime, datetime]:
+    """The latest stretch of Shanghai 08:00-22:00 that lies in the past, at least 2 h long."""
+    local = now.astimezone(SHANGHAI)
+    today8 = local.replace(hour=8, minute=0, second=0, microsecond=0)
+    if local - today8 >= timedelta(hours=2, minutes=5):
+        return today8, min(local - timedelta(minutes=5), today8.replace(hour=22))
+    yesterday8 = today8 - timedelta(days=1)
+    return yesterday8, yesterday8.replace(hour=22)
+
+
+@dataclass
+class Plan:
+    collector: dict
+    visits: list[dict]  # {"id", "check_in", "check_out", "case_id"}
+
+
+@dataclass
+class Acknowledged:
+    collector_id: str
+    key: str
+    item_id: str
+    sha256: str
+    kind: str
+    case_id: str
+
+
+class Collector:
+    def __init__(self, host: str, port: int, plan: Plan, photos: list[bytes], photos_per_day: int,
+                 stats: Stats, drop_rate: float, rng: random.Random):
+        self.conn = Connection(host, port)
+        self.plan, self.photos, self.photos_per_day = plan, photos, photos_per_day
+        self.stats, self.drop_rate, self.rng = stats, drop_rate, rng
+        self.auth = {"Authorization": f"Bearer {plan.collector['token']}"}
+        self.acknowledged: list[Acknowledged] = []
+
+    async def call(self, endpoint: str, method: str, path: str, body: bytes = b"", content_type: str | None = None,
+                   *, key: str | None = None, expect: tuple[int, ...] = (200, 201)) -> tuple[int, dict, bytes]:
+        """One logical request: retried with the same key and bytes until an answer comes (at most 8 tries)."""
+        headers = dict(self.auth)
+        if content_type:
+            headers["Content-Type"] = content_type
+        if key:
+            headers["Idempotency-Key"] = key
+        twin_in_flight = False
+        for attempt in range(8):
+            cut_at = drop = None
+            if method == "POST" and attempt < 3 and self.rng.random() < self.drop_rate:
+                if self.rng.random() < 0.5 and len(body) > 1000:
+                    cut_at = self.rng.randrange(len(body) // 10, len(body) * 9 // 10)
+                else:
+                    drop = True
+            started = time.perf_counter()
+            try:
+                status, headers_in, data = await self.conn.request(method, path, headers, body, cut_at=cut_at,
+                                                                   drop_before_answer=bool(drop))
+            except Dropped as why:
+                self.stats.drops[f"{endpoint} ({why})"] += 1
+                twin_in_flight = twin_in_flight or drop is True
+                await asyncio.sleep(0.05 * (attempt + 1))
+                continue
+            except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError) as error:
+                self.stats.error(endpoint, type(error).__name__)
+                await asyncio.sleep(0.2 * (attempt + 1))
+                continue
+            self.stats.record(endpoint, time.perf_counter() - started)
+            if method == "POST":
+                self.stats.bytes_up += len(body)
+            if headers_in.get("idempotent-replayed") == "true":
+                self.stats.replays += 1
+            if status in expect:
+                return status, headers_in, data
+            if status == 409 and twin_in_flight and key:
+                # The dropped attempt is still running on the server: the retry raced it and lost
+                # on a domain rule (see the note in docs/deploy.md). Once the first attempt has
+                # committed, the same key replays its answer; so wait and ask again.
+                self.stats.twin_conflicts[endpoint] += 1
+                await asyncio.sleep(0.5 * (attempt + 1))
+                continue
+            self.stats.error(endpoint, str(status))
+            if status < 500 and status not in (408, 429):
+                raise RuntimeError(f"{method} {path} -> {status}: {data[:300]!r}")
+            await asyncio.sleep(0.2 * (attempt + 1))
+        raise RuntimeError(f"{method} {path}: no answer after 8 tries")
+
+    async def post_json(self, endpoint: str, path: str, payload: dict) -> dict:
+        key = f"{endpoint.split()[1].strip('/').replace('/{id}/', '-').replace('/', '-')}-{uuid.uuid4()}"
+        _, _, data = await self.call(endpoint, "POST", path, json.dumps(payload).encode(), "application/json", key=key)
+        return json.loads(data)
+
+    async def day(self) -> None:
+        me = self.plan.collector
+        await self.call("GET /visits", "GET", "/api/v1/visits?page_size=50")
+        shares = [self.photos_per_day // len(self.plan.visits)] * len(self.plan.visits)
+        for n in range(self.photos_per_day - sum(shares)):
+            shares[n] += 1
+        for visit, photos in zip(self.plan.visits, shares):
+            at = visit["check_in"]
+            lat, lon = HOME[0] + self.rng.uniform(-2e-4, 2e-4), HOME[1] + self.rng.uniform(-2e-4, 2e-4)
+            await self.post_json("POST /visits/{id}/check-in", f"/api/v1/visits/{visit['id']}/check-in",
+                                 {"at": at.isoformat(), "lat": lat, "lon": lon, "accuracy_m": 8.0})
+            await self.call("GET /visits/{id}", "GET", f"/api/v1/visits/{visit['id']}")
+            note_at = at + timedelta(minutes=2)
+            note = await self.post_json("POST /visits/{id}/notes", f"/api/v1/visits/{visit['id']}/notes",
+                                        {"text": f"Debtor not at home; neighbour says back at six. {uuid.uuid4()}",
+                                         "at": note_at.isoformat()})
+            self.acknowledged.append(Acknowledged(me["id"], "note", note["id"], note["sha256"], "note",
+                                                  visit["case_id"]))
+            for n in range(photos):
+                base = self.photos[self.rng.randrange(len(self.photos))]
+                data = unique_jpeg(base, f"{me['id']}/{visit['id']}/{n}/{secrets.token_hex(4)}")
+                sha = hashlib.sha256(data).hexdigest()
+                captured = at + timedelta(minutes=3, seconds=20 * n)
+                metadata = {"visit_id": visit["id"], "kind": "photo", "sha256": sha,
+                            "captured_at": captured.isoformat(timespec="seconds"), "lat": lat, "lon": lon,
+                            "accuracy_m": 8.0, "consent": {"subject": "granted", "third_parties_present": False}}
+                body, content_type = multipart(metadata, data)
+                key = f"photo-{uuid.uuid4()}"
+                _, _, answer = await self.call("POST /evidence", "POST", "/api/v1/evidence", body, content_type, key=key)
+                item = json.loads(answer)
+                if item["sha256"] != sha:
+                    raise RuntimeError(f"acknowledged {item['id']} with hash {item['sha256']}, sent {sha}")
+                self.acknowledged.append(Acknowledged(me["id"], key, item["id"], sha, "photo", visit["case_id"]))
+                if n == 0:
+                    await self.call("GET /evidence/{id}", "GET", f"/api/v1/evidence/{item['id']}")
+            await self.call("GET /visits", "GET", "/api/v1/visits?page_size=50")
+            await self.post_json("POST /visits/{id}/check-out", f"/api/v1/visits/{visit['id']}/check-out",
+                                 {"at": visit["check_out"].isoformat(), "lat": lat, "lon": lon,
+                                  "outcome": "not_home", "summary": "Nobody answered."})
+        self.conn.close()
+
+
+# --- services -------------------------------------------------------------------------------------
+
+
+class Services:
+    """PostgreSQL and S3 (started here unless given), Redis + worker + gunicorn (the production shape)."""
+
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(tempfile.mkdtemp(prefix="fieldproof-load-"))
+        self.started: list[tuple[str, dict]] = []
+        self.shape = None
+        self.redis = None
+        self.hello = None
+
+    def _free_port(self) -> int:
+        from tests.e2e.processes import free_port
+
+        return free_port()
+
+    def start(self) -> None:
+        from tests.e2e.processes import ProductionShape, ShapeConfig, start_redis
+
+        args = self.args
+        if not args.pg_url:
+            env = dict(os.environ, PG_BASE=str(self.work / "pg"), PG_PORT=str(self._free_port()))
+            out = subprocess.run([str(REPO / "scripts" / "pg-start.sh")], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            args.pg_url = out.strip().splitlines()[-1]
+            self.started.append(("pg-stop.sh", {"PG_BASE": str(self.work / "pg")}))
+        aws = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+               if k in os.environ}
+        if not args.s3_endpoint and not args.api_url:
+            env = dict(os.environ, RGW_BASE=str(self.work / "rgw"), RGW_PORT=str(self._free_port()),
+                       RGW_MON_PORT=str(self._free_port()), RGW_STORE="bluestore")
+            print("starting PostgreSQL and the RADOS Gateway (bluestore) ...", flush=True)
+            self.started.append(("rgw-stop.sh", {"RGW_BASE": str(self.work / "rgw")}))
+            out = subprocess.run([str(REPO / "scripts" / "rgw-start.sh")], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            exports = dict(line[len("export "):].split("=", 1) for line in out.splitlines()
+                           if line.startswith("export "))
+            args.s3_endpoint = exports["AWS_ENDPOINT_URL"]
+            aws = {k: exports[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+        if args.api_url:
+            self.url = args.api_url.rstrip("/")
+            return
+        args.pg_url = self._fresh_database(args.pg_url)
+        self.redis, broker = start_redis(self.work / "redis")
+        config = ShapeConfig(base=self.work / "shape", database_url=args.pg_url, s3_endpoint=args.s3_endpoint,
+                             bucket=f"fieldproof-load-{uuid.uuid4().hex[:10]}", broker_url=broker, aws=aws,
+                             visibility_timeout=600, web_workers=args.web_workers, web_threads=args.web_threads,
+                             worker_concurrency=args.worker_concurrency)
+        self.config = config
+        self.shape = ProductionShape(config)
+        self.shape.prepare()
+        self.shape.start_worker(timeout=120)
+        self.shape.start_api(timeout=120)
+        self.url = self.shape.url
+
+    def _fresh_database(self, url: str) -> str:
+        """A new database on the given server for this run (dropped at the end): the audit counts
+        everything in it, and the signing key made here must be the one every checkpoint used."""
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        name = f"fieldproof_load_{uuid.uuid4().hex[:10]}"
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        self.created_database = (url, name)
+        return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+    def _drop_database(self) -> None:
+        from sqlalchemy import create_engine, text
+
+        url, name = self.created_database
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+    def start_hello(self) -> str:
+        from tests.e2e.processes import BIN, GUNICORN_CONF, Process, base_env, http_get, wait_for
+
+        port = self._free_port()
+        env = base_env()
+        env.update(FIELDPROOF_BIND=f"127.0.0.1:{port}", FIELDPROOF_WEB_WORKERS=str(self.args.web_workers),
+                   FIELDPROOF_WEB_THREADS=str(self.args.web_threads))
+        self.hello = Process("hello", [str(BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "--chdir",
+                                       str(REPO / "bench"), "load_bench:hello_app()"], env,
+                             self.work / "logs" / "hello.log").start()
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: http_get(url + "/")[0] == 200, timeout=60, what="hello-world gunicorn",
+                 interval=0.1, alive=self.hello.check_alive)
+        return url
+
+    def stop(self) -> None:
+        for process in (self.hello,):
+            if process is not None:
+                process.stop(timeout=10)
+        if self.shape is not None:
+            self.shape.stop()
+        if self.redis is not None:
+            self.redis.stop()
+        if getattr(self, "created_database", None) and not self.args.keep:
+            try:
+                self._drop_database()
+            except Exception as error:  # noqa: BLE001 - a leftover database is reported, not fatal
+                print(f"could not drop {self.created_database[1]}: {error}")
+        for script, env in reversed(self.started):
+            subprocess.run([str(REPO / "scripts" / script)], env=dict(os.environ, **env), capture_output=True,
+                           timeout=300, check=False)
+        if not self.args.keep:
+            import shutil
+
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+# --- setup, load, audit, throughput -------------------------------------------------------------
+
+
+def api_json(url: str, method: str, path: str, token: str, body: dict | None = None, timeout: float = 60):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null"), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null"), dict(error.headers)
+
+
+def seed(url: str, pg_url: str, collectors: int, visits_per_collector: int) -> tuple[list[Plan], dict]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.e2e.processes import case_payload, seed_users, seed_visits
+
+    staff = {u["role"]: u for u in seed_users(pg_url, ["supervisor", "auditor"])}
+    people = seed_users(pg_url, ["collector"] * collectors)
+    day_start, day_end = lawful_day(datetime.now(timezone.utc))
+    span = (day_end - day_start) - timedelta(minutes=40)
+    step = span / visits_per_collector
+
+    def make_case(collector):
+        status, case, _ = api_json(url, "POST", "/api/v1/cases", staff["supervisor"]["token"],
+                                   case_payload(collector["id"]))
+        if status != 201:
+            raise RuntimeError(f"case creation: {status} {case}")
+        return case
+
+    with ThreadPoolExecutor(8) as pool:
+        cases = list(pool.map(make_case, [c for c in people for _ in range(visits_per_collector)]))
+    specs, plans = [], []
+    for c, collector in enumerate(people):
+        visits = []
+        for v in range(visits_per_collector):
+            case = cases[c * visits_per_collector + v]
+            window_start = day_start + step * v
+            specs.append({"case": case, "collector_id": collector["id"], "scheduled_by": staff["supervisor"]["id"],
+                          "window_start": window_start.astimezone(timezone.utc),
+                          "hours": max(1, int(step.total_seconds() // 3600)), "status": "scheduled",
+                          "created_at": (day_start - timedelta(hours=1)).astimezone(timezone.utc)})
+            check_in = window_start + timedelta(minutes=5, seconds=c)
+            visits.append({"case_id": case["id"], "check_in": check_in,
+                           "check_out": check_in + min(step - timedelta(minutes=6), timedelta(minutes=30))})
+        plans.append(Plan(collector, visits))
+    ids = seed_visits(pg_url, specs)
+    for n, visit_id in enumerate(ids):
+        plans[n // visits_per_collector].visits[n % visits_per_collector]["id"] = visit_id
+    return plans, staff
+
+
+async def run_load(url: str, plans: list[Plan], photos: list[bytes], args, stats: Stats) -> list[Collector]:
+    parts = urlsplit(url)
+    rng = random.Random(args.seed)
+    collectors = [Collector(parts.hostname, parts.port, plan, photos, args.photos, stats, args.drop_rate,
+                            random.Random(rng.random())) for plan in plans]
+    results = await asyncio.gather(*(c.day() for c in collectors), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    for failure in failures[:5]:
+        print(f"  collector failed: {type(failure).__name__}: {failure}")
+    stats.failed_collectors = len(failures)
+    return collectors
+
+
+async def hammer(url: str, path: str, headers: dict, connections: int,
+                 seconds: float) -> tuple[int, list[float], int, float]:
+    """C keep-alive connections, each sending the next request as soon as the last answer is in."""
+    parts = urlsplit(url)
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def one():
+        nonlocal errors
+        conn = Connection(parts.hostname, parts.port)
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                status, _, _ = await conn.request("GET", path, headers)
+            except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
+                errors += 1
+                continue
+            if status != 200:
+                errors += 1
+            latencies.append(time.perf_counter() - started)
+        conn.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(connections)))
+    return len(latencies), latencies, errors, time.perf_counter() - began
+
+
+def audit(url: str, pg_url: str, collectors: list[Collector], plans: list[Plan], staff: dict,
+          timeout: float) -> dict:
+    from sqlalchemy import create_engine, text
+
+    acknowledged = [a for c in collectors for a in c.acknowledged]
+    report: dict = {"acknowledged": len(acknowledged)}
+    by_id = {a.item_id: a for a in acknowledged}
+    report["acknowledged_twice"] = len(acknowledged) - len(by_id)
+    case_ids = sorted({v["case_id"] for p in plans for v in p.visits})
+    engine = create_engine(pg_url)
+    with engine.connect() as db:  # this run's cases only (a running deployment may hold others)
+        rows = db.execute(text("SELECT id, sha256, kind, status FROM evidence_items WHERE case_id = ANY(:c)"),
+                          {"c": case_ids}).all()
+        visits = db.execute(text("SELECT status, count(*) FROM visits WHERE case_id = ANY(:c) GROUP BY status"),
+                            {"c": case_ids}).all()
+        events = db.execute(text("SELECT count(*) FROM custody_events")).scalar_one()
+    engine.dispose()
+    stored = {r.id: r for r in rows}
+    report["items_in_database"] = len(rows)
+    report["missing"] = sorted(set(by_id) - set(stored))
+    report["unacknowledged_extra"] = sorted(set(stored) - set(by_id))
+    report["hash_mismatch"] = sorted(i for i, a in by_id.items() if i in stored and stored[i].sha256 != a.sha256)
+    hashes = defaultdict(int)
+    for r in rows:
+        hashes[r.sha256] += 1
+    report["duplicated_hashes"] = sum(1 for n in hashes.values() if n > 1)
+    report["not_sealed"] = sum(1 for r in rows if r.status != "sealed")
+    report["visits"] = {status: count for status, count in visits}
+    report["custody_events"] = events
+    # Through the API too: every case's listing holds exactly its acknowledged items.
+    listed = 0
+    supervisor = staff["supervisor"]["token"]
+    for case_id in case_ids:
+        page, ids = 1, []
+        while True:
+            status, items, headers = api_json(url, "GET", f"/api/v1/cases/{case_id}/evidence?page_size=100&page={page}",
+                                              supervisor)
+            assert status == 200, items
+            ids += [i["id"] for i in items]
+            if len(items) < 100:
+                break
+            page += 1
+        expected = sorted(a.item_id for a in acknowledged if a.case_id == case_id)
+        if sorted(ids) != expected:
+            report.setdefault("api_listing_mismatch", []).append(case_id)
+        listed += len(ids)
+    report["listed_through_api"] = listed
+    # The auditor's verification: every object re-hashed from S3, the whole ledger re-checked.
+    started = time.monotonic()
+    status, accepted, _ = api_json(url, "POST", "/api/v1/verifications", staff["auditor"]["token"], {"scope": "all"})
+    assert status == 202, accepted
+    while True:
+        status, run, _ = api_json(url, "GET", f"/api/v1/verifications/{accepted['id']}", staff["auditor"]["token"])
+        if run["status"] not in ("queued", "running"):
+            break
+        if time.monotonic() - started > timeout:
+            run = {**run, "status": f"timed out ({run['status']})"}
+            break
+        time.sleep(1)
+    report["verification"] = {k: run.get(k) for k in ("status", "checked", "failed", "tree_size", "error")}
+    report["verification"]["failures"] = (run.get("failures") or [])[:5]
+    report["verification_seconds"] = round(time.monotonic() - started, 1)
+    report["clean"] = (not report["missing"] and not report["unacknowledged_extra"] and not report["hash_mismatch"]
+                       and not report["duplicated_hashes"] and not report["acknowledged_twice"]
+                       and not report["not_sealed"] and not report.get("api_listing_mismatch")
+                       and report["visits"] == {"completed": sum(len(p.visits) for p in plans)}
+                       and run["status"] == "passed")
+    return report
+
+
+def print_latency_table(stats: Stats, elapsed: float) -> None:
+    print(f"\n{'endpoint':34} {'n':>6} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}  errors")
+    for endpoint in sorted(stats.latencies):
+        values = stats.latencies[endpoint]
+        errors = dict(stats.errors.get(endpoint, {}))
+        print(f"{endpoint:34} {len(values):6d} {len(values) / elapsed:7.1f} {percentile(values, 50) * 1000:8.1f} "
+              f"{percentile(values, 95) * 1000:8.1f} {percentile(values, 99) * 1000:8.1f} "
+              f"{max(values) * 1000:8.1f}  {errors or '-'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--collectors", type=int, default=50)
+    parser.add_argument("--photos", type=int, default=20, help="photos per collector per day")
+    parser.add_argument("--visits", type=int, default=4, help="visits per collector per day")
+    parser.add_argument("--drop-rate", type=float, default=0.05, help="share of POST attempts whose connection drops")
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--rps-seconds", type=float, default=10)
+    parser.add_argument("--rps-connections", type=int, default=16)
+    parser.add_argument("--verify-timeout", type=float, default=900)
+    parser.add_argument("--pg-url")
+    parser.add_argument("--s3-endpoint")
+    parser.add_argument("--api-url", help="a running API node (then --pg-url is its database)")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    args = parser.parse_args()
+    if args.api_url and not args.pg_url:
+        parser.error("--api-url needs --pg-url (seeding and the audit read the database)")
+
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
+    services = Services(args)
+    try:
+        services.start()
+        url = services.url
+        print(f"API {url} | PostgreSQL {args.pg_url} | S3 {args.s3_endpoint}")
+        photos = make_photos()
+        print("photos: " + ", ".join(f"{len(p) / 1e6:.1f} MB" for p in photos))
+        plans, staff = seed(url, args.pg_url, args.collectors, args.visits)
+        day = plans[0].visits[0]["check_in"].astimezone(SHANGHAI)
+        print(f"seeded {args.collectors} collectors x {args.visits} visits (day of {day:%Y-%m-%d}, Shanghai time)")
+
+        stats = Stats()
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.perf_counter()
+        collectors = asyncio.run(run_load(url, plans, photos, args, stats))
+        elapsed = time.perf_counter() - started
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        requests_done = sum(len(v) for v in stats.latencies.values())
+        items = sum(len(c.acknowledged) for c in collectors)
+        print(f"\n== load: {args.collectors} collectors, {elapsed:.1f} s, {requests_done} answered requests "
+              f"({requests_done / elapsed:.1f}/s), {items} items acknowledged, "
+              f"{stats.bytes_up / 1e6 / elapsed:.1f} MB/s uploaded, client CPU "
+              f"{(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime):.1f} s")
+        print(f"   dropped on purpose: {dict(stats.drops) or 0}; answers that were replays: {stats.replays}; "
+              f"collectors that failed: {stats.failed_collectors}")
+        print(f"   retries that raced their own dropped attempt and got 409 before it committed: "
+              f"{dict(stats.twin_conflicts) or 0}")
+        print_latency_table(stats, elapsed)
+
+        print("\n== audit")
+        report = audit(url, args.pg_url, collectors, plans, staff, args.verify_timeout)
+        for name, value in report.items():
+            shown = value if not isinstance(value, list) else (len(value) if len(value) > 5 else value)
+            print(f"   {name}: {shown}")
+
+        print("\n== throughput: GET /api/v1/visits vs hello world, same gunicorn settings")
+        token = plans[0].collector["token"]
+        path = "/api/v1/visits?page_size=50"
+        asyncio.run(hammer(url, path, {"Authorization": f"Bearer {token}"}, args.rps_connections, 1))  # warm-up
+        n, lat, errors, seconds = asyncio.run(hammer(url, path, {"Authorization": f"Bearer {token}"},
+                                                     args.rps_connections, args.rps_seconds))
+        list_rps = n / seconds
+        print(f"   visits list: {list_rps:8.1f} req/s  p50 {percentile(lat, 50) * 1000:.1f} ms  "
+              f"p99 {percentile(lat, 99) * 1000:.1f} ms  errors {errors}")
+        hello = services.start_hello()
+        asyncio.run(hammer(hello, "/", {}, args.rps_connections, 1))
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        n, lat, errors, seconds = asyncio.run(hammer(hello, "/", {}, args.rps_connections, args.rps_seconds))
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        hello_rps = n / seconds
+        client_share = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / seconds
+        print(f"   hello world: {hello_rps:8.1f} req/s  p50 {percentile(lat, 50) * 1000:.1f} ms  "
+              f"p99 {percentile(lat, 99) * 1000:.1f} ms  errors {errors}  (client used {client_share:.2f} CPU)")
+        ratio = list_rps / hello_rps
+        print(f"   ratio visits list / hello world: {ratio:.2f} (target >= 0.40)")
+
+        reads = [v for k, v in stats.latencies.items() if k.startswith("GET")]
+        read_p99 = max(percentile(v, 99) for v in reads) if reads else float("nan")
+        lost = len(report["missing"])
+        duplicated = report["duplicated_hashes"] + len(report["unacknowledged_extra"])
+        print("\n== targets")
+        print(f"   lost items: {lost}, duplicated items: {duplicated} (target 0 and 0)")
+        print(f"   audit clean: {report['clean']}")
+        print(f"   p99 of list and read endpoints during the load: {read_p99 * 1000:.1f} ms (target <= 100)")
+        print(f"   list endpoint / hello world: {ratio:.2f} (target >= 0.40)")
+        print(f"load average at end: {os.getloadavg()[0]:.2f}")
+        return 0 if (report["clean"] and lost == 0 and duplicated == 0 and not stats.failed_collectors) else 1
+    finally:
+        services.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -657,9 +657,14 @@ def render_packet(content: PacketContent, out_dir: Path | str, *, max_volume_byt
     """Render ``content`` into PDF/A-3b volumes under ``out_dir``; Bates numbers start at ``start_number``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work_dir, prefix="packet-") as scratch:
+    # Pango, HarfBuzz and WeasyPrint's shared font state are not safe across threads: two
+    # builds in one process (a job thread and a test, two runtimes) crashed it. One at a time.
+    with _RENDER_LOCK, tempfile.TemporaryDirectory(dir=work_dir, prefix="packet-") as scratch:
         scratch_dir = Path(scratch)
         return _render(content, out_dir, scratch_dir, max_volume_bytes, start_number)
+
+
+_RENDER_LOCK = threading.Lock()
 
 
 def _workers(exhibits: int) -> int:

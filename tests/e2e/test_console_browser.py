@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import io
 import shutil
-import threading
 import zipfile
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from core.settings import Settings
-from tests.conftest import TEST_SECRET, _empty_postgres
+from tests.e2e.conftest import fresh_app, serving
 from tests.evidence_corpus import capture, multipart, photo
 from tests.evidence_world import make_visit
 from tests.factories import PASSWORD, Factory
@@ -27,18 +24,7 @@ LANGUAGES = {"en": "en-US", "zh": "zh-CN"}
 
 @pytest.fixture(scope="module")
 def site(database_template, tmp_path_factory):
-    from api.app import create_app
-
-    base = tmp_path_factory.mktemp("console")
-    kind, value = database_template
-    if kind == "sqlite":
-        shutil.copyfile(value, base / "fieldproof.db")
-        url = f"sqlite:///{base / 'fieldproof.db'}"
-    else:
-        _empty_postgres(value)
-        url = value
-    app = create_app(Settings(data_dir=base, database_url=url, storage_url=f"file://{base / 'blobs'}",
-                              secret_key=TEST_SECRET, log_level="WARNING"))
+    app = fresh_app(database_template, tmp_path_factory.mktemp("console"))
     client = app.test_client()
     factory = Factory(app, client)
     supervisor, collector, other = factory.user("supervisor"), factory.user("collector"), factory.user("collector")
@@ -54,14 +40,8 @@ def site(database_template, tmp_path_factory):
                                headers=collector.headers, content_type="multipart/form-data")
         assert response.status_code == 201, response.get_json()
         items.append(response.get_json())
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield {"url": f"http://127.0.0.1:{server.server_port}", "app": app, "users": users, "case": case,
-           "other_case": other_case, "items": items}
-    server.shutdown()
-    thread.join()
-    app.extensions["fieldproof"].db.dispose()
+    with serving(app) as url:
+        yield {"url": url, "app": app, "users": users, "case": case, "other_case": other_case, "items": items}
 
 
 @pytest.fixture(scope="module")

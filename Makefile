@@ -12,7 +12,7 @@ export FIELDPROOF_DATA_DIR ?= $(CURDIR)/var
 RUN_DEBS := fonts-noto-cjk fonts-dejavu-core libharfbuzz-subset0 libpangoft2-1.0-0 poppler-utils
 TEST_DEBS := $(RUN_DEBS) postgresql ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl redis-server chromium
 
-.PHONY: install run test test-fast system-deps run-deps debs bench fuzz clean translations
+.PHONY: install run test test-fast system-deps run-deps debs bench fuzz audit clean translations
 
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
@@ -64,6 +64,16 @@ test-fast: install
 
 bench: install
 	scripts/bench.sh
+
+# The long schemathesis run (every operation, a token of each role); `make test` runs 12 examples.
+fuzz: install
+	FIELDPROOF_FUZZ_EXAMPLES=$${FIELDPROOF_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  tests/e2e/test_schemathesis.py
+
+# Known vulnerabilities in the installed dependencies (needs the network: PyPI's advisory service).
+audit: install
+	$(BIN)/pip install --quiet pip-audit
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -136,6 +136,11 @@ def _password_matches(user: User | None, password: str) -> bool:
 
 
 def actor_for_token(session: Session, token: str) -> Actor:
+    return verify_token(session, token)[0]
+
+
+def verify_token(session: Session, token: str) -> tuple[Actor, datetime]:
+    """The token's actor and when the token expires (callers that keep the answer need both)."""
     row = session.execute(
         select(AccessToken, User).join(User, User.id == AccessToken.user_id)
         .where(AccessToken.token_hash == hash_token(token))
@@ -149,7 +154,7 @@ def actor_for_token(session: Session, token: str) -> Actor:
         raise Unauthenticated("token expired")
     if not user.active:
         raise Unauthenticated("account disabled")
-    return Actor(id=user.id, role=user.role, username=user.username)
+    return Actor(id=user.id, role=user.role, username=user.username), access.expires_at
 
 
 def revoke_token(session: Session, token: str) -> None:

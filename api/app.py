@@ -11,7 +11,9 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from api import idempotency, observability, problems, requests, security
+from api.admission import sealing_gate
 from api.auth import BEARER_SCHEME
+from api.tokens import TokenCache, announce_revocations
 from api.docs import ProblemResponsesPlugin, ProblemSchema, register_problem_responses
 from core.crypto import FieldCipher
 from core.db import Database
@@ -106,6 +108,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         runtime.extras["checkpoints"] = CheckpointScheduler(runtime, settings.checkpoint_interval_seconds)
         runtime.extras["checkpoints"].start()
 
+    # Production on PostgreSQL only: the cache needs the revocation channel (api/tokens.py), and in
+    # development every request looking its token up keeps hand-edited test data honest.
+    tokens = TokenCache(settings.database_url, enabled=settings.production and runtime.db.dialect == "postgresql")
+    announce_revocations(runtime.db.sessions, tokens)
+    runtime.extras["tokens"] = tokens
+
+    runtime.extras["sealing"] = sealing_gate()
+
     metrics = observability.install(app)
     runtime.extras["metrics"] = metrics
     requests.install(app)
@@ -125,15 +135,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_error_handler(FieldProofError, problems.from_domain_error)
     app.register_error_handler(EvidenceRejected, problems.from_evidence_rejected)
     app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(OSError, problems.from_os_error)
     app.register_error_handler(Exception, problems.from_unexpected)
 
     @app.after_request
     def _commit_or_roll_back(response):
         session = g.get("db_session")
-        if session is None:
-            return response
+        if session is None or session.info.get("read_only"):
+            return response  # a read-only session has nothing to commit; teardown closes it
         if response.status_code >= 400:
-            session.rollback()
+            _roll_back(session)
             return response
         try:
             replacement = idempotency.remember_response(response)
@@ -141,10 +152,10 @@ def create_app(settings: Settings | None = None) -> Flask:
                 return replacement
             session.commit()
         except FieldProofError as error:
-            session.rollback()
+            _roll_back(session)
             return problems.from_domain_error(error)
         except SQLAlchemyError as error:
-            session.rollback()
+            _roll_back(session)
             log.error("commit failed", extra={"error_type": type(error).__name__})
             return problems.from_domain_error(DependencyUnavailable("the database did not accept the change"))
         return response
@@ -156,6 +167,19 @@ def create_app(settings: Settings | None = None) -> Flask:
             session.close()
 
     return app
+
+
+def _roll_back(session) -> None:
+    """Roll back; on a connection that is already gone the rollback raises too, and the response
+    (a 503 by then) must still go out: the connection is discarded, the server undid the work."""
+    try:
+        session.rollback()
+    except SQLAlchemyError as error:
+        log.warning("rollback failed; connection discarded", extra={"error_type": type(error).__name__})
+        try:
+            session.invalidate()
+        except SQLAlchemyError:
+            pass
 
 
 def _check_rule_overrides(settings: Settings) -> None:

@@ -10,8 +10,8 @@ from functools import wraps
 
 from flask import g, request
 
-from accounts.services import actor_for_token
-from api.context import db_session
+from accounts.services import hash_token, verify_token
+from api.context import db_session, runtime
 from core.actor import Actor
 from core.errors import Forbidden, Unauthenticated
 
@@ -31,8 +31,21 @@ def current_actor() -> Actor:
         token = bearer_token()
         if token is None:
             raise Unauthenticated("a bearer token is required")
-        g.actor = actor_for_token(db_session(), token)
+        g.actor = _verified(token)
     return g.actor
+
+
+def _verified(token: str) -> Actor:
+    """From the verified-token cache (api/tokens.py: revocation stays immediate), else the database."""
+    cache = runtime().extras.get("tokens")
+    if cache is None:
+        return verify_token(db_session(), token)[0]
+    token_hash = hash_token(token)
+    actor, generation = cache.lookup(token_hash)
+    if actor is None:
+        actor, expires_at = verify_token(db_session(), token)
+        cache.keep(token_hash, actor, expires_at, generation)
+    return actor
 
 
 def optional_actor() -> Actor | None:

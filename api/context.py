@@ -1,12 +1,11 @@
 """What a request needs: the app's wiring (made once by `create_app`) and a per-request session."""
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy.orm import Session
 
 from core.runtime import Runtime
 from core.settings import Settings
-
 
 
 def runtime() -> Runtime:
@@ -18,7 +17,25 @@ def settings() -> Settings:
 
 
 def db_session() -> Session:
-    """The request's unit of work: committed after a successful response, else rolled back."""
+    """The request's unit of work: committed after a successful response, else rolled back.
+    A view marked `@reads_only` gets a read-only session without a transaction (`Database.readers`)."""
     if "db_session" not in g:
-        g.db_session = runtime().db.sessions()
+        db = runtime().db
+        g.db_session = db.readers() if _reads_only() else db.sessions()
     return g.db_session
+
+
+def reads_only(view):
+    """Mark a view that never writes: its queries run without BEGIN/COMMIT on a read-only connection.
+    Views that record custody events (reads of bytes) or issue anything must not carry it."""
+    view._reads_only = True
+    return view
+
+
+def _reads_only() -> bool:
+    if request.method not in ("GET", "HEAD") or request.url_rule is None:
+        return False
+    view = current_app.view_functions.get(request.endpoint)
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), None) if view_class else view
+    return getattr(handler, "_reads_only", False)

@@ -62,6 +62,17 @@ class Metrics:
         self.latency = Histogram("fieldproof_http_request_duration_seconds", "HTTP request latency",
                                  ["method", "endpoint"], registry=self.registry,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self._series: dict[tuple[str, str, int], tuple] = {}
+
+    def observe(self, method: str, endpoint: str, status: int, elapsed: float) -> None:
+        """Count and time one request; the labelled series are looked up once, then kept."""
+        key = (method, endpoint, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series.setdefault(key, (self.requests.labels(method, endpoint, str(status)),
+                                                   self.latency.labels(method, endpoint)))
+        series[0].inc()
+        series[1].observe(elapsed)
 
     def exposition(self) -> Response:
         return Response(generate_latest(self.registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
@@ -86,14 +97,14 @@ def install(app: Flask) -> Metrics:
         # The rule, not the path: ids in paths would make one series per object.
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        metrics.requests.labels(request.method, endpoint, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, endpoint).observe(elapsed)
-        actor = g.get("actor")
-        access_log.info("request", extra={
-            "request_id": g.get("request_id"), "method": request.method, "endpoint": endpoint,
-            "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),
-            "user_id": actor.id if actor else None,
-        })
+        metrics.observe(request.method, endpoint, response.status_code, elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            actor = g.get("actor")
+            access_log.info("request", extra={
+                "request_id": g.get("request_id"), "method": request.method, "endpoint": endpoint,
+                "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),
+                "user_id": actor.id if actor else None,
+            })
         return response
 
     return metrics

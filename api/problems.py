@@ -1,6 +1,7 @@
 """Every error as `application/problem+json` (RFC 9457), built in this one place."""
 from __future__ import annotations
 
+import errno
 import http
 import logging
 
@@ -148,6 +149,19 @@ def from_evidence_rejected(error: evidence.EvidenceRejected) -> Response:
     context = {key: _plain(value) for key, value in error.context.items()}
     return problem_response(status, error.detail, title=EVIDENCE_TITLES.get(error.code),
                             slug=error.code.replace("_", "-"), code=error.code, context=context or None)
+
+
+# Local resources that run out or fail: the request may succeed later, so 503 with Retry-After.
+RETRYABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
+
+
+def from_os_error(error: OSError) -> Response:
+    """A full disk (spool, console bundle upload) or a failing device: 503, never a 500 page."""
+    if error.errno in RETRYABLE_ERRNOS:
+        log.error("local resource unavailable", extra={"error_type": type(error).__name__, "errno": error.errno})
+        return from_domain_error(domain.DependencyUnavailable("the server is short of local storage; retry later",
+                                                              retry_after=30))
+    return from_unexpected(error)
 
 
 def from_unexpected(error: Exception) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 
+import marshmallow as ma
 from flask import Flask, request
 from webargs.core import missing
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -12,6 +13,7 @@ from api.context import settings
 from core.errors import FieldProofError, PayloadTooLarge, UnsupportedMedia
 
 JSON_TYPES = ("application/json",)
+_SCHEMAS: dict[type, ma.Schema] = {}
 
 
 class MalformedBody(FieldProofError):
@@ -85,6 +87,16 @@ def strict_json_loads(data: bytes):
 
 class StrictParser(FlaskParser):
     """webargs parser that reads JSON strictly and refuses unknown fields (marshmallow RAISE)."""
+
+    def _get_schema(self, argmap, req):
+        """One instance per schema class, made on first use: webargs would build (and deep-copy the
+        fields of) a new one for every request. Loading does not change a schema, so threads share it."""
+        if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+            schema = _SCHEMAS.get(argmap)
+            if schema is None:
+                schema = _SCHEMAS.setdefault(argmap, argmap())
+            return schema
+        return super()._get_schema(argmap, req)
 
     def _raw_load_json(self, req):
         if not is_json_request(req):

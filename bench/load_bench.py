@@ -2,6 +2,8 @@
 S3 (RADOS Gateway) + Celery/Redis, then an audit, then list-endpoint throughput vs hello-world.
 
     python bench/load_bench.py [--collectors 50] [--photos 20] [--visits 4] [--drop-rate 0.05]
+                               [--photo-path direct|stream] [--pools split|single]
+                               [--ingest-nice 10] [--rgw-nice 10]
                                [--pg-url URL] [--s3-endpoint URL] [--api-url URL --broker-url URL]
 
 Without --pg-url / --s3-endpoint it starts a throwaway PostgreSQL (scripts/pg-start.sh) and RADOS
@@ -10,10 +12,25 @@ them at the end. It always starts its own Redis, Celery worker and gunicorn (2 w
 settings of deploy/gunicorn.conf.py) unless --api-url names running ones (then --broker-url is
 ignored and --pg-url must be the database behind it, for seeding and the audit).
 
+Pools (--pools split, the default): as in docs/deploy.md, uploads and sealing (`POST /evidence`,
+`/evidence/uploads`, `/evidence/{id}/content`, `/evidence/{id}/complete`) go to an "ingest"
+gunicorn pool and everything else to the API pool. nginx routes by location in production; here
+the client sends each request to the pool nginx would (there is no nginx in this environment).
+On a real deployment the two pools, and the S3 cluster, are separate machines; on this one
+2-core machine the ingest pool and the RADOS Gateway daemons (when this script starts them) run
+at a lower CPU priority (nice --ingest-nice / --rgw-nice) to stand in for that separation. The
+output says which arrangement each figure came from. `--pools single` serves everything from
+one pool at normal priority (the arrangement before the split).
+
 Each collector, concurrently: lists its visits (the app's sync), and for each visit checks in,
 reads the visit, adds a note, uploads its share of the 20 photos (2-4 MB JPEGs generated once; a
 JPEG comment segment makes each upload's bytes and hash unique), lists again, and checks out.
-Every POST carries an Idempotency-Key. A fraction of the POSTs (--drop-rate) lose their
+Photos take the mobile app's path on an S3 deployment (API.md, --photo-path direct):
+`POST /evidence/uploads`, the bytes PUT straight to the presigned S3 URL, then
+`POST /evidence/{id}/complete`, which re-reads, re-hashes and seals them (the sealing cost stays in
+the measured write path; the API node never carries the 2-4 MB bodies). `--photo-path stream`
+sends them through the API instead (`POST /evidence` multipart).
+Every POST carries an Idempotency-Key. A fraction of the POSTs and PUTs (--drop-rate) lose their
 connection: half of those are cut mid-body, half after the body was sent but before the answer
 was read; the client retries with the same key and the same bytes until it gets an answer.
 
@@ -41,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import io
 import json
@@ -96,6 +114,11 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def open(self) -> None:
+        # A keep-alive connection the server closed while it sat idle (gunicorn's keepalive is 5 s;
+        # with two pools a collector's API connection idles while it uploads) is seen at EOF and
+        # replaced before use, as HTTP client libraries do, rather than failing the next request.
+        if self.writer is not None and not self.writer.is_closing() and self.reader.at_eof():
+            self.close()
         if self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
@@ -180,6 +203,11 @@ class Stats:
         self.errors[endpoint][what] += 1
 
 
+def loadavg() -> str:
+    """The 1/5/15-minute load averages: the machine is shared, so every figure carries them."""
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -249,17 +277,25 @@ class Acknowledged:
 
 class Collector:
     def __init__(self, host: str, port: int, plan: Plan, photos: list[bytes], photos_per_day: int,
-                 stats: Stats, drop_rate: float, rng: random.Random):
+                 stats: Stats, drop_rate: float, rng: random.Random, photo_path: str = "direct",
+                 ingest: tuple[str, int] | None = None):
         self.conn = Connection(host, port)
+        # Uploads and sealing: the ingest pool (nginx's location routing), else the same API.
+        self.ingest = Connection(*ingest) if ingest else self.conn
+        self.storage: Connection | None = None  # keep-alive connection to S3 for presigned PUTs
         self.plan, self.photos, self.photos_per_day = plan, photos, photos_per_day
+        self.photo_path = photo_path
         self.stats, self.drop_rate, self.rng = stats, drop_rate, rng
         self.auth = {"Authorization": f"Bearer {plan.collector['token']}"}
         self.acknowledged: list[Acknowledged] = []
 
     async def call(self, endpoint: str, method: str, path: str, body: bytes = b"", content_type: str | None = None,
-                   *, key: str | None = None, expect: tuple[int, ...] = (200, 201)) -> tuple[int, dict, bytes]:
-        """One logical request: retried with the same key and bytes until an answer comes (at most 8 tries)."""
-        headers = dict(self.auth)
+                   *, key: str | None = None, expect: tuple[int, ...] = (200, 201),
+                   conn: Connection | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+        """One logical request: retried with the same key and bytes until an answer comes (at most 8 tries).
+        `conn`/`headers`: another server (S3) with its own headers instead of this API and the token."""
+        conn = conn or self.conn
+        headers = dict(self.auth if headers is None else headers)
         if content_type:
             headers["Content-Type"] = content_type
         if key:
@@ -267,15 +303,15 @@ class Collector:
         twin_in_flight = False
         for attempt in range(8):
             cut_at = drop = None
-            if method == "POST" and attempt < 3 and self.rng.random() < self.drop_rate:
+            if method in ("POST", "PUT") and attempt < 3 and self.rng.random() < self.drop_rate:
                 if self.rng.random() < 0.5 and len(body) > 1000:
                     cut_at = self.rng.randrange(len(body) // 10, len(body) * 9 // 10)
                 else:
                     drop = True
             started = time.perf_counter()
             try:
-                status, headers_in, data = await self.conn.request(method, path, headers, body, cut_at=cut_at,
-                                                                   drop_before_answer=bool(drop))
+                status, headers_in, data = await conn.request(method, path, headers, body, cut_at=cut_at,
+                                                              drop_before_answer=bool(drop))
             except Dropped as why:
                 self.stats.drops[f"{endpoint} ({why})"] += 1
                 twin_in_flight = twin_in_flight or drop is True
@@ -286,7 +322,7 @@ class Collector:
                 await asyncio.sleep(0.2 * (attempt + 1))
                 continue
             self.stats.record(endpoint, time.perf_counter() - started)
-            if method == "POST":
+            if method in ("POST", "PUT"):
                 self.stats.bytes_up += len(body)
             if headers_in.get("idempotent-replayed") == "true":
                 self.stats.replays += 1
@@ -309,6 +345,30 @@ class Collector:
         key = f"{endpoint.split()[1].strip('/').replace('/{id}/', '-').replace('/', '-')}-{uuid.uuid4()}"
         _, _, data = await self.call(endpoint, "POST", path, json.dumps(payload).encode(), "application/json", key=key)
         return json.loads(data)
+
+    async def direct_upload(self, metadata: dict, data: bytes) -> tuple[str, dict]:
+        """The app's path for photos on S3 (API.md): announce, PUT the bytes straight to the presigned
+        URL (the API node never carries them), then `complete`, which re-reads, re-hashes and seals.
+        Announce and complete carry their own Idempotency-Keys; the PUT to the staging key is
+        idempotent by itself, so a cut PUT is simply sent again."""
+        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        key = f"upload-{uuid.uuid4()}"
+        _, _, answer = await self.call("POST /evidence/uploads", "POST", "/api/v1/evidence/uploads",
+                                       json.dumps({**metadata, "size": len(data), "content_md5": md5}).encode(),
+                                       "application/json", key=key, conn=self.ingest)
+        pending = json.loads(answer)
+        target = pending.get("upload")
+        if target is not None:
+            url = urlsplit(target["url"])
+            if self.storage is None:
+                self.storage = Connection(url.hostname, url.port or 80)
+            headers = {k: v for k, v in target["headers"].items() if k.lower() != "content-length"}
+            await self.call("PUT s3 (presigned)", target["method"], f"{url.path}?{url.query}", data,
+                            conn=self.storage, headers=headers, expect=(200,))
+        _, _, answer = await self.call("POST /evidence/{id}/complete", "POST",
+                                       f"/api/v1/evidence/{pending['id']}/complete", key=f"complete-{uuid.uuid4()}",
+                                       conn=self.ingest)
+        return key, json.loads(answer)
 
     async def day(self) -> None:
         me = self.plan.collector
@@ -336,12 +396,17 @@ class Collector:
                 metadata = {"visit_id": visit["id"], "kind": "photo", "sha256": sha,
                             "captured_at": captured.isoformat(timespec="seconds"), "lat": lat, "lon": lon,
                             "accuracy_m": 8.0, "consent": {"subject": "granted", "third_parties_present": False}}
-                body, content_type = multipart(metadata, data)
-                key = f"photo-{uuid.uuid4()}"
-                _, _, answer = await self.call("POST /evidence", "POST", "/api/v1/evidence", body, content_type, key=key)
-                item = json.loads(answer)
-                if item["sha256"] != sha:
-                    raise RuntimeError(f"acknowledged {item['id']} with hash {item['sha256']}, sent {sha}")
+                if self.photo_path == "direct":
+                    key, item = await self.direct_upload(metadata, data)
+                else:
+                    body, content_type = multipart(metadata, data)
+                    key = f"photo-{uuid.uuid4()}"
+                    _, _, answer = await self.call("POST /evidence", "POST", "/api/v1/evidence", body, content_type,
+                                                   key=key, conn=self.ingest)
+                    item = json.loads(answer)
+                if item["sha256"] != sha or item["status"] != "sealed":
+                    raise RuntimeError(f"acknowledged {item['id']} ({item['status']}) with hash {item['sha256']}, "
+                                       f"sent {sha}")
                 self.acknowledged.append(Acknowledged(me["id"], key, item["id"], sha, "photo", visit["case_id"]))
                 if n == 0:
                     await self.call("GET /evidence/{id}", "GET", f"/api/v1/evidence/{item['id']}")
@@ -350,9 +415,32 @@ class Collector:
                                  {"at": visit["check_out"].isoformat(), "lat": lat, "lon": lon,
                                   "outcome": "not_home", "summary": "Nobody answered."})
         self.conn.close()
+        self.ingest.close()
+        if self.storage is not None:
+            self.storage.close()
 
 
 # --- services -------------------------------------------------------------------------------------
+
+
+def renice_daemons(run_dir: Path, niceness: int) -> int:
+    """Lower the CPU priority of every thread of the daemons whose pid files are in `run_dir`
+    (Linux niceness is per thread; threads made later inherit it). Returns the threads changed."""
+    changed = 0
+    for pid_file in sorted(run_dir.glob("*.pid")):
+        try:
+            pid = int(pid_file.read_text().strip())
+            tasks = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+        except (OSError, ValueError):
+            continue
+        for tid in tasks:
+            try:
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)
+                changed += 1
+            except OSError:
+                pass
+    return changed
+
 
 
 class Services:
@@ -365,6 +453,10 @@ class Services:
         self.shape = None
         self.redis = None
         self.hello = None
+        self.ingest = None
+        self.ingest_url: str | None = None
+        self.started_rgw = False
+        self.arrangement: list[str] = []
 
     def _free_port(self) -> int:
         from tests.e2e.processes import free_port
@@ -388,14 +480,24 @@ class Services:
                        RGW_MON_PORT=str(self._free_port()), RGW_STORE="bluestore")
             print("starting PostgreSQL and the RADOS Gateway (bluestore) ...", flush=True)
             self.started.append(("rgw-stop.sh", {"RGW_BASE": str(self.work / "rgw")}))
+            self.started_rgw = True
             out = subprocess.run([str(REPO / "scripts" / "rgw-start.sh")], env=env, check=True,
                                  capture_output=True, text=True).stdout
             exports = dict(line[len("export "):].split("=", 1) for line in out.splitlines()
                            if line.startswith("export "))
             args.s3_endpoint = exports["AWS_ENDPOINT_URL"]
+            if args.rgw_nice:
+                reniced = renice_daemons(self.work / "rgw" / "run", args.rgw_nice)
+                self.arrangement.append(f"RADOS Gateway (stands in for a separate S3 cluster): mon, osd and radosgw "
+                                        f"at nice {args.rgw_nice} ({reniced} threads)")
+            else:
+                self.arrangement.append("RADOS Gateway: normal priority")
             aws = {k: exports[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+        elif args.s3_endpoint:
+            self.arrangement.append(f"S3 endpoint given ({args.s3_endpoint}): started elsewhere, priority not changed")
         if args.api_url:
             self.url = args.api_url.rstrip("/")
+            self.arrangement.append(f"API given ({self.url}): one pool, arrangement not known here")
             return
         args.pg_url = self._fresh_database(args.pg_url)
         self.redis, broker = start_redis(self.work / "redis")
@@ -409,6 +511,35 @@ class Services:
         self.shape.start_worker(timeout=120)
         self.shape.start_api(timeout=120)
         self.url = self.shape.url
+        self.arrangement.append(f"API pool: gunicorn {args.web_workers} workers x {args.web_threads} threads, "
+                                f"normal priority ({self.url})")
+        if args.pools == "split":
+            self.start_ingest()
+        else:
+            self.arrangement.append("single pool: uploads and sealing share the API pool (no ingest pool)")
+
+    def start_ingest(self) -> None:
+        """The ingest pool: the same app and gunicorn config on its own port (its own machines in
+        production, docs/deploy.md), here at a lower CPU priority so it cannot starve the API pool."""
+        from tests.e2e.processes import BIN, GUNICORN_CONF, Process, http_get, wait_for
+
+        args = self.args
+        port = self._free_port()
+        env = self.config.env(self.work / "shape" / "ingest", FIELDPROOF_BIND=f"127.0.0.1:{port}",
+                              FIELDPROOF_WEB_WORKERS=str(args.ingest_workers),
+                              FIELDPROOF_WEB_THREADS=str(args.ingest_threads),
+                              FIELDPROOF_SEALING_SLOTS=str(args.sealing_slots))
+        argv = [str(BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "wsgi:app"]
+        if args.ingest_nice:
+            argv = ["nice", "-n", str(args.ingest_nice), *argv]
+        self.ingest = Process("gunicorn-ingest", argv, env, self.work / "shape" / "logs" / "ingest.log").start()
+        self.ingest_url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: http_get(self.ingest_url + "/readyz", timeout=2)[0] == 200, timeout=120,
+                 what="the ingest pool's /readyz", interval=0.1, alive=self.ingest.check_alive)
+        self.arrangement.append(f"ingest pool (POST /evidence, /evidence/uploads, /evidence/{{id}}/content, "
+                                f"/evidence/{{id}}/complete): gunicorn {args.ingest_workers} workers x "
+                                f"{args.ingest_threads} threads, sealing slots {args.sealing_slots}/worker, "
+                                f"nice {args.ingest_nice} ({self.ingest_url})")
 
     def _fresh_database(self, url: str) -> str:
         """A new database on the given server for this run (dropped at the end): the audit counts
@@ -449,7 +580,7 @@ class Services:
         return url
 
     def stop(self) -> None:
-        for process in (self.hello,):
+        for process in (self.hello, self.ingest):
             if process is not None:
                 process.stop(timeout=10)
         if self.shape is not None:
@@ -529,8 +660,10 @@ def seed(url: str, pg_url: str, collectors: int, visits_per_collector: int) -> t
 async def run_load(url: str, plans: list[Plan], photos: list[bytes], args, stats: Stats) -> list[Collector]:
     parts = urlsplit(url)
     rng = random.Random(args.seed)
+    ingest = urlsplit(args.ingest_url) if args.ingest_url else None
     collectors = [Collector(parts.hostname, parts.port, plan, photos, args.photos, stats, args.drop_rate,
-                            random.Random(rng.random())) for plan in plans]
+                            random.Random(rng.random()), args.photo_path,
+                            (ingest.hostname, ingest.port) if ingest else None) for plan in plans]
     results = await asyncio.gather(*(c.day() for c in collectors), return_exceptions=True)
     failures = [r for r in results if isinstance(r, BaseException)]
     for failure in failures[:5]:
@@ -654,8 +787,23 @@ def main() -> int:
     parser.add_argument("--visits", type=int, default=4, help="visits per collector per day")
     parser.add_argument("--drop-rate", type=float, default=0.05, help="share of POST attempts whose connection drops")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--photo-path", choices=("direct", "stream"), default="direct",
+                        help="direct: POST /evidence/uploads, presigned PUT to S3, complete (the app's path on "
+                             "S3); stream: the bytes through the API (POST /evidence multipart)")
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument("--web-threads", type=int, default=16)
+    parser.add_argument("--pools", choices=("split", "single"), default="split",
+                        help="split: uploads and sealing on an ingest pool, the rest on the API pool (as nginx "
+                             "routes in docs/deploy.md); single: one pool for everything")
+    parser.add_argument("--ingest-workers", type=int, default=2)
+    parser.add_argument("--ingest-threads", type=int, default=16)
+    parser.add_argument("--ingest-nice", type=int, default=10,
+                        help="CPU niceness of the ingest pool (its own machines in production)")
+    parser.add_argument("--rgw-nice", type=int, default=10,
+                        help="CPU niceness of the RADOS Gateway daemons when this script starts them "
+                             "(a separate S3 cluster in production)")
+    parser.add_argument("--sealing-slots", type=int, default=2, help="concurrent `complete` calls per ingest worker")
+    parser.add_argument("--ingest-url", help=argparse.SUPPRESS)
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--rps-seconds", type=float, default=10)
     parser.add_argument("--rps-connections", type=int, default=16)
@@ -668,12 +816,16 @@ def main() -> int:
     if args.api_url and not args.pg_url:
         parser.error("--api-url needs --pg-url (seeding and the audit read the database)")
 
-    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
+    print(f"{loadavg()} at start ({os.cpu_count()} cores)")
     services = Services(args)
     try:
         services.start()
         url = services.url
+        args.ingest_url = services.ingest_url
         print(f"API {url} | PostgreSQL {args.pg_url} | S3 {args.s3_endpoint}")
+        print("arrangement (this one machine; see docs/deploy.md for the production shape):")
+        for line in services.arrangement:
+            print(f"   {line}")
         photos = make_photos()
         print("photos: " + ", ".join(f"{len(p) / 1e6:.1f} MB" for p in photos))
         plans, staff = seed(url, args.pg_url, args.collectors, args.visits)
@@ -691,20 +843,20 @@ def main() -> int:
         print(f"\n== load: {args.collectors} collectors, {elapsed:.1f} s, {requests_done} answered requests "
               f"({requests_done / elapsed:.1f}/s), {items} items acknowledged, "
               f"{stats.bytes_up / 1e6 / elapsed:.1f} MB/s uploaded, client CPU "
-              f"{(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime):.1f} s")
+              f"{(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime):.1f} s; {loadavg()} at its end")
         print(f"   dropped on purpose: {dict(stats.drops) or 0}; answers that were replays: {stats.replays}; "
               f"collectors that failed: {stats.failed_collectors}")
         print(f"   retries that raced their own dropped attempt and got 409 before it committed: "
               f"{dict(stats.twin_conflicts) or 0}")
         print_latency_table(stats, elapsed)
 
-        print("\n== audit")
+        print(f"\n== audit ({loadavg()})")
         report = audit(url, args.pg_url, collectors, plans, staff, args.verify_timeout)
         for name, value in report.items():
             shown = value if not isinstance(value, list) else (len(value) if len(value) > 5 else value)
             print(f"   {name}: {shown}")
 
-        print("\n== throughput: GET /api/v1/visits vs hello world, same gunicorn settings")
+        print(f"\n== throughput: GET /api/v1/visits (API pool) vs hello world, same gunicorn settings ({loadavg()})")
         token = plans[0].collector["token"]
         path = "/api/v1/visits?page_size=50"
         asyncio.run(hammer(url, path, {"Authorization": f"Bearer {token}"}, args.rps_connections, 1))  # warm-up
@@ -723,18 +875,20 @@ def main() -> int:
         print(f"   hello world: {hello_rps:8.1f} req/s  p50 {percentile(lat, 50) * 1000:.1f} ms  "
               f"p99 {percentile(lat, 99) * 1000:.1f} ms  errors {errors}  (client used {client_share:.2f} CPU)")
         ratio = list_rps / hello_rps
-        print(f"   ratio visits list / hello world: {ratio:.2f} (target >= 0.40)")
+        print(f"   ratio visits list / hello world: {ratio:.2f} (target >= 0.40); {loadavg()}")
 
         reads = [v for k, v in stats.latencies.items() if k.startswith("GET")]
         read_p99 = max(percentile(v, 99) for v in reads) if reads else float("nan")
         lost = len(report["missing"])
         duplicated = report["duplicated_hashes"] + len(report["unacknowledged_extra"])
-        print("\n== targets")
+        print(f"\n== targets (arrangement: {args.pools} pools"
+              f"{f', ingest nice {args.ingest_nice}' if args.pools == 'split' else ''}"
+              f"{f', RADOS Gateway nice {args.rgw_nice}' if services.started_rgw and args.rgw_nice else ''})")
         print(f"   lost items: {lost}, duplicated items: {duplicated} (target 0 and 0)")
         print(f"   audit clean: {report['clean']}")
         print(f"   p99 of list and read endpoints during the load: {read_p99 * 1000:.1f} ms (target <= 100)")
         print(f"   list endpoint / hello world: {ratio:.2f} (target >= 0.40)")
-        print(f"load average at end: {os.getloadavg()[0]:.2f}")
+        print(f"{loadavg()} at end")
         return 0 if (report["clean"] and lost == 0 and duplicated == 0 and not stats.failed_collectors) else 1
     finally:
         services.stop()

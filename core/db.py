@@ -5,12 +5,15 @@ schema and Alembic can compare it with the migrated database.
 """
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, String, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -83,19 +86,86 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Straight on the driver: every write transaction (each custody append) begins here,
+            # and `exec_driver_sql`'s execution context cost more than SQLite's BEGIN itself.
+            dbapi_connection = conn.connection.dbapi_connection
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise DBAPIError.instance("BEGIN IMMEDIATE", (), error, sqlite3.Error, dialect=conn.dialect) from error
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # Room for every gunicorn thread of a worker (deploy/gunicorn.conf.py: 16) in each of the two
+    # pools (writers, readers); docs/deploy.md counts the connections this takes.
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 8)
+        kwargs.setdefault("max_overflow", 12)
+    engine = create_engine(url, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection that went unused this long is pinged before it is handed out.
+PING_AFTER_IDLE_S = 2.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """`pool_pre_ping`, but only for connections idle past PING_AFTER_IDLE_S.
+
+    The ping is a round trip on every checkout, i.e. on every request, where it was one of the
+    list endpoint's five. Connections die while idle (server restart, failover, idle timeouts in
+    between); one in use a moment ago is almost surely alive. If it is not, the request fails with
+    503 and SQLAlchemy invalidates the whole pool on that disconnect, so the next checkouts reconnect.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):
+        if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(str(error)) from error
+        if not alive:
+            raise DisconnectionError("ping failed")
+
+
+def _refuse_writes(session: Session, *_args) -> None:
+    raise RuntimeError("a read-only request tried to write; mark its view as writing, not @reads_only")
 
 
 class Database:
-    """Engine plus session factory, made by the app factory (never at import)."""
+    """Engine plus session factories, made by the app factory (never at import).
+
+    `sessions`: units of work (a transaction each). `readers`: for requests that only read — on
+    PostgreSQL a second, small pool of autocommit connections that the server itself holds to
+    `default_transaction_read_only`, so a read costs its queries only (no BEGIN, no COMMIT round
+    trips) and a write through it fails loudly instead of committing piecemeal. Each statement sees
+    committed data as of its start, as in a READ COMMITTED transaction. Elsewhere (SQLite) readers
+    share the writers' engine; the session refuses ORM writes either way.
+    """
 
     def __init__(self, url: str, **engine_kwargs):
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.reader_engine = self.engine
+        if self.engine.dialect.name == "postgresql":
+            connect_args = {**engine_kwargs.pop("connect_args", {}),
+                            "options": "-c default_transaction_read_only=on"}
+            self.reader_engine = make_engine(url, isolation_level="AUTOCOMMIT", connect_args=connect_args,
+                                             **engine_kwargs)
+        self.readers = sessionmaker(self.reader_engine, expire_on_commit=False, info={"read_only": True})
+        event.listen(self.readers, "before_flush", _refuse_writes)
 
     @property
     def dialect(self) -> str:
@@ -116,3 +186,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.reader_engine is not self.engine:
+            self.reader_engine.dispose()

@@ -1,7 +1,12 @@
 """gunicorn for FieldProof API nodes: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
 
-Threaded workers suit this app: requests are short, uploads stream to disk, and long work
-(packets, verification) runs on Celery workers, not in requests.
+Threaded workers suit this app: requests are short, uploads stream to disk (or go straight to
+S3 with presigned URLs), and long work (packets, verification) runs on Celery workers. 16 threads:
+a thread waiting on S3 or PostgreSQL costs nothing, and a read must find a free thread while
+`complete` calls (S3 re-read, hash, thumbnail, copy) are running; idle keep-alive connections wait
+in the poller, not on a thread. The database pools (core/db.py) have room for all of them.
+The same file serves the ingest pool (fieldproof-ingest.service: uploads and `complete`, routed by
+nginx), where `FIELDPROOF_SEALING_SLOTS` bounds how many threads seal at once (api/admission.py).
 """
 import multiprocessing
 import os
@@ -9,7 +14,7 @@ import os
 bind = os.environ.get("FIELDPROOF_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("FIELDPROOF_WEB_WORKERS", multiprocessing.cpu_count()))
 worker_class = "gthread"
-threads = int(os.environ.get("FIELDPROOF_WEB_THREADS", "4"))
+threads = int(os.environ.get("FIELDPROOF_WEB_THREADS", "16"))
 timeout = 120          # large evidence uploads on slow links
 graceful_timeout = 30
 keepalive = 5

@@ -359,6 +359,27 @@ def issue_checkpoint(session: Session, signer: LedgerSigner, origin: str, *, onl
     return row
 
 
+def signed_stored_head(session: Session, signer: LedgerSigner, origin: str) -> Checkpoint:
+    """A checkpoint of the stored tree as it is now, signed by the current key.
+
+    The latest kept one when its signed body (not its columns) still names exactly this size
+    and root, else a new one. Why not `only_if_changed`: a log rewritten back to the same size
+    would still be matched by the old head's size; the root is recomputed from the stored nodes.
+    """
+    size = lock_head(session).size
+    root = stored_root(session, size)
+    latest = latest_checkpoint(session)
+    if latest is not None and latest.key_id == signer.key_id:
+        try:
+            body = c2sp.verify_checkpoint_signature(signer.key.public_key, latest.body.encode("utf-8"),
+                                                    base64.b64decode(latest.signature, validate=True))
+        except (c2sp.CheckpointFormatError, c2sp.SignatureError, ValueError):
+            body = None
+        if body is not None and (body.origin, body.tree_size, body.root_hash) == (origin, size, root):
+            return latest
+    return issue_checkpoint(session, signer, origin)
+
+
 def current_tree_head(session: Session, signer: LedgerSigner, origin: str) -> TreeHead:
     """The latest signed head, issuing a fresh one first when the tree has grown since."""
     latest = latest_checkpoint(session)
@@ -384,10 +405,17 @@ def custody_events_range(session: Session, start: int, end: int) -> list[Custody
 
 @job("ledger.issue_checkpoint")
 def issue_checkpoint_job(runtime) -> None:
-    """Periodic signed head; a no-op when nothing changed, so running it twice is harmless."""
+    """Periodic signed head; a no-op when nothing changed, so running it twice is harmless.
+
+    The same tick re-submits verifications lost with a dead process (`verification.resume`),
+    so a Celery beat that only schedules this job covers both.
+    """
     with runtime.db.transaction() as session:
         row = issue_checkpoint(session, runtime.signer, runtime.settings.ledger_origin, only_if_changed=True)
         log.info("checkpoint", extra={"tree_size": row.tree_size, "key_id": row.key_id})
+    from evidence.verification import resume_verifications
+
+    resume_verifications(runtime)
 
 
 class CheckpointScheduler:
@@ -408,11 +436,28 @@ class CheckpointScheduler:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stopped.wait(self.interval):
-            try:
-                self.runtime.jobs.submit("ledger.issue_checkpoint", {})
-            except Exception:  # noqa: BLE001 - the next tick tries again
-                log.exception("could not submit the periodic checkpoint")
+        """At start, verifications left queued or running by a dead process are re-submitted;
+        once more when a lease that was fresh at start has had time to lapse; then every tick
+        signs a head (which re-submits again)."""
+        from evidence.verification import STALE_AFTER_SECONDS
+
+        self._submit("verification.resume", {"queued_grace_seconds": 0})
+        if self._stopped.wait(min(self.interval, STALE_AFTER_SECONDS + 1)):
+            return
+        if self.interval > STALE_AFTER_SECONDS + 1:
+            self._submit("verification.resume", {})
+            if self._stopped.wait(self.interval - STALE_AFTER_SECONDS - 1):
+                return
+        while True:
+            self._submit("ledger.issue_checkpoint", {})
+            if self._stopped.wait(self.interval):
+                return
+
+    def _submit(self, name: str, payload: dict) -> None:
+        try:
+            self.runtime.jobs.submit(name, payload)
+        except Exception:  # noqa: BLE001 - the next tick tries again
+            log.exception("could not submit a periodic job", extra={"job": name})
 
     def stop(self) -> None:
         self._stopped.set()

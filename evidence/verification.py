@@ -14,19 +14,21 @@ a long sweep never holds the SQLite write lock.
 from __future__ import annotations
 
 import base64
+import secrets
 import hashlib
 import logging
-import mmap
 import os
 import stat
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import JSON, Float, Integer, String, Text, event, func, or_, select
+from sqlalchemy import JSON, Float, Integer, String, Text, and_, event, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -40,13 +42,16 @@ from evidence.custody import Checkpoint, CustodyEvent, LedgerHead, LedgerNode, S
 from evidence.ledger import checkpoint as c2sp
 from evidence.ledger import merkle
 from evidence.ledger.leaf import ZERO_HASH_HEX, LeafFormatError, leaf_hash_hex, parse_leaf
-from evidence.ledger.verify import VerificationError, verify_event
+from evidence.ledger.verify import VerificationError, open_kept_checkpoint, verify_event, verify_kept_checkpoint
 from evidence.ledger_service import (
     LedgerCorrupted,
+    TreeHead,
     consistency_keys,
     fetch_nodes,
     inclusion_keys,
     issue_checkpoint,
+    signed_stored_head,
+    tree_head,
     with_stored_nodes,
 )
 
@@ -69,7 +74,7 @@ class Verification(Base):
     id: Mapped[str] = uuid_pk()
     scope: Mapped[str] = mapped_column(String(16))
     subject_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     checked: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
@@ -81,6 +86,16 @@ class Verification(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # signed notes of checkpoints the auditor kept, each checked against the run's signed head
+    kept_checkpoints: Mapped[list | None] = mapped_column(JSON)
+    # the lease of the delivery running it: a run whose heartbeat stopped died with its process
+    runner: Mapped[str | None] = mapped_column(String(32))
+    heartbeat_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    @property
+    def kept_checkpoint_count(self) -> int:
+        return len(self.kept_checkpoints or [])
 
 
 # --- requesting and reading -------------------------------------------------------------------
@@ -92,7 +107,11 @@ def _evidence_item_model():
     return EvidenceItem
 
 
-def request_verification(session: Session, actor: Actor, jobs, *, scope: str, subject_id: str | None = None) -> Verification:
+MAX_KEPT_CHECKPOINTS = 100
+
+
+def request_verification(session: Session, actor: Actor, jobs, *, scope: str, subject_id: str | None = None,
+                         kept_checkpoints: list[str] | None = None) -> Verification:
     """Queue a verification; the job is submitted only once the request's transaction commits."""
     if not actor.has_role(*VERIFIERS):
         raise Forbidden("only auditors and admins run verifications")
@@ -104,8 +123,13 @@ def request_verification(session: Session, actor: Actor, jobs, *, scope: str, su
         raise ValidationFailed(f"scope {scope} needs the id of the {scope}", errors={"id": ["required"]})
     if scope == "evidence" and session.get(_evidence_item_model(), subject_id) is None:
         raise NotFound("no such evidence item")
+    if kept_checkpoints and len(kept_checkpoints) > MAX_KEPT_CHECKPOINTS:
+        raise ValidationFailed("too many kept checkpoints",
+                               errors={"checkpoints": [f"at most {MAX_KEPT_CHECKPOINTS}"]})
     verification = Verification(scope=scope, subject_id=subject_id, requested_by=actor.id, status="queued",
-                                progress=0.0, checked=0, failed=0, failures=[], created_at=utcnow())
+                                progress=0.0, checked=0, failed=0, failures=[], created_at=utcnow(),
+                                kept_checkpoints=list(kept_checkpoints) or None if kept_checkpoints else None,
+                                attempts=0)
     session.add(verification)
     session.flush()
     submit_after_commit(session, jobs, "verification.run", {"verification_id": verification.id})
@@ -180,6 +204,86 @@ def trusted_keys(runtime) -> dict[str, LedgerKey]:
     return keys
 
 
+def trusted_public_keys(runtime) -> dict[str, Ed25519PublicKey]:
+    return {key_id: key.public_key for key_id, key in trusted_keys(runtime).items()}
+
+
+@dataclass(frozen=True)
+class KeptCheckpointCheck:
+    """What `POST /ledger/checkpoints/verify` answers: the judged note, the head it was proven
+    against (kept, so the auditor can keep it too), the proof, and any named problems."""
+
+    status: str
+    origin: str | None
+    tree_size: int | None
+    root_hash: str | None
+    key_id: str | None
+    current: TreeHead
+    proof: list[str]
+    failures: list[dict[str, Any]]
+
+
+def judge_kept_checkpoint(session: Session, note: str, keys: dict[str, Ed25519PublicKey],
+                          current: c2sp.SignedCheckpoint, current_key: Ed25519PublicKey,
+                          origin: str, subject: str = "kept checkpoint") -> tuple[c2sp.Checkpoint | None, str | None,
+                                                                                   list[str], list[dict[str, Any]]]:
+    """One auditor-kept signed note against a signed head of the stored tree.
+
+    The note must verify with a key the server holds as a file (a key row in the database
+    proves nothing); then the stored tree must extend it: a smaller tree is a rollback
+    (`tree_size_regressed`) even when every later checkpoint was deleted with it, and a
+    proof that does not hold is a rewritten log (`consistency_failed`). Returns the kept
+    checkpoint, its key id, the proof (hex) and the failures.
+    """
+    def failure(problem: str, detail: str) -> dict[str, Any]:
+        return {"evidence_id": None, "problem": problem, "subject": subject, "detail": detail}
+
+    try:
+        kept, kept_key_id = open_kept_checkpoint(note.encode("utf-8"), keys, origin)
+    except VerificationError as error:
+        return None, None, [], [failure(error.code, str(error))]
+    except UnicodeEncodeError:
+        return None, None, [], [failure("note_malformed", "the note is not UTF-8 text")]
+    checkpoint, proof = kept.checkpoint, []
+    if checkpoint.tree_size <= current.checkpoint.tree_size:
+        try:
+            proof = with_stored_nodes(session, lambda get: merkle.consistency_proof(
+                get, checkpoint.tree_size, current.checkpoint.tree_size),
+                keys=consistency_keys(checkpoint.tree_size, current.checkpoint.tree_size))
+        except LedgerCorrupted as error:
+            return checkpoint, kept_key_id, [], [failure("consistency_failed", error.detail)]
+    try:
+        verify_kept_checkpoint(kept=kept, kept_key=keys[kept_key_id], current=current, current_key=current_key,
+                               proof=proof)
+    except VerificationError as error:
+        code = error.code if error.code == "tree_size_regressed" else "consistency_failed"
+        detail = str(error) if code == "tree_size_regressed" else \
+            f"the stored tree ({current.checkpoint.tree_size} leaves) does not extend the kept checkpoint " \
+            f"({checkpoint.tree_size} leaves): {error}"
+        return checkpoint, kept_key_id, [node.hex() for node in proof], [failure(code, detail)]
+    return checkpoint, kept_key_id, [node.hex() for node in proof], []
+
+
+def check_kept_checkpoint(session: Session, actor: Actor, runtime, note: str) -> KeptCheckpointCheck:
+    """Judge a checkpoint an auditor kept against a freshly signed head of the stored tree."""
+    if not actor.has_role(*VERIFIERS):
+        raise Forbidden("only auditors and admins verify kept checkpoints")
+    origin = runtime.settings.ledger_origin
+    row = signed_stored_head(session, runtime.signer, origin)
+    head_key = runtime.signer.key.public_key
+    current = c2sp.SignedCheckpoint(c2sp.verify_checkpoint_signature(
+        head_key, row.body.encode("utf-8"), base64.b64decode(row.signature)), base64.b64decode(row.signature))
+    checkpoint, kept_key_id, proof, failures = judge_kept_checkpoint(
+        session, note, trusted_public_keys(runtime), current, head_key, origin)
+    if failures and failures[0]["problem"] == "note_malformed":  # not a signed note at all: refused
+        raise ValidationFailed("not a C2SP signed note", errors={"note": [failures[0]["detail"]]})
+    return KeptCheckpointCheck(
+        status="failed" if failures else "passed",
+        origin=checkpoint.origin if checkpoint else None, tree_size=checkpoint.tree_size if checkpoint else None,
+        root_hash=checkpoint.root_hash_hex if checkpoint else None, key_id=kept_key_id,
+        current=tree_head(session, row), proof=proof, failures=failures)
+
+
 class Sweep:
     """One verification run over a runtime; every database read is its own short transaction."""
 
@@ -189,6 +293,7 @@ class Sweep:
         self.verification_id = verification.id
         self.scope = verification.scope
         self.subject_id = verification.subject_id
+        self.kept_checkpoints = list(verification.kept_checkpoints or [])
         self.report = Report()
         self.head: c2sp.SignedCheckpoint | None = None
         self.head_key: Ed25519PublicKey | None = None
@@ -215,7 +320,7 @@ class Sweep:
                 else len(self.events_in_scope(session))
             checkpoints = session.scalar(select(func.count()).select_from(Checkpoint))
         self.units_total = sum(size for _, _, size, _, _ in self.items) // READ_SIZE + len(self.items) \
-            + events + checkpoints + 1
+            + events + checkpoints + len(self.kept_checkpoints) + 1
         self.take_tree_head()
         self.check_checkpoints()
         if self.scope == "all":
@@ -285,6 +390,7 @@ class Sweep:
                     self.check_checkpoint(session, row, keys)
                 last_id = rows[-1].id
             self.advance(len(rows))
+        self.check_kept_checkpoints(keys)
         with self.db.transaction() as session:
             for key_row in session.scalars(select(SigningKey)):
                 held = keys.get(key_row.key_id)
@@ -292,6 +398,21 @@ class Sweep:
                     self.report.checked += 1
                     self.report.fail(f"signing key {key_row.key_id}", "signing_key_unknown",
                                      "a key recorded in the database is not one the server holds")
+
+    def check_kept_checkpoints(self, keys: dict[str, LedgerKey]) -> None:
+        """The checkpoints the auditor kept: what catches a rollback that deleted later checkpoints."""
+        public_keys = {key_id: key.public_key for key_id, key in keys.items()}
+        for number, note in enumerate(self.kept_checkpoints, start=1):
+            self.report.checked += 1
+            subject = f"kept checkpoint {number}"
+            if self.head is None:
+                self.report.fail(subject, "consistency_failed", "no signed head of the stored tree to prove it against")
+                continue
+            with self.db.transaction() as session:
+                _, _, _, failures = judge_kept_checkpoint(session, note, public_keys, self.head, self.head_key,
+                                                          self.runtime.settings.ledger_origin, subject)
+            for finding in failures:
+                self.report.fail(subject, finding["problem"], finding["detail"])
 
     def check_checkpoint(self, session: Session, row: Checkpoint, keys: dict[str, LedgerKey]) -> None:
         subject = f"checkpoint {row.id}"
@@ -561,13 +682,14 @@ def frontier_node(frontier: dict[int, tuple[int, bytes]], level: int, index: int
 def hash_blob(blobs, sha256: str) -> tuple[str, int]:
     """SHA-256 and length of a stored object, streamed.
 
-    A blob that is a regular file (the filesystem store) is read with `preadv` into one reused
-    buffer; other streams (S3 bodies) with `readinto`, or `read`. hashlib releases the GIL on
-    each update, so a sweep does not stall the server's other threads.
+    A blob that is a regular file (the filesystem store) is read with `preadv` into two reused
+    buffers while a helper thread hashes the one read before (hashlib releases the GIL on big
+    updates), so the reading hides behind the hashing; other streams (S3 bodies) with
+    `readinto`, or `read`.
 
-    Memory maps (MAP_BLOBS) would skip the copy (~10-20 % faster), but a blob truncated by
-    someone else *while* it is mapped ends the whole process with SIGBUS instead of producing a
-    finding, and truncation is exactly what an auditor must see reported. So they are off.
+    Never memory maps: a blob truncated by someone else *while* it is mapped ends the whole
+    process with SIGBUS instead of producing a finding, and truncation is exactly what an
+    auditor must see reported. Reads just come back short.
     """
     with blobs.open(sha256) as stream:
         fileno = _regular_file(stream)
@@ -576,9 +698,19 @@ def hash_blob(blobs, sha256: str) -> tuple[str, int]:
         return _hash_stream(stream)
 
 
-MAP_BLOBS = False
-MAP_WINDOW = 64 << 20  # a multiple of mmap.ALLOCATIONGRANULARITY
+FILE_READ_SIZE = 4 << 20  # per preadv: long enough that handing it to the hasher costs ~nothing
 _PREADV = hasattr(os, "preadv")
+_hasher: ThreadPoolExecutor | None = None
+_hasher_lock = threading.Lock()
+
+
+def _hashing_thread() -> ThreadPoolExecutor:
+    """Threads that run `digest.update` while the caller reads the next block (made on first use)."""
+    global _hasher
+    with _hasher_lock:
+        if _hasher is None:
+            _hasher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fieldproof-hash")
+        return _hasher
 
 
 def _regular_file(stream) -> int | None:
@@ -592,40 +724,47 @@ def _regular_file(stream) -> int | None:
     return fileno if _PREADV else None
 
 
+_local = threading.local()
+
+
+def _read_buffers() -> tuple[tuple[bytearray, bytearray], tuple[memoryview, memoryview]]:
+    """This thread's two read buffers, made once: zeroing 8 MiB per blob would cost a millisecond."""
+    pair = getattr(_local, "buffers", None)
+    if pair is None or len(pair[0][0]) != FILE_READ_SIZE:
+        buffers = (bytearray(FILE_READ_SIZE), bytearray(FILE_READ_SIZE))
+        pair = _local.buffers = (buffers, (memoryview(buffers[0]), memoryview(buffers[1])))
+    return pair
+
+
 def _hash_file(fileno: int) -> tuple[str, int]:
+    """Read block n+1 while block n is hashed; the length is what the reads returned, not fstat's.
+
+    Each buffer is read again only after the hash of its previous contents has finished, so the
+    digest sees the bytes in order, exactly once. A file that fits one block is hashed inline.
+    """
     digest = hashlib.sha256()
-    size = os.fstat(fileno).st_size
-    length = _hash_mapped(fileno, digest, size) if MAP_BLOBS and size >= READ_SIZE else 0
-    # the rest: all of a small blob, what a map could not cover, and any bytes beyond the size seen
-    if hasattr(os, "posix_fadvise") and length < size:
-        os.posix_fadvise(fileno, length, 0, os.POSIX_FADV_SEQUENTIAL)
-    buffer = bytearray(READ_SIZE if length < size else _TAIL_PROBE)
-    view = memoryview(buffer)
-    while count := os.preadv(fileno, [buffer], length):
-        digest.update(view[:count])
-        length += count
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fileno, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # deeper readahead when not cached
+    buffers, views = _read_buffers()
+    length, turn, pending = 0, 0, None
+    try:
+        while True:
+            count = os.preadv(fileno, [buffers[turn]], length)
+            if pending is not None:
+                pending.result()
+                pending = None
+            if not count:
+                break
+            if length == 0 and count < FILE_READ_SIZE:
+                digest.update(views[turn][:count])  # small blob: a thread hand-off would cost more
+            else:
+                pending = _hashing_thread().submit(digest.update, views[turn][:count])
+            length += count
+            turn ^= 1
+    finally:
+        if pending is not None:
+            pending.result()
     return digest.hexdigest(), length
-
-
-_TAIL_PROBE = 1 << 16
-
-
-def _hash_mapped(fileno: int, digest, size: int) -> int:
-    """Hash [0, size) through read-only maps, window by window; returns how far it got."""
-    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-    length = 0
-    while length < size:
-        window = min(MAP_WINDOW, size - length)
-        try:
-            mapped = mmap.mmap(fileno, window, flags=flags, prot=mmap.PROT_READ, offset=length)
-        except (OSError, ValueError):
-            break  # the file shrank, or maps are refused here: the caller reads the rest
-        try:
-            digest.update(mapped)
-        finally:
-            mapped.close()
-        length += window
-    return length
 
 
 def _hash_stream(stream) -> tuple[str, int]:
@@ -648,27 +787,87 @@ def _hash_stream(stream) -> tuple[str, int]:
 # --- the job ----------------------------------------------------------------------------------
 
 
+HEARTBEAT_SECONDS = 10.0
+STALE_AFTER_SECONDS = 60.0  # a running verification whose heartbeat is older died with its process
+QUEUED_GRACE_SECONDS = 60.0  # a queued one older than this lost its job (or waits behind a long one)
+
+
+def _claim(runtime, verification_id: str, runner: str) -> Verification | None:
+    """Take the run: queued, or running under a lease that lapsed. One statement, so of two
+    deliveries (a re-submission and the original, say) exactly one wins."""
+    now = utcnow()
+    claimable = or_(Verification.status == "queued",
+                    and_(Verification.status == "running",
+                         or_(Verification.heartbeat_at.is_(None),
+                             Verification.heartbeat_at < now - timedelta(seconds=STALE_AFTER_SECONDS))))
+    with runtime.db.transaction() as session:
+        claimed = session.execute(
+            update(Verification).where(Verification.id == verification_id, claimable)
+            .values(status="running", runner=runner, heartbeat_at=now, attempts=Verification.attempts + 1,
+                    started_at=now, progress=0.0, checked=0, failed=0, failures=[], error=None)
+            .execution_options(synchronize_session=False)).rowcount
+        return session.get(Verification, verification_id) if claimed == 1 else None
+
+
+class _Heartbeat:
+    """Renews the run's lease every HEARTBEAT_SECONDS from a side thread, whatever the sweep is
+    doing (one huge blob can take minutes); stops when the run ends or another runner took over."""
+
+    def __init__(self, runtime, verification_id: str, runner: str):
+        self.runtime, self.verification_id, self.runner = runtime, verification_id, runner
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="fieldproof-verification-lease", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc):
+        self._stopped.set()
+        self._thread.join(timeout=HEARTBEAT_SECONDS)
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_SECONDS):
+            try:
+                with self.runtime.db.transaction() as session:
+                    session.execute(update(Verification).where(Verification.id == self.verification_id,
+                                                               Verification.runner == self.runner)
+                                    .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+            except SQLAlchemyError:
+                log.warning("verification heartbeat failed", extra={"verification_id": self.verification_id})
+
+
+def _owned(session: Session, verification_id: str, runner: str) -> Verification | None:
+    """The row, if this runner still holds it (a lapsed lease may have passed it to another)."""
+    row = session.get(Verification, verification_id)
+    return row if row is not None and row.runner == runner else None
+
+
 @job("verification.run")
 def run_verification(runtime, verification_id: str) -> None:
-    """Run one verification; a rerun of a finished one does nothing (jobs may be delivered twice)."""
-    with runtime.db.transaction() as session:
-        verification = session.get(Verification, verification_id)
-        if verification is None or verification.status in ("passed", "failed", "error"):
-            return
-        verification.status = "running"
-        verification.started_at = utcnow()
+    """Run one verification once: a delivery of a finished one, or of one another runner holds
+    with a live heartbeat, does nothing (jobs may be delivered twice, and are re-submitted)."""
+    runner = secrets.token_hex(16)
+    verification = _claim(runtime, verification_id, runner)
+    if verification is None:
+        return
     try:
-        report = Sweep(runtime, verification).run()
+        with _Heartbeat(runtime, verification_id, runner):
+            report = Sweep(runtime, verification).run()
     except Exception as exc:  # noqa: BLE001 - an unexpected fault is an error state, not a finding
         log.exception("verification crashed", extra={"verification_id": verification_id})
         with runtime.db.transaction() as session:
-            row = session.get(Verification, verification_id)
-            row.status = "error"
-            row.error = f"{type(exc).__name__}: {exc}"[:2000]
-            row.finished_at = utcnow()
+            row = _owned(session, verification_id, runner)
+            if row is not None:
+                row.status = "error"
+                row.error = f"{type(exc).__name__}: {exc}"[:2000]
+                row.finished_at = utcnow()
         return
     with runtime.db.transaction() as session:
-        row = session.get(Verification, verification_id)
+        row = _owned(session, verification_id, runner)
+        if row is None:
+            log.warning("verification taken over by another runner", extra={"verification_id": verification_id})
+            return
         row.status = "passed" if not report.failed_subjects else "failed"
         row.progress = 1.0
         row.checked = report.checked
@@ -677,6 +876,7 @@ def run_verification(runtime, verification_id: str) -> None:
             [{"evidence_id": None, "problem": "failures_omitted", "subject": "report",
               "detail": f"{report.omitted} further failures not listed"}] if report.omitted else [])
         row.finished_at = utcnow()
+        row.heartbeat_at = row.finished_at
     try:
         with runtime.db.transaction() as session:
             record_verified_event(session, runtime, session.get(Verification, verification_id))
@@ -687,6 +887,32 @@ def run_verification(runtime, verification_id: str) -> None:
         with runtime.db.transaction() as session:
             session.get(Verification, verification_id).error = \
                 "the verified custody event could not be appended: the ledger head disagrees with its events"
+
+
+def stalled_verifications(session: Session, *, queued_grace_seconds: float = QUEUED_GRACE_SECONDS) -> list[str]:
+    """Ids of runs nobody is working on: queued past the grace, or running with a lapsed lease."""
+    now = utcnow()
+    return list(session.scalars(select(Verification.id).where(or_(
+        and_(Verification.status == "queued",
+             Verification.created_at <= now - timedelta(seconds=queued_grace_seconds)),
+        and_(Verification.status == "running",
+             or_(Verification.heartbeat_at.is_(None),
+                 Verification.heartbeat_at < now - timedelta(seconds=STALE_AFTER_SECONDS))),
+    )).order_by(Verification.created_at, Verification.id)))
+
+
+@job("verification.resume")
+def resume_verifications(runtime, queued_grace_seconds: float = QUEUED_GRACE_SECONDS) -> list[str]:
+    """Re-submit verifications lost with a dead process (the thread runner's queue is in memory,
+    and a worker can die mid-run). Safe to run any time: `run_verification` claims a run before
+    working on it, so a re-submitted run that is in fact alive elsewhere is left alone."""
+    with runtime.db.transaction() as session:
+        ids = stalled_verifications(session, queued_grace_seconds=queued_grace_seconds)
+    for verification_id in ids:
+        runtime.jobs.submit("verification.run", {"verification_id": verification_id})
+    if ids:
+        log.info("verifications re-submitted", extra={"count": len(ids)})
+    return ids
 
 
 def record_verified_event(session: Session, runtime, verification: Verification) -> None:

@@ -1,13 +1,18 @@
 """Render a PacketContent into PDF/A-3b volumes with continuous Bates numbers.
 
-How the work is split, and why (WeasyPrint layout and drawing is nearly all of the cost):
+How the work is split, and why (WeasyPrint costs ~20 ms of CPU a page, mostly in its box model):
 
-* WeasyPrint lays out only text. Its per-page cost is in layout, and pushing
-  hundreds of photos through it costs time and memory for nothing, so every
-  photo is a *plate*: an empty box in the HTML whose position WeasyPrint
-  reports (``Page.anchors``); pikepdf then draws the JPEG there as a
-  DCTDecode image, copying its bytes without re-encoding when it is already
-  print-sized (``PRINT_MAX_EDGE``), else after one downscale.
+* Regular pages are *set directly* (``set_pages`` over ``typeset``): each exhibit's pages
+  (heading, caption, custody lines, box, plates), the exhibit index and the hash appendix are
+  written as content streams with our own line breaking, in glyphs of fonts WeasyPrint embedded
+  for a *glyph sheet* (every character each font role needs, laid out once per build beside the
+  stamp), so the text stays real (ToUnicode), the fonts embedded and PDF/A-ready, and Chinese is
+  in Noto Sans CJK SC. Words that need shaping or a glyph no font has fall back to WeasyPrint
+  (that exhibit, or the whole index), laid out from the same words. WeasyPrint lays out only the
+  covers, summary, chronology, declaration and how-to-verify pages.
+* Photos are *plates*: a box whose position the setter (or WeasyPrint, through ``Page.anchors``)
+  reports; pikepdf draws the JPEG there as a DCTDecode image, copying its bytes without
+  re-encoding when it is already print-sized (``PRINT_MAX_EDGE``), else after one downscale.
 * Running heads and Bates numbers are a *stamp*: WeasyPrint lays out one page
   whose margin boxes hold the heads and a placeholder number (plus every digit,
   so the embedded subset of the number's font has them all); pikepdf keeps that
@@ -16,29 +21,20 @@ How the work is split, and why (WeasyPrint layout and drawing is nearly all of t
   text in a font WeasyPrint embedded for PDF/A, and no piece carries page
   numbers in its layout, which is what lets the pieces be laid out once each,
   in any order, in parallel.
-* The packet is laid out in pieces (front matter, each volume's cover, exhibit
-  chunks of at most ``CHUNK_EXHIBITS``, back matter), each its own small
-  document, so layout memory stays bounded whatever the packet's size. With
-  enough exhibits (``PARALLEL_MIN_EXHIBITS``) the pieces are laid out by worker
-  processes (``RENDER_WORKERS``, default min(2, CPUs); each imports WeasyPrint
-  only through ``load_weasyprint``), which also assemble the volumes.
-  Phase 1 lays out the exhibit chunks for good, and the front and back matter
-  with placeholder numbers of the same width to learn their page counts (the
-  index and appendix print every Bates range on two lines, so their length
-  does not depend on the numbers); phase 2 lays out the front and back matter
-  and the volume covers with the real numbers. A changed page count repeats
-  phase 2 only.
-* Cheap layout (WeasyPrint's cost grows with boxes and lines): captions are
-  two pre-wrapped text blocks, the index and chronology use fixed column
-  widths, the hash appendix is a monospaced listing, every margin box is
-  declared empty (else WeasyPrint builds 16 margin-box styles per page), and
-  the stylesheet (``packet.css``) is parsed once per process.
-* Floor: about 20 ms of CPU per exhibit page in WeasyPrint (half of it per-page
-  overhead, the rest laying out and drawing the caption's ~16 lines), so 300
-  photos take ~10 s of CPU against img2pdf's ~0.5 s; two workers halve the
-  wall time, no more. Going lower means not laying out caption pages with
-  WeasyPrint at all (set them with the stamp's technique: glyphs from fonts
-  WeasyPrint embedded, placed by our own line breaking).
+* The packet is made in pieces (cover, front matter, index, each volume's cover, exhibit
+  chunks of at most ``SET_CHUNK_EXHIBITS`` set or ``CHUNK_EXHIBITS`` laid out, declaration,
+  hash appendix, how to verify), each its own small document, so memory stays bounded whatever
+  the packet's size. With enough exhibits (``PARALLEL_MIN_EXHIBITS``) the pieces are made by
+  worker processes (``RENDER_WORKERS``, default min(2, CPUs); each imports WeasyPrint only
+  through ``load_weasyprint``), which also assemble the volumes. Phase 1 makes everything that
+  prints no page number (the index and appendix leave their Bates cells blank, filled in at
+  assembly with the stamp's font); phase 2 lays out the covers with the real numbers, repeated
+  only if a cover's page count changes.
+* Cost now (300 photos, 1600x1200): setting an exhibit page is ~0.5 ms of CPU; what is left is
+  about 1 s of CPU for the WeasyPrint pages (a fixed cost plus ~25 ms per volume cover) and the
+  assembly, which is bound by copying, writing and hashing the JPEG bytes (a volume is hashed
+  from the page cache after qpdf writes it: hashing in qpdf's many small writes cost more). Stylesheet parsed once per process (``packet.css``); margin boxes
+  declared empty so WeasyPrint does not build 16 margin-box styles per page.
 * Volumes are planned before layout from byte estimates (plate bytes + text
   overhead), exhibits never split; pikepdf joins each volume's pieces, draws
   the plates and stamps, writes one outline (a bookmark per section and
@@ -69,6 +65,20 @@ from PIL import Image, ImageOps
 
 from legal_docs.bates import DIGITS, bates_number, bates_range, plan_volumes
 from legal_docs.content import Exhibit, PacketContent
+from legal_docs.set_pages import (
+    TEMPLATES_DIR,
+    exhibit_settable,
+    exhibit_texts,
+    hash_lines,
+    index_rows,
+    index_settable,
+    labels,
+    set_exhibits,
+    set_hashes,
+    set_index,
+    sheet_characters,
+)
+from legal_docs.typeset import SHEET_SIZE, GlyphSheet, settable, to_unicode, widths
 from legal_docs.manifest import (
     BundleFile,
     ExhibitPlacement,
@@ -91,10 +101,10 @@ PRINT_JPEG_QUALITY = 85
 RASTER_DPI = 150
 MAX_RASTER_PAGES = 40
 MAX_NOTE_CHARS = 20_000
-CHUNK_EXHIBITS = 25
+CHUNK_EXHIBITS = 25          # exhibits laid out by WeasyPrint per piece
+SET_CHUNK_EXHIBITS = 100     # exhibits set directly per piece
 RENDER_WORKERS = 0            # 0: FIELDPROOF_RENDER_WORKERS, else min(2, CPUs)
 PARALLEL_MIN_EXHIBITS = 24    # below this, worker start-up costs more than it saves
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "legal"
 _PX_TO_PT = 0.75
 _TEXT_PAGE_ESTIMATE = 30_000
 _FONT_ESTIMATE = {"en": 150_000, "zh-CN": 700_000}
@@ -165,14 +175,16 @@ class RenderedPacket:
 
 @dataclass
 class _Piece:
-    """One laid-out WeasyPrint document, written as a text-only PDF/A piece."""
+    """A run of pages: a laid-out WeasyPrint document written as a text-only PDF/A piece (``path``),
+    or pages set directly (``drawn``: each page's content stream, in the stamp document's fonts)."""
 
-    path: Path
+    path: Path | None
     pages: int
     bookmarks: list
     plates: list[tuple[int, tuple[float, float, float, float], Plate]] = field(default_factory=list)
     cells: list[tuple[int, tuple[float, float, float, float], int, str]] = field(default_factory=list)
     continues: bool = False
+    drawn: list[bytes] | None = None
 
 
 # --- preparing print copies -------------------------------------------------------------
@@ -318,10 +330,23 @@ _STATE: dict = {}
 
 
 def _init_worker(content: PacketContent, prepared: Sequence[_Prepared], scratch: Path,
-                 volume_of: dict[int, int], volumes: int) -> None:
+                 volume_of: dict[int, int], volumes: int, texts: Sequence = ()) -> None:
     """Per process: WeasyPrint through `load_weasyprint` only, one layout, the packet's inputs."""
     _STATE.clear()
-    _STATE.update(layout=_Layout(content, scratch), prepared=prepared, volume_of=volume_of, volumes=volumes)
+    _STATE.update(layout=_Layout(content, scratch), prepared=prepared, volume_of=volume_of, volumes=volumes,
+                  texts=texts, stamp_path=scratch / "stamp.pdf")
+
+
+def _sheet() -> GlyphSheet:
+    """The glyph sheet of this build, read once per process from the stamp document."""
+    if "sheet" not in _STATE:
+        _STATE["sheet"] = GlyphSheet.load(_STATE["stamp_path"])
+    return _STATE["sheet"]
+
+
+def _set_piece(piece, **extra) -> _Piece:
+    return _Piece(path=None, pages=len(piece.pages), bookmarks=piece.bookmarks, plates=piece.plates,
+                  cells=piece.cells, drawn=piece.pages, **extra)
 
 
 def _task(job: tuple):
@@ -332,10 +357,27 @@ def _task(job: tuple):
     layout: _Layout = _STATE["layout"]
     prepared: Sequence[_Prepared] = _STATE["prepared"]
     common = {"volume_of": _STATE["volume_of"], "volumes": _STATE["volumes"]}
+    if kind == "set":
+        _kind, tag, indices, heading = job
+        words = labels(layout.content)
+        piece, spans = set_exhibits(_sheet(), [prepared[i] for i in indices], [_STATE["texts"][i] for i in indices],
+                                    str(words.exhibits_heading) if heading else None)
+        return _set_piece(piece, continues=not heading), spans
+    if kind == "index":
+        columns, rows = index_rows(layout.content, _STATE["volume_of"], _STATE["volumes"])
+        piece = set_index(_sheet(), str(labels(layout.content).index_title), columns, rows,
+                          [item.exhibit.number for item in prepared])
+        return _set_piece(piece)
+    if kind == "hashes":
+        head, rows, title, checkpoint = hash_lines(layout.content, prepared)
+        piece = set_hashes(_sheet(), str(labels(layout.content).hash_appendix), head, rows,
+                           [item.exhibit.number for item in prepared], str(title), checkpoint,
+                           layout.content.ledger.key_id)
+        return _set_piece(piece)
     if kind == "exhibits":
         _kind, tag, indices, heading = job
         chunk = [prepared[i] for i in indices]
-        document = layout.render("exhibits", items=chunk, exhibits_heading=heading, **common)
+        document = layout.render("exhibits", items=chunk, exhibits_heading=heading, texts=_STATE["texts"], **common)
         starts = [_page_of(document, f"exhibit-{item.exhibit.number}") for item in chunk]
         ends = [s - 1 for s in starts[1:]] + [len(document.pages) - 1]
         spans = {item.exhibit.number: (s, e) for item, s, e in zip(chunk, starts, ends)}
@@ -346,8 +388,10 @@ def _task(job: tuple):
                 page = _page_of(document, anchor)
                 plates.append((page, document.pages[page].anchors[anchor], plate))
         return layout.write(document, tag, plates=plates, continues=not heading), spans
-    if kind in ("front", "back"):
-        document = layout.render(kind, items=prepared, **common)
+    if kind in ("declaration", "verify"):
+        return layout.write(layout.render(kind, items=prepared, **common), kind)
+    if kind == "front":
+        document = layout.render(kind, items=prepared, with_index=job[2], **common)
         cells = []
         for page_index, page in enumerate(document.pages):
             for anchor, rect in page.anchors.items():
@@ -363,7 +407,12 @@ def _task(job: tuple):
         return layout.write(layout.render("volume", **common, **context), tag)
     if kind == "stamp":
         prefix = layout.content.bates_prefix
-        document = layout.render("stamp", placeholder=_placeholder(prefix), cells_sample=_cells_sample(prefix))
+        words = labels(layout.content)
+        families = {"regular": (words.font, "normal"), "bold": (words.font, "bold"),
+                    "mono": ('"DejaVu Sans Mono"', "normal"), "monobold": ('"DejaVu Sans Mono"', "bold")}
+        sheet = [(SHEET_SIZE[role], *families[role], " ".join(chars)) for role, chars in job[2].items()]
+        document = layout.render("stamp", placeholder=_placeholder(prefix), cells_sample=_cells_sample(prefix),
+                                 sheet=sheet)
         document.write_pdf(job[1], pdf_variant="pdf/a-3b")
         return job[1]
     raise ValueError(kind)
@@ -402,6 +451,8 @@ class _Runner:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+        if "stamp" in _STATE:
+            _STATE["stamp"][1].pdf.close()
         _STATE.clear()
 
 
@@ -414,42 +465,6 @@ def _placeholder(prefix: str) -> str:
 
 def _cells_sample(prefix: str) -> str:
     return "0123456789–" + prefix
-
-
-def _widths(font) -> dict[bytes, float]:
-    """code -> advance in text space units (1/1000 em), from a CID font's /W array."""
-    descendant = font.DescendantFonts[0]
-    default = float(descendant.get("/DW", 1000))
-    widths: dict[bytes, float] = {}
-    items = list(descendant.get("/W", []))
-    i = 0
-    while i < len(items):
-        first = int(items[i])
-        if isinstance(items[i + 1], pikepdf.Array):
-            for offset, width in enumerate(items[i + 1]):
-                widths[(first + offset).to_bytes(2, "big")] = float(width)
-            i += 2
-        else:
-            for code in range(first, int(items[i + 1]) + 1):
-                widths[code.to_bytes(2, "big")] = float(items[i + 2])
-            i += 3
-    widths[b""] = default
-    return widths
-
-
-def _to_unicode(font) -> dict[bytes, str]:
-    """code (2 bytes) -> text, from a WeasyPrint font's ToUnicode CMap (bfchar/bfrange)."""
-    data = font.ToUnicode.read_bytes().decode("latin-1")
-    codes: dict[bytes, str] = {}
-    for block in re.findall(r"beginbfchar(.*?)endbfchar", data, re.S):
-        for code, text in re.findall(r"<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]+)>", block):
-            codes[bytes.fromhex(code)] = bytes.fromhex(text).decode("utf-16-be")
-    for block in re.findall(r"beginbfrange(.*?)endbfrange", data, re.S):
-        for low, high, text in re.findall(r"<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]+)>", block):
-            first = int(text, 16)
-            for offset, code in enumerate(range(int(low, 16), int(high, 16) + 1)):
-                codes[code.to_bytes(len(low) // 2, "big")] = chr(first + offset)
-    return codes
 
 
 @dataclass
@@ -475,7 +490,7 @@ class _Stamp:
         pdf = pikepdf.open(path)
         page = pdf.pages[0]
         fonts = page.Resources.get("/Font", {})
-        maps = {str(name): _to_unicode(font) for name, font in fonts.items()}
+        maps = {str(name): to_unicode(font) for name, font in fonts.items()}
         placeholder = _placeholder(prefix)
         ops = pikepdf.parse_content_stream(page)
         current, kept, split, glyphs = None, [], None, {}
@@ -496,8 +511,8 @@ class _Stamp:
                 if text == cells_sample:
                     cell_font = current
                     cell_glyphs = {char: code for code, char in codes.items() if char in cells_sample}
-                    widths = _widths(fonts[current])
-                    cell_advance = max(widths.get(code, widths[b""]) for code in cell_glyphs.values()) / 1000
+                    advances = widths(fonts[current])
+                    cell_advance = max(advances.get(code, advances[b""]) for code in cell_glyphs.values()) / 1000
                     continue
                 if text == "0123456789":
                     continue
@@ -583,13 +598,24 @@ def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, content: 
     """Join a volume's pieces, draw the plates, stamp every page, fill in the Bates ranges of
     the index and the hash appendix,
     write outline and manifest. Returns the file's size and SHA-256."""
-    stamp = _Stamp.load(stamp_path, content.bates_prefix)
+    stamp = _stamp(stamp_path, content.bates_prefix)
     with pikepdf.open(pieces[0].path) as pdf:
-        others = [pikepdf.open(piece.path) for piece in pieces[1:]]
+        others = []
         try:
-            for other in others:
-                pdf.pages.extend(other.pages)
             stamp_resources = pdf.copy_foreign(stamp.pdf.pages[0].Resources)
+            set_fonts = None
+            for piece in pieces[1:]:
+                if piece.path is not None:
+                    others.append(pikepdf.open(piece.path))
+                    pdf.pages.extend(others[-1].pages)
+                    continue
+                if set_fonts is None:   # the glyph sheet's fonts, once per volume
+                    set_fonts = pdf.copy_foreign(stamp.pdf.pages[-1].Resources.Font)
+                for drawn in piece.drawn:
+                    pdf.pages.append(pikepdf.Page(pikepdf.Dictionary(
+                        Type=pikepdf.Name.Page, MediaBox=pikepdf.Array(stamp.bbox),
+                        Resources=pikepdf.Dictionary(Font=set_fonts, XObject=pikepdf.Dictionary()),
+                        Contents=pikepdf.Stream(pdf, drawn))))
             drawings: dict[int, list[bytes]] = {}
             cells: dict[int, list[bytes]] = {}
             offset, serial = 0, 0
@@ -635,8 +661,18 @@ def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, content: 
         finally:
             for other in others:
                 other.close()
-            stamp.pdf.close()
     return target.stat().st_size, _sha256_file(target)
+
+
+def _stamp(path: Path, prefix: str) -> _Stamp:
+    """The build's stamp, read once per process (every volume of a build uses the same)."""
+    key = (str(path), path.stat().st_mtime_ns, prefix)
+    cached = _STATE.get("stamp")
+    if cached is None or cached[0] != key:
+        if cached is not None:
+            cached[1].pdf.close()
+        _STATE["stamp"] = cached = (key, _Stamp.load(path, prefix))
+    return cached[1]
 
 
 def _sha256_file(path: Path) -> str:
@@ -689,27 +725,57 @@ def _render(content: PacketContent, out_dir: Path, scratch: Path, limit: int, st
     volume_of = {item.exhibit.number: v + 1 for v, group in enumerate(plan) for item in
                  (prepared[i] for i in group)}
     stamp_path = scratch / "stamp.pdf"
-    runner = _Runner(_workers(len(prepared)), (content, prepared, scratch, volume_of, len(plan)),
-                     warm=[("stamp", stamp_path)])
+    texts = exhibit_texts(content, prepared)
+    characters = sheet_characters(content, texts, prepared, volume_of, len(plan))
+    runner = _Runner(_workers(len(prepared)), (content, prepared, scratch, volume_of, len(plan), texts),
+                     warm=[("stamp", stamp_path, characters)])
     try:
         return _lay_out_and_assemble(content, out_dir, scratch, limit, start, prepared, plan, volume_of,
-                                     runner, warnings, stamp_path)
+                                     runner, warnings, stamp_path, texts)
     finally:
         runner.close()
 
 
-def _lay_out_and_assemble(content, out_dir, scratch, limit, start, prepared, plan, volume_of, runner,
-                          warnings, stamp_path) -> RenderedPacket:
-    # Phase 1: everything whose layout holds no page number, once each and in parallel: the front
-    # matter (summary, chronology, exhibit index), the exhibit chunks, the back matter (declaration,
-    # hash appendix, how to verify); the stamp page was laid out first, warming up the layout. The
-    # index and the appendix leave their Bates ranges blank, to be filled in at assembly.
-    chunk_jobs = []
+def _exhibit_jobs(plan: Sequence[range], direct: Sequence[bool]) -> list[tuple[int, tuple]]:
+    """Per volume, runs of exhibits set directly (``set``) or laid out by WeasyPrint (``exhibits``),
+    in exhibit order, cut into chunks; the first chunk carries the Exhibits heading."""
+    jobs: list[tuple[int, tuple]] = []
     for v, group in enumerate(plan):
-        for c, indices in enumerate(_chunks(list(group), CHUNK_EXHIBITS)):
-            chunk_jobs.append((v, ("exhibits", f"ex{v + 1:02d}-{c:03d}", tuple(indices), v == 0 and c == 0)))
-    results = runner.submit([("front", "front"), ("back", "back"), *(job for _v, job in chunk_jobs)])()
-    front, back, chunk_results = results[0], results[1], results[2:]
+        runs: list[list[int]] = []
+        for i in group:
+            if runs and direct[runs[-1][-1]] == direct[i]:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        for run in runs:
+            kind, size = ("set", SET_CHUNK_EXHIBITS) if direct[run[0]] else ("exhibits", CHUNK_EXHIBITS)
+            for indices in _chunks(run, size):
+                jobs.append((v, (kind, f"ex{v + 1:02d}-{len(jobs):04d}", tuple(indices), not jobs)))
+    return jobs
+
+
+def _lay_out_and_assemble(content, out_dir, scratch, limit, start, prepared, plan, volume_of, runner,
+                          warnings, stamp_path, texts) -> RenderedPacket:
+    # Phase 1: everything whose layout holds no page number, once each and in parallel: the front
+    # matter (summary, chronology; exhibit index), the exhibit chunks, the back matter (declaration;
+    # hash appendix; how to verify); the stamp page and glyph sheet were laid out first, warming up
+    # the layout. The index and the appendix leave their Bates ranges blank, filled in at assembly.
+    # Exhibits, index and appendix are set directly unless their words need WeasyPrint.
+    sheet = GlyphSheet.load(stamp_path)
+    direct = [exhibit_settable(sheet, text) for text in texts]
+    columns, rows = index_rows(content, volume_of, len(plan))
+    index_direct = index_settable(sheet, columns, rows)
+    head, lines, title, checkpoint = hash_lines(content, prepared)
+    if not (settable(sheet, "monobold", head) and settable(sheet, "mono", *lines, checkpoint, content.ledger.key_id)
+            and settable(sheet, "bold", title, "key id")):
+        raise RuntimeError("the hash appendix has characters the glyph sheet could not set")
+    chunk_jobs = _exhibit_jobs(plan, direct)
+    front_jobs = [("front", "front", not index_direct)] + ([("index",)] if index_direct else [])
+    back_jobs = [("declaration",), ("hashes",), ("verify",)]
+    results = runner.submit([*front_jobs, *back_jobs, *(job for _v, job in chunk_jobs)])()
+    front = results[:len(front_jobs)]
+    back = results[len(front_jobs):len(front_jobs) + len(back_jobs)]
+    chunk_results = results[len(front_jobs) + len(back_jobs):]
 
     # Phase 2: the covers, which print page numbers. Pages are counted with one page per cover, and
     # the phase is repeated in the rare case a cover takes more.
@@ -717,7 +783,7 @@ def _lay_out_and_assemble(content, out_dir, scratch, limit, start, prepared, pla
     for _attempt in range(4):
         volume_pieces: list[list] = [[] for _ in plan]
         spans: dict[int, tuple[int, int]] = {}
-        number = start + cover_pages[0] + front.pages
+        number = start + cover_pages[0] + sum(piece.pages for piece in front)
         volume_firsts = [start]
         for v in range(len(plan)):
             if v > 0:
@@ -728,7 +794,7 @@ def _lay_out_and_assemble(content, out_dir, scratch, limit, start, prepared, pla
                     spans.update({n: (number + a, number + b) for n, (a, b) in chunk_spans.items()})
                     volume_pieces[v].append(piece)
                     number += piece.pages
-        last = number + back.pages - 1
+        last = number + sum(piece.pages for piece in back) - 1
         volume_spans = [(first, (volume_firsts[v + 1] - 1) if v + 1 < len(plan) else last)
                         for v, first in enumerate(volume_firsts)]
         cover, *covers = runner.submit(
@@ -743,10 +809,10 @@ def _lay_out_and_assemble(content, out_dir, scratch, limit, start, prepared, pla
         cover_pages = counted
     else:  # pragma: no cover - a cover is one page unless there are hundreds of volumes
         raise RuntimeError("cover page counts did not settle")
-    volume_pieces[0][:0] = [cover, front]
+    volume_pieces[0][:0] = [cover, *front]
     for v, piece in enumerate(covers, 1):
         volume_pieces[v].insert(0, piece)
-    volume_pieces[-1].append(back)
+    volume_pieces[-1].extend(back)
 
     pagination = Pagination(
         exhibits=tuple(ExhibitPlacement(n, volume_of[n], *spans[n]) for n in sorted(spans)),

@@ -28,12 +28,15 @@ if [ -x scripts/rgw-start.sh ]; then
   echo "RADOS Gateway: $FIELDPROOF_TEST_S3_ENDPOINT"
 fi
 
+# Two pytest-xdist workers (one per core), a whole test file per worker so that module-scoped
+# servers start once; on PostgreSQL each worker has its own database (tests/conftest.py).
+PARALLEL=(-n "${FIELDPROOF_TEST_WORKERS:-2}" --dist loadfile)
 status=0
 echo "== SQLite: the whole suite"
-$PY -m pytest -q -p no:cacheprovider tests || status=$?
+$PY -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" tests || status=$?
 echo "== PostgreSQL: everything that touches the database"
-FIELDPROOF_TEST_DATABASE_URL=$PG_URL $PY -m pytest -q -p no:cacheprovider tests/api tests/integration \
-  --ignore=tests/integration/storage || status=$?
+FIELDPROOF_TEST_DATABASE_URL=$PG_URL $PY -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" tests/api tests/integration \
+  tests/hardening --ignore=tests/integration/storage || status=$?
 echo "== Production shape: gunicorn + Celery worker + Redis over PostgreSQL and S3"
 FIELDPROOF_TEST_DATABASE_URL=$PG_URL FIELDPROOF_TEST_S3_ENDPOINT=${FIELDPROOF_TEST_S3_ENDPOINT:?the production shape needs the RADOS Gateway} \
   $PY -m pytest -q -p no:cacheprovider tests/e2e/test_production_shape.py || status=$?

@@ -2,7 +2,7 @@
 
 Every test gets its own database on the migrated schema (never `create_all`): on SQLite a
 copy of a template migrated once per session; on PostgreSQL (FIELDPROOF_TEST_DATABASE_URL,
-set by `make test`) the one migrated database, emptied between tests.
+set by `make test`) one migrated database per pytest-xdist worker, emptied between tests.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import shutil
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from api.dbtools import load_models, upgrade
 from core.settings import Settings
@@ -18,10 +18,26 @@ from core.settings import Settings
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
+def worker_database(url: str, worker: str | None) -> str:
+    """The database of one xdist worker on the same server (created on first use), so that
+    parallel workers never empty each other's tables; the named database itself without xdist."""
+    if not worker or worker == "master":
+        return url
+    server = make_url(url)
+    name = f"{server.database}_{worker}"
+    engine = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        if connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}) is None:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory):
     url = os.environ.get("FIELDPROOF_TEST_DATABASE_URL")
     if url:
+        url = worker_database(url, os.environ.get("PYTEST_XDIST_WORKER"))
         upgrade(url)
         return "postgresql", url
     path = tmp_path_factory.mktemp("template") / "fieldproof.db"

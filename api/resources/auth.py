@@ -3,7 +3,7 @@ from flask.views import MethodView
 
 from accounts import services as accounts
 from api.auth import bearer_token, current_actor, requires
-from api.context import db_session, settings
+from api.context import db_session, reads_only, settings
 from api.resources.base import Blueprint
 from api.schemas.accounts import LoginSchema, TokenSchema, UserSchema
 
@@ -43,6 +43,7 @@ class CurrentToken(MethodView):
 
 @blp.route("/me")
 class Me(MethodView):
+    @reads_only
     @requires()
     @blp.response(200, UserSchema)
     def get(self):

@@ -1,17 +1,40 @@
 """The Blueprint every resource uses: strict JSON, documented pagination header."""
 from __future__ import annotations
 
+import json
+import re
+from functools import wraps
+
 import flask_smorest
-from sqlalchemy import Select
+from flask import jsonify, request
+from flask_smorest.pagination import PaginationParameters
+from sqlalchemy import Select, func
 
 from api.context import db_session
 from api.requests import StrictParser
-from core.paging import page_of
+from core.paging import MAX_OFFSET, page_of
 
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
     PAGINATION_ARGUMENTS_PARSER = StrictParser()
+
+    @staticmethod
+    def _make_pagination_metadata(page, page_size, item_count):
+        """flask-smorest's metadata, without dumping it through a new schema on every page."""
+        metadata = {"total": item_count}
+        if item_count == 0:
+            metadata["total_pages"] = 0
+            return metadata
+        last_page = (item_count - 1) // page_size + 1
+        metadata.update(total_pages=last_page, first_page=1, last_page=last_page)
+        if page <= last_page:
+            metadata["page"] = page
+            if page > 1:
+                metadata["previous_page"] = page - 1
+            if page < last_page:
+                metadata["next_page"] = page + 1
+        return metadata
 
     def _document_pagination_metadata(self, spec, resp_doc):
         # flask-smorest sends the metadata as a JSON string in the header; describe it as such.
@@ -22,6 +45,61 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 def paginated(query: Select, pagination_parameters) -> list:
-    items, total = page_of(db_session(), query, pagination_parameters.page, pagination_parameters.page_size)
+    """One page and the total for `X-Pagination` in one round trip: `count(*) OVER ()` is computed
+    over the whole filtered result before LIMIT/OFFSET. Only a page past the end (no row to carry
+    the total) costs the separate count. Queries with DISTINCT or GROUP BY keep the two queries."""
+    page, size = pagination_parameters.page, pagination_parameters.page_size
+    if query._distinct or query._group_by_clauses or (page - 1) * size > MAX_OFFSET:
+        items, total = page_of(db_session(), query, page, size)
+    else:
+        rows = db_session().execute(query.add_columns(func.count().over().label("_total"))
+                                    .limit(size).offset((page - 1) * size)).all()
+        items = [row[0] for row in rows]
+        total = rows[0][-1] if rows else (0 if page == 1 else page_of(db_session(), query, page, size)[1])
     pagination_parameters.item_count = total
     return items
+
+
+_PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,8}")
+PAGINATION = Blueprint.DEFAULT_PAGINATION_PARAMETERS
+
+
+def plain_page(query, dump):
+    """Answer the common page request — a query string of nothing but `page` and/or `page_size`,
+    well-formed and in range — without webargs, flask-smorest's wrappers and marshmallow: the
+    mobile sync sends exactly that, many times a minute per collector. `query()` gives the view's
+    Select (the domain's own, with its visibility rules), `dump(item)` the response schema's
+    output (kept equal to it by a test). Anything else (a filter, a malformed or out-of-range value,
+    a repeated key) goes on to the decorated view, whose schemas parse, refuse and document it;
+    its `_apidoc` is carried over, so the OpenAPI document is unchanged."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            page_params = _plain_page_parameters()
+            if page_params is None:
+                return view(*args, **kwargs)
+            items = paginated(query(), page_params)
+            response = jsonify([dump(item) for item in items])
+            metadata = Blueprint._make_pagination_metadata(page_params.page, page_params.page_size,
+                                                           page_params.item_count)
+            response.headers[Blueprint.PAGINATION_HEADER_NAME] = json.dumps(metadata)
+            return response
+
+        return wrapper
+
+    return decorator
+
+
+def _plain_page_parameters() -> PaginationParameters | None:
+    page, page_size = PAGINATION["page"], PAGINATION["page_size"]
+    for name, values in request.args.lists():
+        if len(values) != 1 or not _PAGE_NUMBER.fullmatch(values[0]):
+            return None
+        if name == "page":
+            page = int(values[0])
+        elif name == "page_size" and int(values[0]) <= PAGINATION["max_page_size"]:
+            page_size = int(values[0])
+        else:
+            return None
+    return PaginationParameters(page, page_size)

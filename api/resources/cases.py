@@ -1,7 +1,7 @@
 from flask.views import MethodView
 
 from api.auth import current_actor, requires
-from api.context import db_session, runtime
+from api.context import db_session, reads_only, runtime
 from api.resources.base import Blueprint, paginated
 from api.schemas.cases import CaseEventSchema, CasePatchSchema, CaseQueryArgsSchema, CaseSchema
 from api.schemas.common import SyncArgsSchema
@@ -16,6 +16,7 @@ WRITERS = cases.WRITERS
 
 @blp.route("")
 class Cases(MethodView):
+    @reads_only
     @requires(*READERS)
     @blp.arguments(CaseQueryArgsSchema, location="query")
     @blp.response(200, CaseSchema(many=True))
@@ -34,6 +35,7 @@ class Cases(MethodView):
 
 @blp.route("/<case_id>")
 class CaseById(MethodView):
+    @reads_only
     @requires(*READERS)
     @blp.response(200, CaseSchema)
     def get(self, case_id):
@@ -50,6 +52,7 @@ class CaseById(MethodView):
 
 @blp.route("/<case_id>/timeline")
 class CaseTimeline(MethodView):
+    @reads_only
     @requires(*READERS)
     @blp.arguments(SyncArgsSchema, location="query")
     @blp.response(200, CaseEventSchema(many=True))

@@ -9,9 +9,10 @@ from flask.views import MethodView
 from flask_smorest import Page
 
 from api import idempotency
+from api.admission import sealing
 from api.streaming import send_stored
 from api.auth import current_actor, requires
-from api.context import db_session, runtime, settings
+from api.context import db_session, reads_only, runtime, settings
 from api.requests import MalformedBody, accepts, streams_body, strict_json_loads
 from api.resources.base import Blueprint, paginated
 from api.schemas.evidence import (
@@ -129,6 +130,7 @@ class EvidenceDirectUploads(MethodView):
 # Ids are UUIDs in the path, so `/evidence/uploads` can never be read as an item id.
 @blp.route("/evidence/<uuid:evidence_id>")
 class EvidenceById(MethodView):
+    @reads_only
     @requires(*evidence.READERS)
     @blp.response(200, EvidenceSchema)
     def get(self, evidence_id):
@@ -158,6 +160,7 @@ class EvidenceContent(MethodView):
 class EvidenceComplete(MethodView):
     @requires(*evidence.CAPTURERS)
     @blp.response(200, EvidenceSchema)
+    @sealing
     def post(self, evidence_id):
         """Seal a direct upload: the server re-reads and re-hashes what the store holds (422 otherwise)."""
         return evidence.complete_upload(db_session(), current_actor(), runtime(), str(evidence_id))
@@ -177,6 +180,7 @@ class EvidenceThumbnail(MethodView):
 
 @blp.route("/evidence/<uuid:evidence_id>/custody")
 class EvidenceCustody(MethodView):
+    @reads_only
     @requires(*evidence.READERS)
     @blp.response(200, CustodyEventSchema(many=True))
     @blp.paginate(Page, page_size=100, max_page_size=100)
@@ -214,6 +218,7 @@ class EvidenceLegalHold(MethodView):
 
 @blp.route("/cases/<case_id>/evidence")
 class CaseEvidence(MethodView):
+    @reads_only
     @requires(*evidence.READERS)
     @blp.arguments(EvidenceQueryArgsSchema, location="query")
     @blp.response(200, EvidenceSchema(many=True))

@@ -4,7 +4,7 @@ Any signed-in user may read it: proofs carry hashes and sizes, never personal da
 """
 from flask.views import MethodView
 
-from api.auth import requires
+from api.auth import current_actor, requires
 from api.context import db_session, runtime, settings
 from api.resources.base import Blueprint, paginated
 from api.schemas.ledger import (
@@ -12,12 +12,15 @@ from api.schemas.ledger import (
     ConsistencyProofSchema,
     InclusionArgsSchema,
     InclusionProofSchema,
+    KeptCheckpointCheckSchema,
+    KeptCheckpointRequestSchema,
     PublicKeyArgsSchema,
     PublicKeySchema,
     SigningKeySchema,
     TreeHeadSchema,
 )
 from evidence import ledger_service as ledger
+from evidence import verification
 
 PREFIX = "/ledger"
 blp = Blueprint("ledger", __name__, description="The custody ledger: signed tree heads, proofs, public keys")
@@ -51,6 +54,21 @@ class Checkpoints(MethodView):
         """Sign and keep a checkpoint of the current tree now."""
         row = ledger.issue_checkpoint(db_session(), runtime().signer, settings().ledger_origin)
         return ledger.tree_head(db_session(), row)
+
+
+@blp.route("/checkpoints/verify")
+class KeptCheckpoint(MethodView):
+    @requires(*ISSUERS)
+    @blp.arguments(KeptCheckpointRequestSchema)
+    @blp.response(200, KeptCheckpointCheckSchema)
+    def post(self, data):
+        """Check a checkpoint you kept: signed by a key the ledger holds, and extended by today's tree.
+
+        The answer is `passed` or `failed` with named problems; a log rolled back below the kept
+        size is `tree_size_regressed` even when the later checkpoints were deleted with it. The
+        head it was proven against and the consistency proof come back, to check yourself.
+        """
+        return verification.check_kept_checkpoint(db_session(), current_actor(), runtime(), data["note"])
 
 
 @blp.route("/proofs/inclusion")

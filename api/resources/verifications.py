@@ -18,11 +18,16 @@ class Verifications(MethodView):
     @blp.arguments(VerificationRequestSchema)
     @blp.response(202, VerificationAcceptedSchema)
     def post(self, data):
-        """Queue a verification of one item, a case or everything; poll its id for the report."""
+        """Queue a verification of one item, a case or everything; poll its id for the report.
+
+        `checkpoints` takes signed notes of checkpoints kept from earlier: the run proves the
+        current tree extends each, which catches a rollback that deleted later checkpoints too.
+        """
         if data["scope"] == "case" and data.get("id"):
             cases.get_case(db_session(), current_actor(), data["id"])  # 404 for an unknown case
         return verifications.request_verification(db_session(), current_actor(), runtime().jobs,
-                                                  scope=data["scope"], subject_id=data.get("id"))
+                                                  scope=data["scope"], subject_id=data.get("id"),
+                                                  kept_checkpoints=data.get("checkpoints"))
 
     @requires(*verifications.VERIFIERS)
     @blp.response(200, VerificationSchema(many=True))

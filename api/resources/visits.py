@@ -1,10 +1,10 @@
 from flask.views import MethodView
 
 from api.auth import current_actor, requires
-from api.context import db_session, settings
-from api.resources.base import Blueprint, paginated
+from api.context import db_session, reads_only, settings
+from api.resources.base import Blueprint, paginated, plain_page
 from api.schemas.visits import (CheckInRequestSchema, CheckOutRequestSchema, RouteArgsSchema, RouteSchema,
-                                VisitCreateSchema, VisitQueryArgsSchema, VisitSchema)
+                                VisitCreateSchema, VisitQueryArgsSchema, VisitSchema, visit_json)
 from visits import services as visits
 
 PREFIX = ""
@@ -13,7 +13,9 @@ blp = Blueprint("visits", __name__, description="Lawful visits: scheduling, geof
 
 @blp.route("/visits")
 class Visits(MethodView):
+    @reads_only
     @requires(*visits.READERS)
+    @plain_page(lambda: visits.list_visits(db_session(), current_actor()), visit_json)
     @blp.arguments(VisitQueryArgsSchema, location="query")
     @blp.response(200, VisitSchema(many=True))
     @blp.paginate()
@@ -32,6 +34,7 @@ class Visits(MethodView):
 
 @blp.route("/visits/<visit_id>")
 class VisitById(MethodView):
+    @reads_only
     @requires(*visits.READERS)
     @blp.response(200, VisitSchema)
     def get(self, visit_id):

@@ -69,9 +69,44 @@ class SigningKeySchema(ma.Schema):
     retired_at = Timestamp(allow_none=True)
 
 
+MAX_NOTE_LENGTH = 4096
+Note = fields.String(validate=validate.Length(min=1, max=MAX_NOTE_LENGTH), metadata={
+    "description": "A checkpoint as the C2SP signed note served in `note` (body, blank line, signature lines)"})
+
+
 class VerificationRequestSchema(ma.Schema):
     scope = fields.String(required=True, validate=validate.OneOf(("evidence", "case", "all")))
     id = Id(allow_none=True, metadata={"description": "The evidence item or case (not with scope all)"})
+    checkpoints = fields.List(Note, validate=validate.Length(max=100), metadata={
+        "description": "Signed notes of checkpoints the auditor fetched earlier and kept. Each must verify with a "
+                       "key the server holds and the current tree must extend it; a log rolled back (even with "
+                       "its later checkpoints deleted) fails with `tree_size_regressed`, a rewritten one with "
+                       "`consistency_failed`."})
+
+
+class KeptCheckpointRequestSchema(ma.Schema):
+    note = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NOTE_LENGTH), metadata={
+        "description": "A checkpoint kept from earlier, as the C2SP signed note served in `note`"})
+
+
+class KeptCheckpointFailureSchema(ma.Schema):
+    problem = fields.String(metadata={"description": "signing_key_unknown, signature_invalid, origin_mismatch, "
+                                                     "tree_size_regressed (rolled back) or consistency_failed"})
+    subject = fields.String()
+    detail = fields.String()
+
+
+class KeptCheckpointCheckSchema(ma.Schema):
+    status = fields.String(metadata={"enum": ["passed", "failed"]})
+    origin = fields.String(allow_none=True, metadata={"description": "The kept checkpoint's, once its signature verified"})
+    tree_size = fields.Integer(allow_none=True)
+    root_hash = fields.String(allow_none=True, metadata=HEX64)
+    key_id = fields.String(allow_none=True, metadata={"description": "The key that signed the kept checkpoint", **HEX64})
+    current = fields.Nested(TreeHeadSchema, metadata={
+        "description": "A signed head of the stored tree now (kept like every checkpoint): what it was proven against"})
+    proof = fields.List(fields.String(metadata=HEX64), metadata={
+        "description": "RFC 9162 consistency proof from the kept tree size to `current.tree_size`, to check yourself"})
+    failures = fields.List(fields.Nested(KeptCheckpointFailureSchema))
 
 
 class FailureSchema(ma.Schema):
@@ -94,6 +129,9 @@ class VerificationSchema(ma.Schema):
     tree_size = fields.Integer(allow_none=True, metadata={"description": "The signed tree the run proved against"})
     root_hash = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
+    attempts = fields.Integer(metadata={"description": "Runs started; above 1 when a run lost with its process was resumed"})
+    kept_checkpoints = fields.Integer(attribute="kept_checkpoint_count", metadata={
+        "description": "How many auditor-kept checkpoints the run checks"})
     requested_by = fields.String()
     created_at = Timestamp()
     started_at = Timestamp(allow_none=True)

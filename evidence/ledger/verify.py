@@ -23,7 +23,7 @@ The error tree, all importable from here::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -35,6 +35,7 @@ from evidence.ledger.checkpoint import (
     SignatureError,
     SignedCheckpoint,
     key_id,
+    parse_signed_note,
     verify_checkpoint_signature,
 )
 from evidence.ledger import merkle
@@ -64,8 +65,11 @@ __all__ = [
     "SignatureError",
     "VerificationError",
     "VerificationResult",
+    "KeptCheckpointReport",
+    "open_kept_checkpoint",
     "verify_checkpoint_consistency",
     "verify_event",
+    "verify_kept_checkpoint",
 ]
 
 T = TypeVar("T")
@@ -193,6 +197,87 @@ def verify_checkpoint_consistency(
         second_size=second.tree_size,
         second_root=second.root_hash,
         key_id=key_id(public_key.public_bytes_raw()),
+    )
+
+
+def open_kept_checkpoint(
+    note: bytes, keys: Mapping[str, Ed25519PublicKey], origin: str | None = None
+) -> tuple[SignedCheckpoint, str]:
+    """Open a checkpoint note an auditor kept: verified with whichever of ``keys`` signed it.
+
+    ``keys`` maps key id to public key: the keys the verifier itself trusts (never ones the
+    note names). Returns the checkpoint and the id of its key. A note no trusted key signed is
+    ``signing_key_unknown``; one whose signature line is a trusted key's but does not verify
+    keeps that error (``signature_invalid``); a note for another log is ``origin_mismatch``.
+    """
+    failure: VerificationError | None = None
+    for candidate_id, public_key in keys.items():
+        try:
+            signed = parse_signed_note(note, public_key)
+        except SignatureError as error:
+            if error.code != "signature_missing":
+                failure = error
+            continue
+        if origin is not None and signed.checkpoint.origin != origin:
+            raise CheckpointMismatchError(
+                f"checkpoint is for log {signed.checkpoint.origin!r}, expected {origin!r}", code="origin_mismatch"
+            )
+        return signed, candidate_id
+    if failure is not None:
+        raise failure
+    raise SignatureError("the note carries no signature by a key this ledger holds", code="signing_key_unknown")
+
+
+@dataclass(frozen=True)
+class KeptCheckpointReport:
+    """A kept checkpoint proven to be a prefix of a newer signed head."""
+
+    origin: str
+    kept_size: int
+    kept_root: bytes
+    kept_key_id: str
+    current_size: int
+    current_root: bytes
+
+
+def verify_kept_checkpoint(
+    *,
+    kept: SignedCheckpoint,
+    kept_key: Ed25519PublicKey,
+    current: SignedCheckpoint,
+    current_key: Ed25519PublicKey,
+    proof: Sequence[bytes],
+) -> KeptCheckpointReport:
+    """Prove the log behind ``current`` extends the one behind a checkpoint kept from earlier.
+
+    Like ``verify_checkpoint_consistency`` but each head checked with its own key (the kept one
+    may predate a key rotation). A current head smaller than the kept one is a rolled-back log
+    (``tree_size_regressed``), whatever else the server still keeps; a same-size head with
+    another root, or a proof that does not hold, is a rewritten one (``root_mismatch``).
+    """
+    first = _trusted_checkpoint(kept, kept_key, None)
+    second = _trusted_checkpoint(current, current_key, first.origin)
+    if second.tree_size < first.tree_size:
+        raise CheckpointMismatchError(
+            f"the ledger now has {second.tree_size} leaves, fewer than the {first.tree_size} of the kept "
+            "checkpoint: the log was rolled back",
+            code="tree_size_regressed",
+        )
+    if first.tree_size == 0:
+        if first.root_hash != merkle.EMPTY_ROOT:
+            raise RootMismatchError("a tree of size 0 must have the empty root",
+                                    expected_root=merkle.EMPTY_ROOT, calculated_root=first.root_hash)
+        if proof:
+            raise ProofInputError("a proof from the empty tree is empty")
+    else:
+        verify_consistency(first.tree_size, second.tree_size, proof, first.root_hash, second.root_hash)
+    return KeptCheckpointReport(
+        origin=first.origin,
+        kept_size=first.tree_size,
+        kept_root=first.root_hash,
+        kept_key_id=key_id(kept_key.public_bytes_raw()),
+        current_size=second.tree_size,
+        current_root=second.root_hash,
     )
 
 

@@ -206,8 +206,8 @@ class S3BlobStore:
         info = self.head(sha256_hex)
         if info is None:
             raise BlobNotFound(f"blob {sha256_hex} vanished while being stored")
-        if wanted is not None and (info.retain_until is None or info.retain_until < wanted):
-            info = self.extend_retention(sha256_hex, wanted)
+        if wanted is not None:
+            info = self._retain(sha256_hex, wanted, known=info)
         return StoredBlob(self.backend, info.key, sha256_hex, info.size, False, info.retain_until)
 
     def _new_retention(self) -> datetime | None:
@@ -343,10 +343,10 @@ class S3BlobStore:
         info = self.head(sha256_hex)
         if info is None or info.size != staged.size or (staged.etag and etag and etag != staged.etag.strip('"')):
             raise StorageError(f"promoting staged upload {staged.upload_id} did not give the staged bytes")
-        if retain_until is not None and (info.retain_until is None or info.retain_until < retain_until):
+        if retain_until is not None:
             # RGW ignores Object Lock headers on a copy: set the retention on the new version.
             # Until then it is unlocked, but it already holds the re-hashed bytes.
-            info = self.extend_retention(sha256_hex, retain_until)
+            info = self._retain(sha256_hex, retain_until, known=info)
         self.discard_staging(staged.upload_id)
         return StoredBlob(self.backend, key, sha256_hex, staged.size, True, retain_until)
 
@@ -425,11 +425,31 @@ class S3BlobStore:
             )
 
     def extend_retention(self, sha256_hex: str, until: datetime) -> BlobInfo:
-        key = self._locked_key(sha256_hex, "retention")
-        info = self.head(sha256_hex)
+        """Keep the blob at least until `until`; `RetentionLocked` if `until` is earlier than the
+        retention it already has (COMPLIANCE can only be extended)."""
+        return self._retain(sha256_hex, until, refuse_earlier=True)
+
+    def _retain(self, sha256_hex: str, until: datetime, *, refuse_earlier: bool = False,
+                known: BlobInfo | None = None) -> BlobInfo:
+        """Set COMPLIANCE retention until `until` unless the blob is already kept that long.
+
+        Many `complete` calls extend the same blob at once (identical bytes; every photo of one
+        scene has the same thumbnail), each to its own now + retention. Between one call's HEAD
+        and its PUT another may set a later date, and COMPLIANCE then refuses the earlier one
+        (403): it is a shortening by then. So a refusal is checked against what the object holds
+        now, and a date at or before it is a no-op, never an error. `refuse_earlier`: a request
+        that is earlier than the retention seen *before* the PUT is an error (the public contract);
+        the sealing paths only need "at least until" and pass False.
+        """
+        if not self.object_lock_enabled:
+            raise StorageError(f"bucket {self.bucket} has no Object Lock; retention cannot be enforced")
+        info = known or self.head(sha256_hex)
+        if info is None:
+            raise BlobNotFound(f"no blob {sha256_hex}")
+        key = info.key
         until = as_utc(until)
         if info.retain_until is not None and until <= info.retain_until:
-            if until < info.retain_until:
+            if until < info.retain_until and refuse_earlier:
                 raise RetentionLocked(
                     f"blob {sha256_hex} is retained until {info.retain_until.isoformat()}; "
                     "retention can be extended, never shortened"
@@ -441,9 +461,12 @@ class S3BlobStore:
                     Bucket=self.bucket, Key=key, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until}
                 )
             except ClientError as exc:
-                if _code(exc) == "AccessDenied":
-                    raise RetentionLocked(f"the store refused to change retention of blob {sha256_hex}") from exc
-                raise
+                if _code(exc) != "AccessDenied":
+                    raise
+                now_held = self.head(sha256_hex)
+                if now_held is not None and now_held.retain_until is not None and now_held.retain_until >= until:
+                    return now_held  # a concurrent call kept it longer already: nothing to do
+                raise RetentionLocked(f"the store refused to change retention of blob {sha256_hex}") from exc
         return BlobInfo(info.key, sha256_hex, info.size, until, info.legal_hold)
 
     def delete_if_allowed(self, sha256_hex: str) -> bool:

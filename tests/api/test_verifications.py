@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Integer, String, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -429,8 +430,6 @@ class _StreamOnlyStore:
 @pytest.mark.parametrize("size", [0, 1, verification.READ_SIZE - 1, verification.READ_SIZE,
                                   3 * verification.READ_SIZE + 17])
 def test_hash_blob_gives_the_sha256_and_length_from_a_file_and_from_streams(tmp_path, monkeypatch, size):
-    import mmap
-
     from evidence.storage.filesystem import FilesystemBlobStore
 
     content = bytes(range(256)) * (size // 256) + bytes(size % 256)
@@ -438,19 +437,18 @@ def test_hash_blob_gives_the_sha256_and_length_from_a_file_and_from_streams(tmp_
     store = FilesystemBlobStore(tmp_path / "blobs")
     store.put_file(io.BytesIO(content), sha256, len(content))
     assert verification.hash_blob(store, sha256) == (sha256, size)
-    monkeypatch.setattr(verification, "MAP_WINDOW", 3 * mmap.ALLOCATIONGRANULARITY)  # many maps and a tail
-    assert verification.hash_blob(store, sha256) == (sha256, size)
-    monkeypatch.setattr(verification, "MAP_BLOBS", False)  # preadv only
+    monkeypatch.setattr(verification, "FILE_READ_SIZE", 4096 * 3)  # many blocks through the hashing thread
     assert verification.hash_blob(store, sha256) == (sha256, size)
     for readinto in (True, False):
         assert verification.hash_blob(_StreamOnlyStore({sha256: content}, readinto), sha256) == (sha256, size)
 
 
-@pytest.mark.parametrize("mapped", [True, False])
-def test_hash_blob_reads_the_bytes_on_disk_not_a_cached_answer(tmp_path, monkeypatch, mapped):
+@pytest.mark.parametrize("block", [4096, None])
+def test_hash_blob_reads_the_bytes_on_disk_not_a_cached_answer(tmp_path, monkeypatch, block):
     from evidence.storage.filesystem import FilesystemBlobStore
 
-    monkeypatch.setattr(verification, "MAP_BLOBS", mapped)
+    if block:
+        monkeypatch.setattr(verification, "FILE_READ_SIZE", block)
     content = b"evidence " * 300_000
     sha256 = hashlib.sha256(content).hexdigest()
     store = FilesystemBlobStore(tmp_path / "blobs")
@@ -466,3 +464,262 @@ def test_hash_blob_reads_the_bytes_on_disk_not_a_cached_answer(tmp_path, monkeyp
         handle.write(b"more")
     assert verification.hash_blob(store, sha256) == (hashlib.sha256(content[:-1] + b"Xmore").hexdigest(),
                                                      len(content) + 4)
+
+
+def test_hash_blob_reports_a_blob_truncated_while_it_is_read(tmp_path, monkeypatch):
+    """No memory maps: a file cut short under the sweep gives a short length, never SIGBUS."""
+    from evidence.storage.filesystem import FilesystemBlobStore
+
+    monkeypatch.setattr(verification, "FILE_READ_SIZE", 1 << 16)
+    content = os.urandom(1 << 20)
+    sha256 = hashlib.sha256(content).hexdigest()
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    store.put_file(io.BytesIO(content), sha256, len(content))
+    path = tmp_path / "blobs" / "sha256" / sha256[:2] / sha256[2:4] / sha256
+    path.chmod(0o644)
+    real_preadv, calls = os.preadv, []
+
+    def preadv(fd, buffers, offset):
+        calls.append(offset)
+        if len(calls) == 2:  # after the first block
+            os.truncate(path, 100_000)
+        return real_preadv(fd, buffers, offset)
+
+    monkeypatch.setattr(verification.os, "preadv", preadv)
+    digest, length = verification.hash_blob(store, sha256)
+    assert length == 100_000 and digest == hashlib.sha256(content[:100_000]).hexdigest()
+
+
+# --- checkpoints the auditor kept ----------------------------------------------------------------
+
+
+def roll_back_to(runtime, size: int, *, delete_checkpoints_above: int | None = None) -> None:
+    """The attacker's SQL: later events, the nodes over them, the head and (optionally) every
+    checkpoint that would give the rollback away."""
+    with runtime.db.transaction() as session:
+        last = session.get(CustodyEvent, size - 1)
+        session.execute(text("DELETE FROM custody_events WHERE ledger_index >= :n"), {"n": size})
+        session.execute(text("DELETE FROM ledger_nodes WHERE (node_index + 1) * (1 << level) > :n"), {"n": size})
+        session.execute(text("UPDATE ledger_head SET size = :n, last_leaf_hash = :h"),
+                        {"n": size, "h": last.leaf_hash})
+        if delete_checkpoints_above is not None:
+            session.execute(text("DELETE FROM checkpoints WHERE tree_size > :n"), {"n": delete_checkpoints_above})
+
+
+def check_kept(client, user, note: str):
+    return client.post("/api/v1/ledger/checkpoints/verify", json={"note": note}, headers=user.headers)
+
+
+def test_a_kept_checkpoint_of_an_untouched_log_passes_with_a_proof_to_check_yourself(client, runtime, auditor):
+    items(runtime, 2)
+    kept = head(client, auditor)
+    items(runtime, 1)
+    response = check_kept(client, auditor, kept["note"])
+    assert response.status_code == 200, response.get_json()
+    result = response.get_json()
+    assert result["status"] == "passed" and result["failures"] == []
+    assert (result["tree_size"], result["root_hash"], result["key_id"]) == (4, kept["root_hash"], kept["key_id"])
+    current = result["current"]
+    assert current["tree_size"] == 6
+    # the auditor's own check, with the RFC and the public key alone
+    merkle.verify_consistency(4, 6, [bytes.fromhex(h) for h in result["proof"]],
+                              bytes.fromhex(kept["root_hash"]), bytes.fromhex(current["root_hash"]))
+    public = client.get("/api/v1/ledger/public-key", headers=auditor.headers).get_json()
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public["public_key"]))
+    c2sp.verify_checkpoint_signature(key, current["checkpoint"].encode(), base64.b64decode(current["signature"]))
+    # the same head is served again while nothing changes (no checkpoint per request)
+    assert check_kept(client, auditor, kept["note"]).get_json()["current"]["id"] == current["id"]
+
+
+def test_a_rollback_that_deleted_the_later_checkpoints_is_named_by_a_kept_one(client, runtime, auditor):
+    stored = items(runtime, 2)  # leaves 0..3
+    head(client, auditor)
+    items(runtime, 2)  # leaves 4..7
+    kept = head(client, auditor)
+    assert kept["tree_size"] == 8
+    roll_back_to(runtime, 4, delete_checkpoints_above=4)
+    # the server's own records no longer show it: every checkpoint it keeps is consistent
+    report = verify(client, runtime, auditor, "evidence", stored[0].id)
+    assert "tree_size_regressed" not in {f["problem"] for f in report["failures"]}
+    result = check_kept(client, auditor, kept["note"]).get_json()
+    assert result["status"] == "failed"
+    assert [f["problem"] for f in result["failures"]] == ["tree_size_regressed"]
+    assert "rolled back" in result["failures"][0]["detail"]
+    assert result["current"]["tree_size"] == 5 and result["tree_size"] == 8  # 4 + the run's verified event
+    # the same note handed to a verification run
+    accepted = client.post("/api/v1/verifications", json={"scope": "all", "checkpoints": [kept["note"]]},
+                           headers=auditor.headers)
+    assert accepted.status_code == 202, accepted.get_json()
+    assert runtime.jobs.wait_idle()
+    run = client.get(f"/api/v1/verifications/{accepted.get_json()['id']}", headers=auditor.headers).get_json()
+    assert run["status"] == "failed" and run["kept_checkpoints"] == 1
+    assert ("kept checkpoint 1", "tree_size_regressed") in {(f["subject"], f["problem"]) for f in run["failures"]}
+
+
+def test_a_log_rewritten_back_to_the_same_size_fails_consistency(client, runtime, auditor):
+    items(runtime, 2)
+    kept = head(client, auditor)  # 4 leaves
+    items(runtime, 1)  # 6 leaves, then rewritten: the leaves after 2 replaced, same size
+    head(client, auditor)
+    with runtime.db.transaction() as session:
+        session.execute(text("DELETE FROM custody_events WHERE ledger_index >= 2"))
+        session.execute(text("DELETE FROM ledger_nodes WHERE (node_index + 1) * (1 << level) > 2"))
+        session.execute(text("UPDATE ledger_head SET size = 2, last_leaf_hash = :h"),
+                        {"h": session.get(CustodyEvent, 1).leaf_hash})
+        session.execute(text("DELETE FROM checkpoints"))
+    with runtime.db.transaction() as session:
+        for n in range(4):
+            record_custody_event(session, type="viewed", evidence_id=f"forged-{n}", actor_id="x", sha256="cd" * 32)
+    result = check_kept(client, auditor, kept["note"]).get_json()
+    assert result["current"]["tree_size"] == 6
+    assert result["status"] == "failed"
+    assert [f["problem"] for f in result["failures"]] == ["consistency_failed"]
+
+
+def test_a_kept_checkpoint_must_verify_with_a_key_the_ledger_holds(client, runtime, auditor):
+    items(runtime, 1)
+    kept = head(client, auditor)
+    body, line = kept["note"].split("\n\n")
+    name, _, blob = line.rstrip("\n").rpartition(" ")
+    raw = bytearray(base64.b64decode(blob))
+    raw[-1] ^= 1
+    altered = f"{body}\n\n{name} {base64.b64encode(bytes(raw)).decode()}\n"
+    assert [f["problem"] for f in check_kept(client, auditor, altered).get_json()["failures"]] == ["signature_invalid"]
+    # a forged note: another size, signed by a key the server does not hold
+    forger = Ed25519PrivateKey.generate()
+    forged = c2sp.sign_checkpoint(forger, c2sp.Checkpoint(runtime.settings.ledger_origin, 1, bytes(32)))
+    note = c2sp.signed_note(forged, forger.public_key()).decode()
+    result = check_kept(client, auditor, note).get_json()
+    assert result["status"] == "failed" and result["key_id"] is None
+    assert [f["problem"] for f in result["failures"]] == ["signing_key_unknown"]
+    # body edited under a valid signature line
+    edited = kept["note"].replace(f"\n{kept['tree_size']}\n", f"\n{kept['tree_size'] + 1}\n", 1)
+    assert [f["problem"] for f in check_kept(client, auditor, edited).get_json()["failures"]] == ["signature_invalid"]
+
+
+@pytest.mark.parametrize("note", ["not a note", "origin\n1\nAAAA\n\nno dash line\n", ""])
+def test_what_is_not_a_signed_note_is_refused(client, runtime, auditor, note):
+    response = check_kept(client, auditor, note)
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+
+
+def test_only_auditors_and_admins_check_kept_checkpoints(client, runtime, factory, auditor):
+    kept = head(client, auditor)
+    for role in ("collector", "supervisor", "legal"):
+        assert check_kept(client, factory.user(role), kept["note"]).status_code == 403
+    assert check_kept(client, factory.user("admin"), kept["note"]).status_code == 200
+    assert client.post("/api/v1/ledger/checkpoints/verify", json={"note": kept["note"]}).status_code == 401
+
+
+# --- runs lost with their process ----------------------------------------------------------------
+
+
+def lost_run(runtime, auditor, status: str, heartbeat_age_seconds: float | None, created_age_seconds: float = 120):
+    """A verification row as a dead process leaves it: nothing in any queue works on it."""
+    from datetime import timedelta
+
+    from core.clock import utcnow
+
+    now = utcnow()
+    with runtime.db.transaction() as session:
+        row = verification.Verification(
+            scope="all", subject_id=None, requested_by=auditor.id, status=status, progress=0.3 if status == "running"
+            else 0.0, checked=0, failed=0, failures=[], created_at=now - timedelta(seconds=created_age_seconds),
+            started_at=now - timedelta(seconds=100) if status == "running" else None, attempts=1 if status == "running"
+            else 0, runner="dead-runner" if status == "running" else None,
+            heartbeat_at=None if heartbeat_age_seconds is None else now - timedelta(seconds=heartbeat_age_seconds))
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def test_queued_and_running_verifications_of_a_dead_process_are_resubmitted_and_finish(client, runtime, auditor):
+    items(runtime, 1)
+    queued = lost_run(runtime, auditor, "queued", None)
+    running = lost_run(runtime, auditor, "running", verification.STALE_AFTER_SECONDS + 5)
+    alive = lost_run(runtime, auditor, "running", 1)  # another process is on it: left alone
+    fresh = lost_run(runtime, auditor, "queued", None, created_age_seconds=1)  # its job is on its way
+    resubmitted = verification.resume_verifications(runtime)
+    assert set(resubmitted) == {queued, running}
+    assert runtime.jobs.wait_idle()
+    for verification_id in (queued, running):
+        report = client.get(f"/api/v1/verifications/{verification_id}", headers=auditor.headers).get_json()
+        assert report["status"] == "passed", report
+        assert report["progress"] == 1.0
+    assert client.get(f"/api/v1/verifications/{running}", headers=auditor.headers).get_json()["attempts"] == 2
+    assert client.get(f"/api/v1/verifications/{alive}", headers=auditor.headers).get_json()["status"] == "running"
+    # at start-up nothing queued is young enough to wait for
+    assert verification.resume_verifications(runtime, queued_grace_seconds=0) == [fresh]
+    assert runtime.jobs.wait_idle()
+    # a delivery of a run that another runner holds with a live lease does nothing
+    verification.run_verification(runtime, alive)
+    with runtime.db.transaction() as session:
+        row = session.get(verification.Verification, alive)
+        assert (row.status, row.runner, row.attempts) == ("running", "dead-runner", 1)
+
+
+def test_a_run_taken_over_after_its_lease_lapsed_leaves_the_report_to_the_new_runner(client, runtime, auditor,
+                                                                                      monkeypatch):
+    items(runtime, 1)
+    verification_id = lost_run(runtime, auditor, "queued", None)
+    original = verification.Sweep.run
+
+    def slow_run(sweep):
+        report = original(sweep)
+        # meanwhile the lease lapsed and another runner claimed the run
+        sql(runtime, "UPDATE verifications SET runner = 'other-runner' WHERE id = :id", id=verification_id)
+        return report
+
+    monkeypatch.setattr(verification.Sweep, "run", slow_run)
+    verification.run_verification(runtime, verification_id)
+    with runtime.db.transaction() as session:
+        row = session.get(verification.Verification, verification_id)
+        assert row.status == "running" and row.runner == "other-runner" and row.finished_at is None
+
+
+def test_the_heartbeat_renews_the_lease_while_a_run_works(client, runtime, auditor, monkeypatch):
+    import time as real_time
+
+    items(runtime, 1)
+    monkeypatch.setattr(verification, "HEARTBEAT_SECONDS", 0.05)
+    verification_id = lost_run(runtime, auditor, "queued", None)
+    beats = []
+    original = verification.Sweep.run
+
+    def slow_run(sweep):
+        for _ in range(3):
+            real_time.sleep(0.15)
+            with runtime.db.transaction() as session:
+                beats.append(session.get(verification.Verification, verification_id).heartbeat_at)
+        return original(sweep)
+
+    monkeypatch.setattr(verification.Sweep, "run", slow_run)
+    verification.run_verification(runtime, verification_id)
+    assert beats == sorted(beats) and len(set(beats)) == 3
+
+
+def test_the_scheduler_resubmits_lost_runs_at_start(monkeypatch):
+    from evidence.ledger_service import CheckpointScheduler
+
+    submitted = []
+
+    class Jobs:
+        def submit(self, name, payload):
+            submitted.append((name, payload))
+
+    class Runtime:
+        jobs = Jobs()
+
+    scheduler = CheckpointScheduler(Runtime(), interval_seconds=3600)
+    scheduler.start()
+    try:
+        for _ in range(100):
+            if submitted:
+                break
+            import time
+
+            time.sleep(0.01)
+    finally:
+        scheduler.stop()
+    assert submitted[0] == ("verification.resume", {"queued_grace_seconds": 0})

@@ -62,6 +62,7 @@ OWNERSHIP = {
     ("GET", "/api/v1/ledger/proofs/consistency"): None,
     ("GET", "/api/v1/ledger/public-key"): None,
     ("GET", "/api/v1/ledger/keys"): None,
+    ("POST", "/api/v1/ledger/checkpoints/verify"): None,
     ("GET", "/api/v1/verifications"): None,
     ("POST", "/api/v1/verifications"): None,
     ("GET", "/api/v1/verifications/{verification_id}"): None,

@@ -129,7 +129,11 @@ def test_extreme_values_never_break_the_server(client, hw, method, path, operati
     role, body = valid_bodies(hw)[(method, path)]
     tried = 0
     for leaf, original in list(_leaves(body)):
-        hostile = list(EXTREME_NUMBERS) + [str(n) for n in EXTREME_NUMBERS[:3]] + EXTREME_STRINGS
+        # numbers where numbers go, strings where strings go, and type confusion everywhere
+        if isinstance(original, (int, float)) and not isinstance(original, bool):
+            hostile = list(EXTREME_NUMBERS) + [str(n) for n in EXTREME_NUMBERS[:3]]
+        else:
+            hostile = list(EXTREME_STRINGS) + [10 ** 30, 1.7976931348623157e308]
         hostile += [None, True, [], {}, [original] * 3, {"$gt": ""}]
         for value in hostile:
             response = send(client, hw, method, path, role=role, data=_replace(body, leaf, value))

@@ -268,3 +268,113 @@ def test_bates_numbers_from_a_late_start_keep_their_width(tmp_path):
     for exhibit in content.exhibits:
         first, last = rendered.exhibit_bates(exhibit.number)
         assert (first if first == last else f"{first}–{last}") in squeezed
+
+
+# --- exhibit pages, index and hash appendix set directly (legal_docs/typeset.py) ---------------
+
+
+def _exhibit_page(rendered, number):
+    placement = next(p for p in rendered.pagination.exhibits if p.number == number)
+    volume = rendered.volumes[placement.volume - 1]
+    return volume.path, placement.first - volume.first
+
+
+def _set_directly(page) -> bool:
+    """Pages WeasyPrint draws start by flipping the y axis; pages set directly do not."""
+    return b"1 0 0 -1 0 841" not in page.Contents.read_bytes() if not isinstance(page.Contents, pikepdf.Array) \
+        else all(b"1 0 0 -1 0 841" not in part.read_bytes() for part in page.Contents)
+
+
+def test_captions_are_set_directly_as_real_text(packet):
+    """The caption of every exhibit is searchable text: capture time, collector, SHA-256, the labels."""
+    content, rendered = packet
+    labels = {"en": ("Captured: ", "Collector: ", "SHA-256: ", "Chain of custody"),
+              "zh-CN": ("采集时间：", "催收员：", "SHA-256：", "证据保管链")}[content.language]
+    for exhibit in content.exhibits:
+        path, index = _exhibit_page(rendered, exhibit.number)
+        with pikepdf.open(path) as pdf:
+            assert _set_directly(pdf.pages[index]), exhibit.number
+        text = pypdf.PdfReader(path).pages[index].extract_text()
+        assert exhibit.captured_at.strftime("%Y-%m-%d %H:%M:%S UTC") in text
+        assert exhibit.captured_local.strftime("%Y-%m-%d %H:%M:%S %z") in text
+        assert exhibit.collector in text and exhibit.sha256 in text and exhibit.title in text
+        for label in labels:
+            assert label in text, (label, text)
+        for event in exhibit.custody:
+            assert event.leaf_hash in text
+
+
+def _glyphs_shown(pdf, page):
+    """(font BaseFont, code, text from its ToUnicode) for every glyph a page's own content shows."""
+    from legal_docs.typeset import to_unicode
+
+    fonts = page.Resources.Font
+    maps = {str(name): (str(font.BaseFont), to_unicode(font)) for name, font in fonts.items()}
+    current, shown = None, []
+    for operands, operator in pikepdf.parse_content_stream(page):
+        if str(operator) == "Tf":
+            current = str(operands[0])
+        elif str(operator) in ("Tj", "TJ") and current in maps:
+            parts = operands[0] if str(operator) == "TJ" else [operands[0]]
+            raw = b"".join(bytes(p) for p in parts if isinstance(p, pikepdf.String))
+            base, codes = maps[current]
+            shown += [(base, raw[i:i + 2], codes.get(raw[i:i + 2])) for i in range(0, len(raw), 2)]
+    return shown
+
+
+def test_set_pages_use_embedded_fonts_and_real_glyphs(packet):
+    """Every glyph on a set page is in an embedded font, maps back to one character, and is never
+    .notdef; Chinese characters come from Noto Sans CJK SC."""
+    content, rendered = packet
+    path, index = _exhibit_page(rendered, 1)
+    with pikepdf.open(path) as pdf:
+        page = pdf.pages[index]
+        for _name, font in page.Resources.Font.items():
+            descriptor = font.DescendantFonts[0].FontDescriptor
+            assert any(key in descriptor for key in ("/FontFile", "/FontFile2", "/FontFile3")), font.BaseFont
+        shown = _glyphs_shown(pdf, page)
+    assert len(shown) > 500
+    assert all(code != b"\x00\x00" and text is not None and len(text) == 1 for _base, code, text in shown)
+    chinese = [(base, text) for base, _code, text in shown if "\u4e00" <= text <= "\u9fff"]
+    if content.language == "zh-CN":
+        assert {"采", "集", "时", "间", "催", "收", "员"} <= {text for _base, text in chinese}
+        assert all("CJK-SC" in base for base, _text in chinese), {base for base, _ in chinese}
+    else:
+        assert not chinese
+
+
+def test_index_and_hash_appendix_are_set_directly(packet):
+    content, rendered = packet
+    title = {"en": ("Exhibit index", "Hash appendix"), "zh-CN": ("证据目录", "哈希值附录")}[content.language]
+    texts = _page_texts(rendered)
+    with pikepdf.open(rendered.volumes[0].path) as pdf:
+        for heading in title:
+            index = next(i for i, text in enumerate(texts) if text.startswith(heading))
+            assert _set_directly(pdf.pages[index])
+            shown = re.sub(r"\s+", "", "".join(texts[index:index + 2]))
+            for exhibit in content.exhibits:
+                if heading in ("Exhibit index", "证据目录"):
+                    assert re.sub(r"\s+", "", exhibit.title) in shown
+                if heading != "证据目录":    # the zh-CN index has no hash column
+                    assert exhibit.sha256 in shown
+
+
+def test_words_that_need_shaping_go_through_weasyprint(tmp_path):
+    """A title in a script that needs shaping (Devanagari) is not set glyph by glyph: that exhibit is
+    laid out by WeasyPrint, the others are still set directly, and every hash and range is there."""
+    from dataclasses import replace
+
+    from tests.legal_factories import with_exhibits
+    content, _key = make_packet_content(tmp_path / "in", photos=3, pdf=False, audio=False, jurisdiction="IN")
+    shaped = [replace(e, title="घर के दरवाज़े की फ़ोटो") if e.number == 2 else e for e in content.exhibits]
+    content = with_exhibits(content, shaped)
+    rendered = render_packet(content, tmp_path / "out")
+    with pikepdf.open(rendered.volumes[0].path) as pdf:
+        for exhibit in content.exhibits:
+            _path, index = _exhibit_page(rendered, exhibit.number)
+            assert _set_directly(pdf.pages[index]) == (exhibit.number != 2), exhibit.number
+    text = "\n".join(_page_texts(rendered))
+    squeezed = re.sub(r"\s+", "", text)
+    for exhibit in content.exhibits:
+        first, last = rendered.exhibit_bates(exhibit.number)
+        assert exhibit.sha256 in text and (first if first == last else f"{first}–{last}") in squeezed

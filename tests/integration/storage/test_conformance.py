@@ -445,6 +445,49 @@ def test_s3_compliance_retention_refuses_delete_and_shortening_at_the_server(s3_
 
 
 @pytest.mark.s3
+def test_s3_an_extension_overtaken_by_a_later_one_is_a_no_op(s3_bucket_store, make_blob):
+    """The 409 seen under load: two sealings extend the same blob; the one with the earlier date
+    read the old retention, the other then set a later one, and COMPLIANCE refused the earlier PUT
+    (a shortening by then). It must end as a no-op that keeps the later date, not an error."""
+    first, second = s3_bucket_store(retention=timedelta(seconds=30)), s3_bucket_store(retention=timedelta(seconds=60))
+    blob = make_blob()
+    stored = first.put_file(blob.path, blob.sha256, blob.size, blob.md5_b64)
+    earlier, later = stored.retain_until + timedelta(seconds=5), stored.retain_until + timedelta(seconds=9)
+    real_head = first.head
+    overtaken = []
+
+    def head_then_overtaken(sha256_hex):
+        info = real_head(sha256_hex)  # what the slower call read ...
+        if not overtaken:
+            overtaken.append(second.extend_retention(sha256_hex, later))  # ... before the faster PUT
+        return info
+
+    first.head = head_then_overtaken
+    kept = first.extend_retention(blob.sha256, earlier)
+
+    assert overtaken and kept.retain_until == later
+    assert second.head(blob.sha256).retain_until == later
+    with pytest.raises(RetentionLocked):  # asked outright to shorten, the contract still refuses
+        second.extend_retention(blob.sha256, earlier)
+
+
+@pytest.mark.s3
+def test_s3_concurrent_sealings_of_identical_bytes_all_succeed(s3_bucket_store, make_blob):
+    """Every photo of one scene has the same thumbnail: many `complete` calls store it at once,
+    each owing it its own now + retention. None may fail, and the latest date is what stays."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    blob = make_blob()
+    s3_bucket_store(retention=timedelta(seconds=30)).put_file(blob.path, blob.sha256, blob.size, blob.md5_b64)
+    stores = [s3_bucket_store(retention=timedelta(seconds=30 + n)) for n in range(12)]
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(lambda store: store.put_file(blob.path, blob.sha256, blob.size), stores * 3))
+
+    assert all(not r.created for r in results)
+    assert stores[0].head(blob.sha256).retain_until >= max(r.retain_until for r in results)
+
+
+@pytest.mark.s3
 def test_s3_store_never_adds_a_version_for_stored_bytes(s3_store, make_blob):
     blob = make_blob()
     stored = s3_store.put_file(blob.path, blob.sha256, blob.size, blob.md5_b64)

@@ -303,3 +303,44 @@ def test_result_lets_faults_that_are_not_findings_through():
     with pytest.raises(RuntimeError):
         VerificationResult().check("ev_x", broken)
     assert issubclass(EventMismatchError, VerificationError)
+
+
+# --- checkpoints an auditor kept --------------------------------------------------------------
+
+
+def test_a_kept_checkpoint_is_opened_with_whichever_trusted_key_signed_it_across_a_rotation():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from evidence.ledger import checkpoint as c2sp
+    from evidence.ledger import merkle
+    from evidence.ledger.verify import open_kept_checkpoint, verify_kept_checkpoint
+
+    old, new, stranger = (Ed25519PrivateKey.generate() for _ in range(3))
+    keys = {c2sp.key_id(k.public_key().public_bytes_raw()): k.public_key() for k in (old, new)}
+    store = merkle.MemoryNodeStore()
+    for n in range(7):
+        store.append(merkle.leaf_hash(b"leaf %d" % n))
+    kept = c2sp.sign_checkpoint(old, c2sp.Checkpoint("example.org/log", 3, store.root(3)))
+    current = c2sp.sign_checkpoint(new, c2sp.Checkpoint("example.org/log", 7, store.root(7)))
+    opened, kept_id = open_kept_checkpoint(c2sp.signed_note(kept, old.public_key()), keys, "example.org/log")
+    assert kept_id == c2sp.key_id(old.public_key().public_bytes_raw()) and opened.checkpoint.tree_size == 3
+    proof = merkle.consistency_proof(store.get_node, 3, 7)
+    report = verify_kept_checkpoint(kept=opened, kept_key=old.public_key(), current=current,
+                                    current_key=new.public_key(), proof=proof)
+    assert (report.kept_size, report.current_size) == (3, 7)
+    with pytest.raises(merkle.VerificationError) as caught:
+        verify_kept_checkpoint(kept=current, kept_key=new.public_key(), current=opened, current_key=old.public_key(),
+                               proof=[])
+    assert caught.value.code == "tree_size_regressed"
+    with pytest.raises(merkle.VerificationError) as caught:
+        verify_kept_checkpoint(kept=opened, kept_key=old.public_key(), current=current,
+                               current_key=new.public_key(), proof=proof[:-1])
+    assert caught.value.code in ("proof_malformed", "root_mismatch")
+    stranger_note = c2sp.signed_note(c2sp.sign_checkpoint(stranger, kept.checkpoint), stranger.public_key())
+    with pytest.raises(merkle.VerificationError) as caught:
+        open_kept_checkpoint(stranger_note, keys, "example.org/log")
+    assert caught.value.code == "signing_key_unknown"
+    other_log = c2sp.sign_checkpoint(old, c2sp.Checkpoint("other.example/log", 3, store.root(3)))
+    with pytest.raises(merkle.VerificationError) as caught:
+        open_kept_checkpoint(c2sp.signed_note(other_log, old.public_key()), keys, "example.org/log")
+    assert caught.value.code == "origin_mismatch"

@@ -1,0 +1,130 @@
+"""The hot read path: one-query pages, read-only sessions, the verified-token cache and its revocation."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import event
+
+from api.tokens import TokenCache
+
+
+def _statements(engine):
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_page_and_its_total_come_from_one_query(app, client, factory):
+    collector = factory.user("collector")
+    supervisor = factory.user("supervisor")
+    for _ in range(3):
+        factory.case(collector=collector, supervisor=supervisor)
+    db = app.extensions["fieldproof"].db
+    seen, stop = _statements(db.reader_engine)
+    try:
+        response = client.get("/api/v1/cases?page_size=2", headers=supervisor.headers)
+    finally:
+        stop()
+    assert response.status_code == 200 and len(response.get_json()) == 2
+    assert '"total": 3' in response.headers["X-Pagination"]
+    assert not any("count(*) AS" in s and "OVER" not in s for s in seen), seen
+    past_the_end = client.get("/api/v1/cases?page_size=2&page=5", headers=supervisor.headers)
+    assert past_the_end.status_code == 200 and past_the_end.get_json() == []
+    assert '"total": 3' in past_the_end.headers["X-Pagination"]
+
+
+def test_a_read_only_session_refuses_to_write(app):
+    from accounts.models import User
+
+    db = app.extensions["fieldproof"].db
+    session = db.readers()
+    try:
+        session.add(User(username="nobody", role="admin", display_name="x", password_hash="x"))
+        with pytest.raises(RuntimeError, match="read-only"):
+            session.flush()
+    finally:
+        session.rollback()
+        session.close()
+
+
+def test_reads_of_bytes_are_not_read_only_views(app):
+    """`/content` and `/thumbnail` are not read-only views: their custody events must commit."""
+    assert not getattr(app.view_functions["evidence.EvidenceContent"].view_class.get, "_reads_only", False)
+    assert not getattr(app.view_functions["evidence.EvidenceThumbnail"].view_class.get, "_reads_only", False)
+    assert getattr(app.view_functions["visits.Visits"].view_class.get, "_reads_only", False)
+
+
+def _wait(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+@pytest.fixture
+def cached_app(app):
+    """The app with the verified-token cache on (production on PostgreSQL turns it on)."""
+    runtime = app.extensions["fieldproof"]
+    if runtime.db.dialect != "postgresql":
+        pytest.skip("the token cache needs PostgreSQL's LISTEN/NOTIFY (FIELDPROOF_TEST_DATABASE_URL)")
+    cache = runtime.extras["tokens"]
+    assert isinstance(cache, TokenCache) and not cache.enabled  # development: off
+    cache.enabled = True
+    cache.lookup("warm-up")  # start the listener
+    assert _wait(lambda: cache.tokens.live)
+    yield app, cache
+    cache.stop()
+
+
+def test_cached_tokens_skip_the_lookup_and_logout_is_immediate(cached_app, factory):
+    app, cache = cached_app
+    client = app.test_client()
+    user = factory.user("legal")
+    assert client.get("/api/v1/me", headers=user.headers).status_code == 200
+    seen, stop = _statements(app.extensions["fieldproof"].db.reader_engine)
+    try:
+        assert client.get("/api/v1/me", headers=user.headers).status_code == 200
+    finally:
+        stop()
+    assert not any("access_tokens" in s for s in seen), "a cached token is not looked up again"
+    assert client.delete("/api/v1/auth/tokens/current", headers=user.headers).status_code == 204
+    assert client.get("/api/v1/me", headers=user.headers).status_code == 401
+
+
+def test_a_revocation_in_another_process_reaches_this_cache(cached_app, factory):
+    """Another API node revokes (its own connection, its own transaction): NOTIFY empties ours."""
+    from sqlalchemy.orm import sessionmaker
+
+    from accounts.models import User
+    from accounts.services import hash_token
+    from api.tokens import announce_revocations
+
+    app, cache = cached_app
+    client = app.test_client()
+    victim = factory.user("collector")
+    assert client.get("/api/v1/me", headers=victim.headers).status_code == 200
+    assert cache.tokens.get(hash_token(victim.token)) is not None
+
+    engine = app.extensions["fieldproof"].db.engine
+    other_node = sessionmaker(engine)
+    announce_revocations(other_node, TokenCache("unused", enabled=False))
+    with other_node.begin() as session:
+        session.get(User, victim.id).active = False
+    assert _wait(lambda: not cache.tokens._entries)
+    assert client.get("/api/v1/me", headers=victim.headers).status_code == 401
+
+
+def test_no_cache_while_the_channel_is_down(cached_app, factory):
+    app, cache = cached_app
+    client = app.test_client()
+    user = factory.user("auditor")
+    cache.tokens.live = False
+    assert client.get("/api/v1/me", headers=user.headers).status_code == 200
+    assert not cache.tokens._entries

@@ -1,4 +1,5 @@
-"""OpenAPI: the problem+json error schema and the error responses every operation documents."""
+"""OpenAPI: the problem+json error schema, the error responses every operation documents, and
+(through api/links.py) the operationIds and links that chain the workflows."""
 from __future__ import annotations
 
 import http
@@ -6,6 +7,7 @@ import http
 import marshmallow as ma
 from apispec import BasePlugin
 
+from api.links import LinksPlugin
 from api.problems import PROBLEM_MEDIA_TYPE
 
 
@@ -26,6 +28,10 @@ class ProblemSchema(ma.Schema):
                             metadata={"description": "field path → messages, for validation errors"})
     violations = ma.fields.List(ma.fields.Nested(ViolationSchema),
                                 metadata={"description": "every compliance rule that refused the request"})
+    code = ma.fields.String(metadata={"description": "Evidence refusals: a stable machine-readable reason, "
+                                                    "e.g. too_large, hash_mismatch (evidence/errors.py)"})
+    context = ma.fields.Dict(keys=ma.fields.String(), metadata={
+        "description": "Evidence refusals: the measured values behind the refusal (limits, hashes, sizes)"})
 
 
 COMMON = (400, 404, 429, 500, 503)
@@ -34,9 +40,21 @@ WITH_BODY = (409, 413, 415, 422)
 
 
 class ProblemResponsesPlugin(BasePlugin):
-    """Adds the error responses every operation can give, so clients and fuzzers see them all."""
+    """Adds the error responses every operation can give, so clients and fuzzers see them all;
+    then the operationIds and links of api/links.py (the one plugin the app factory registers)."""
+
+    def __init__(self):
+        self.links = LinksPlugin()
+
+    def init_spec(self, spec):
+        super().init_spec(spec)
+        self.links.init_spec(spec)
 
     def operation_helper(self, path=None, operations=None, **kwargs):
+        self._error_responses(path, operations)
+        self.links.operation_helper(path=path, operations=operations, **kwargs)
+
+    def _error_responses(self, path, operations):
         for method, operation in (operations or {}).items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue

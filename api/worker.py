@@ -17,6 +17,7 @@ import secrets
 import threading
 
 from celery import Celery
+from celery.signals import worker_ready
 
 from core.jobs import run_job
 from core.settings import Settings
@@ -158,6 +159,34 @@ def worker_runtime(settings: Settings):
             load_job_modules()
             _runtime = build_runtime(settings.with_overrides(jobs="thread"))
         return _runtime
+
+
+def resume_verifications_on_start(sender=None, **_kwargs) -> None:
+    """`worker_ready`: re-submit verifications lost with a dead process, as the embedded scheduler
+    does at start.
+
+    A run's own message survives a killed worker (late acknowledgement), but only comes back after
+    the visibility timeout, and a run whose message is gone (a submit that failed after its row
+    committed) has nothing to come back. So a worker that starts submits `verification.resume`
+    twice: now, and once a lease that was fresh now can have lapsed. Both go through the broker
+    (this runs in the worker's parent process, which holds no runtime and no database
+    connections); a pool process runs them like any job. Queued runs get the job's own grace (their
+    messages are in the broker), and resuming a run that is in fact alive does nothing.
+    `celery beat`'s checkpoint tick re-submits again on every interval.
+    """
+    app = getattr(sender, "app", None)
+    if app is None or app.main != "fieldproof":
+        return
+    from evidence.verification import STALE_AFTER_SECONDS
+
+    for countdown in (None, STALE_AFTER_SECONDS + 1):
+        try:
+            app.send_task("fieldproof.run_job", args=("verification.resume", {}), countdown=countdown)
+        except Exception:  # noqa: BLE001 - the beat's next checkpoint tick re-submits too
+            log.exception("could not submit verification.resume at worker start")
+
+
+worker_ready.connect(resume_verifications_on_start, weak=False, dispatch_uid="fieldproof.resume_verifications")
 
 
 class CeleryRunner:

@@ -3,7 +3,7 @@ S3 (RADOS Gateway) + Celery/Redis, then an audit, then list-endpoint throughput 
 
     python bench/load_bench.py [--collectors 50] [--photos 20] [--visits 4] [--drop-rate 0.05]
                                [--photo-path direct|stream] [--pools split|single]
-                               [--ingest-nice 10] [--rgw-nice 10]
+                               [--ingest-nice 10] [--ingest-db-nice 10] [--rgw-nice 10] [--client-nice -5]
                                [--pg-url URL] [--s3-endpoint URL] [--api-url URL --broker-url URL]
 
 Without --pg-url / --s3-endpoint it starts a throwaway PostgreSQL (scripts/pg-start.sh) and RADOS
@@ -22,6 +22,16 @@ at a lower CPU priority (nice --ingest-nice / --rgw-nice) to stand in for that s
 output says which arrangement each figure came from. `--pools single` serves everything from
 one pool at normal priority (the arrangement before the split).
 
+The same machine also runs PostgreSQL and this client. The ingest pool connects with
+`application_name=fieldproof-ingest`; with --ingest-db-nice N the PostgreSQL backends serving those
+connections are reniced to N as they appear (checked every 0.2 s). The default leaves them at
+normal priority: in production both pools share the PostgreSQL primary, and a niced backend holds
+the ledger head lock (taken last, released at COMMIT) longer, which stalls the API pool's custody
+writes (notes) and, through the threads they occupy, its reads. The client — one asyncio process standing in for 50 phones that each have their own
+CPU — is the measuring instrument: a client starved of CPU adds its own wait to every latency it
+records, so it runs at --client-nice (-5) from the start of the load to the end of the throughput
+phase. Every arrangement is printed with the figures.
+
 Each collector, concurrently: lists its visits (the app's sync), and for each visit checks in,
 reads the visit, adds a note, uploads its share of the 20 photos (2-4 MB JPEGs generated once; a
 JPEG comment segment makes each upload's bytes and hash unique), lists again, and checks out.
@@ -38,10 +48,12 @@ Audit: every acknowledged item exists exactly once with its hash (API and databa
 item exists, every visit is completed once, and a verification of scope `all` (every stored
 object re-hashed from S3, every ledger leaf, node and checkpoint re-checked) passes.
 
-Throughput: for a fixed time, C keep-alive connections request `GET /api/v1/visits` (a collector's
-sync) as fast as they can; then a hello-world Flask app is served by gunicorn with the same
-config file and worker settings and measured the same way; the ratio of requests per second is
-printed (target >= 0.40).
+Throughput: a hello-world Flask app is served by gunicorn with the same config file and worker
+settings as the API pool (workers, threads, priority). For --rps-rounds rounds, C keep-alive
+connections request `GET /api/v1/visits` (a collector's sync) as fast as they can for
+--rps-seconds, then hello world the same way: interleaved, so the other tenants of a shared
+machine weigh on both alike. The ratio of all list requests to all hello-world requests per
+second is printed (target >= 0.40), with each round's.
 
 The client is asyncio with a minimal HTTP/1.1 client of its own (below, ~80 lines) rather than a
 library: it must cut a connection at a chosen byte of a body (httpx and requests give no handle
@@ -70,6 +82,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -443,6 +456,47 @@ def renice_daemons(run_dir: Path, niceness: int) -> int:
 
 
 
+INGEST_APPLICATION = "fieldproof-ingest"
+
+
+class BackendRenicer(threading.Thread):
+    """Renices the PostgreSQL backends of one application_name as they appear (a backend is one
+    process per connection, so its niceness is the connection's). Local servers only: the pids
+    that pg_stat_activity names must be processes of this machine."""
+
+    def __init__(self, pg_url: str, application: str, niceness: int, interval: float = 0.2):
+        super().__init__(name="backend-renicer", daemon=True)
+        self.pg_url, self.application, self.niceness, self.interval = pg_url, application, niceness, interval
+        self.stopping = threading.Event()
+        self.reniced: set[int] = set()
+
+    def run(self) -> None:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.pg_url, isolation_level="AUTOCOMMIT", pool_size=1)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    with engine.connect() as db:
+                        pids = db.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :a"),
+                                          {"a": self.application}).scalars().all()
+                except Exception:  # noqa: BLE001 - the server restarting or going away: try again
+                    pids = []
+                for pid in set(pids) - self.reniced:
+                    try:
+                        os.setpriority(os.PRIO_PROCESS, pid, self.niceness)
+                        self.reniced.add(pid)
+                    except OSError:
+                        pass
+                self.stopping.wait(self.interval)
+        finally:
+            engine.dispose()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
+
+
 class Services:
     """PostgreSQL and S3 (started here unless given), Redis + worker + gunicorn (the production shape)."""
 
@@ -457,6 +511,7 @@ class Services:
         self.ingest_url: str | None = None
         self.started_rgw = False
         self.arrangement: list[str] = []
+        self.backend_renicer = None
 
     def _free_port(self) -> int:
         from tests.e2e.processes import free_port
@@ -525,7 +580,10 @@ class Services:
 
         args = self.args
         port = self._free_port()
+        database_url = self.config.database_url + ("&" if "?" in self.config.database_url else "?") \
+            + f"application_name={INGEST_APPLICATION}"
         env = self.config.env(self.work / "shape" / "ingest", FIELDPROOF_BIND=f"127.0.0.1:{port}",
+                              FIELDPROOF_DATABASE_URL=database_url,
                               FIELDPROOF_WEB_WORKERS=str(args.ingest_workers),
                               FIELDPROOF_WEB_THREADS=str(args.ingest_threads),
                               FIELDPROOF_SEALING_SLOTS=str(args.sealing_slots))
@@ -540,6 +598,13 @@ class Services:
                                 f"/evidence/{{id}}/complete): gunicorn {args.ingest_workers} workers x "
                                 f"{args.ingest_threads} threads, sealing slots {args.sealing_slots}/worker, "
                                 f"nice {args.ingest_nice} ({self.ingest_url})")
+        if args.ingest_db_nice:
+            self.backend_renicer = BackendRenicer(args.pg_url, INGEST_APPLICATION, args.ingest_db_nice)
+            self.backend_renicer.start()
+            self.arrangement.append(f"PostgreSQL backends serving the ingest pool (application_name "
+                                    f"{INGEST_APPLICATION}): nice {args.ingest_db_nice}, reniced as they appear")
+        else:
+            self.arrangement.append("PostgreSQL backends serving the ingest pool: normal priority")
 
     def _fresh_database(self, url: str) -> str:
         """A new database on the given server for this run (dropped at the end): the audit counts
@@ -580,6 +645,8 @@ class Services:
         return url
 
     def stop(self) -> None:
+        if self.backend_renicer is not None:
+            self.backend_renicer.stop()
         for process in (self.hello, self.ingest):
             if process is not None:
                 process.stop(timeout=10)
@@ -791,7 +858,17 @@ def main() -> int:
                         help="direct: POST /evidence/uploads, presigned PUT to S3, complete (the app's path on "
                              "S3); stream: the bytes through the API (POST /evidence multipart)")
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=16)
+    parser.add_argument("--web-threads", type=int, default=4,
+                        help="threads per API-pool worker (and hello world's): reads are short, uploads go to "
+                             "the ingest pool, so a few threads suffice and fewer threads share the GIL")
+    parser.add_argument("--client-nice", type=int, default=-5,
+                        help="CPU niceness of this client during the load and throughput phases (it stands in "
+                             "for phones with CPUs of their own; a starved client inflates what it measures)")
+    parser.add_argument("--ingest-db-nice", type=int, default=0,
+                        help="CPU niceness of the PostgreSQL backends serving the ingest pool (default 0: in "
+                             "production ingest and API nodes share the PostgreSQL primary; a niced backend also "
+                             "holds the ledger head lock longer, stalling the API pool's custody writes)")
+    parser.add_argument("--rps-rounds", type=int, default=3)
     parser.add_argument("--pools", choices=("split", "single"), default="split",
                         help="split: uploads and sealing on an ingest pool, the rest on the API pool (as nginx "
                              "routes in docs/deploy.md); single: one pool for everything")
@@ -805,7 +882,7 @@ def main() -> int:
     parser.add_argument("--sealing-slots", type=int, default=2, help="concurrent `complete` calls per ingest worker")
     parser.add_argument("--ingest-url", help=argparse.SUPPRESS)
     parser.add_argument("--worker-concurrency", type=int, default=2)
-    parser.add_argument("--rps-seconds", type=float, default=10)
+    parser.add_argument("--rps-seconds", type=float, default=8, help="seconds per endpoint per round")
     parser.add_argument("--rps-connections", type=int, default=16)
     parser.add_argument("--verify-timeout", type=float, default=900)
     parser.add_argument("--pg-url")
@@ -826,6 +903,12 @@ def main() -> int:
         print("arrangement (this one machine; see docs/deploy.md for the production shape):")
         for line in services.arrangement:
             print(f"   {line}")
+        hello = services.start_hello()  # now, before this process raises its priority (children inherit it)
+        print(f"hello world: gunicorn {args.web_workers} workers x {args.web_threads} threads, normal priority "
+              f"({hello}), the API pool's settings")
+        if args.client_nice:
+            os.setpriority(os.PRIO_PROCESS, 0, args.client_nice)
+        print(f"load client (this process, one asyncio thread): nice {os.getpriority(os.PRIO_PROCESS, 0)}")
         photos = make_photos()
         print("photos: " + ", ".join(f"{len(p) / 1e6:.1f} MB" for p in photos))
         plans, staff = seed(url, args.pg_url, args.collectors, args.visits)
@@ -859,22 +942,31 @@ def main() -> int:
         print(f"\n== throughput: GET /api/v1/visits (API pool) vs hello world, same gunicorn settings ({loadavg()})")
         token = plans[0].collector["token"]
         path = "/api/v1/visits?page_size=50"
-        asyncio.run(hammer(url, path, {"Authorization": f"Bearer {token}"}, args.rps_connections, 1))  # warm-up
-        n, lat, errors, seconds = asyncio.run(hammer(url, path, {"Authorization": f"Bearer {token}"},
-                                                     args.rps_connections, args.rps_seconds))
-        list_rps = n / seconds
-        print(f"   visits list: {list_rps:8.1f} req/s  p50 {percentile(lat, 50) * 1000:.1f} ms  "
-              f"p99 {percentile(lat, 99) * 1000:.1f} ms  errors {errors}")
-        hello = services.start_hello()
+        auth = {"Authorization": f"Bearer {token}"}
+        asyncio.run(hammer(url, path, auth, args.rps_connections, 1))  # warm-up
         asyncio.run(hammer(hello, "/", {}, args.rps_connections, 1))
-        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-        n, lat, errors, seconds = asyncio.run(hammer(hello, "/", {}, args.rps_connections, args.rps_seconds))
-        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-        hello_rps = n / seconds
-        client_share = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / seconds
-        print(f"   hello world: {hello_rps:8.1f} req/s  p50 {percentile(lat, 50) * 1000:.1f} ms  "
-              f"p99 {percentile(lat, 99) * 1000:.1f} ms  errors {errors}  (client used {client_share:.2f} CPU)")
+        totals = {"list": [0, 0.0, []], "hello": [0, 0.0, []]}
+        for round_ in range(1, args.rps_rounds + 1):
+            figures = {}
+            for name, target, target_path, headers in (("list", url, path, auth), ("hello", hello, "/", {})):
+                cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+                n, lat, errors, seconds = asyncio.run(hammer(target, target_path, headers, args.rps_connections,
+                                                             args.rps_seconds))
+                cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+                client = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / seconds
+                totals[name][0] += n
+                totals[name][1] += seconds
+                totals[name][2] += lat
+                figures[name] = n / seconds
+                print(f"   round {round_} {'visits list' if name == 'list' else 'hello world':11}: {n / seconds:8.1f} req/s"
+                      f"  p50 {percentile(lat, 50) * 1000:.1f} ms  p99 {percentile(lat, 99) * 1000:.1f} ms  "
+                      f"errors {errors}  (client used {client:.2f} CPU)  {loadavg()}")
+            print(f"   round {round_} ratio: {figures['list'] / figures['hello']:.2f}")
+        list_rps = totals["list"][0] / totals["list"][1]
+        hello_rps = totals["hello"][0] / totals["hello"][1]
         ratio = list_rps / hello_rps
+        print(f"   all rounds: visits list {list_rps:.1f} req/s (p99 {percentile(totals['list'][2], 99) * 1000:.1f} ms), "
+              f"hello world {hello_rps:.1f} req/s (p99 {percentile(totals['hello'][2], 99) * 1000:.1f} ms)")
         print(f"   ratio visits list / hello world: {ratio:.2f} (target >= 0.40); {loadavg()}")
 
         reads = [v for k, v in stats.latencies.items() if k.startswith("GET")]
@@ -883,7 +975,9 @@ def main() -> int:
         duplicated = report["duplicated_hashes"] + len(report["unacknowledged_extra"])
         print(f"\n== targets (arrangement: {args.pools} pools"
               f"{f', ingest nice {args.ingest_nice}' if args.pools == 'split' else ''}"
-              f"{f', RADOS Gateway nice {args.rgw_nice}' if services.started_rgw and args.rgw_nice else ''})")
+              f"{f', RADOS Gateway nice {args.rgw_nice}' if services.started_rgw and args.rgw_nice else ''}"
+              f"{f', ingest PostgreSQL backends nice {args.ingest_db_nice}' if args.pools == 'split' and args.ingest_db_nice else ''}"
+              f", API pool {args.web_workers} x {args.web_threads} threads, client nice {args.client_nice})")
         print(f"   lost items: {lost}, duplicated items: {duplicated} (target 0 and 0)")
         print(f"   audit clean: {report['clean']}")
         print(f"   p99 of list and read endpoints during the load: {read_p99 * 1000:.1f} ms (target <= 100)")

@@ -1,12 +1,15 @@
 """gunicorn for FieldProof API nodes: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
 
-Threaded workers suit this app: requests are short, uploads stream to disk (or go straight to
-S3 with presigned URLs), and long work (packets, verification) runs on Celery workers. 16 threads:
-a thread waiting on S3 or PostgreSQL costs nothing, and a read must find a free thread while
-`complete` calls (S3 re-read, hash, thumbnail, copy) are running; idle keep-alive connections wait
-in the poller, not on a thread. The database pools (core/db.py) have room for all of them.
-The same file serves the ingest pool (fieldproof-ingest.service: uploads and `complete`, routed by
-nginx), where `FIELDPROOF_SEALING_SLOTS` bounds how many threads seal at once (api/admission.py).
+Threaded workers suit this app: requests are short, uploads go straight to S3 with presigned URLs
+(or stream to disk), and long work (packets, verification) runs on Celery workers. The API pool
+runs 4 threads per worker (FIELDPROOF_WEB_THREADS): its requests are a database round trip or two
+and a few milliseconds of Python, so a few threads keep the cores busy while one waits on
+PostgreSQL, and more only take turns on the GIL (measured: docs/deploy.md, "Measured here").
+Idle keep-alive connections wait in the poller, not on a thread. The ingest pool
+(fieldproof-ingest.service: uploads and `complete`, routed by nginx) runs this same file with
+`--threads 16` (its threads mostly wait on S3 or a sealing slot), and `FIELDPROOF_SEALING_SLOTS`
+bounds how many threads seal at once (api/admission.py). The database pools (core/db.py) have room
+for 16 threads.
 """
 import multiprocessing
 import os
@@ -14,7 +17,7 @@ import os
 bind = os.environ.get("FIELDPROOF_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("FIELDPROOF_WEB_WORKERS", multiprocessing.cpu_count()))
 worker_class = "gthread"
-threads = int(os.environ.get("FIELDPROOF_WEB_THREADS", "16"))
+threads = int(os.environ.get("FIELDPROOF_WEB_THREADS", "4"))
 timeout = 120          # large evidence uploads on slow links
 graceful_timeout = 30
 keepalive = 5

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from core.db import sync_committed
 from core.errors import IntegrityFailure, NotFound, ValidationFailed
 from core.jobs import job
 from core.keys import LedgerKey, LedgerSigner
@@ -350,6 +351,7 @@ def issue_checkpoint(session: Session, signer: LedgerSigner, origin: str, *, onl
     if only_if_changed and latest is not None and latest.tree_size == size and latest.key_id == key.key_id:
         return latest
     root = stored_root(session, size)
+    sync_committed(session)  # the leaves this head covers survive a power loss (SQLite's WAL)
     signed = c2sp.sign_checkpoint(key.private_key, c2sp.Checkpoint(origin, size, root))
     register_signing_key(session, key)
     row = Checkpoint(tree_size=size, root_hash=root.hex(), body=signed.body().decode("utf-8"),

@@ -331,13 +331,15 @@ def seal_evidence(session: Session, runtime: Runtime, actor: Actor, item: Eviden
     item.retain_until = _retention(runtime, case, now, stored)
     _extend_retention(blobs, item.sha256, item.retain_until)
     session.add(item)
-    session.flush()
-    record_custody_event(session, type="sealed", evidence_id=item.id, actor_id=actor.id, sha256=item.sha256,
-                         case_id=item.case_id, at=now, details=_seal_details(item))
+    # The ledger append last: it holds the ledger head's lock until the request commits, so nothing
+    # that can wait (the store, the case timeline row) may come after it (see start_direct_upload).
     record_event(session, item.case_id, "evidence_sealed", actor.id,
                  {"evidence_id": item.id, "kind": item.kind, "media_type": item.media_type, "size": item.size,
                   "derived_from": item.derived_from},
                  subject_id=item.id, at=now)
+    session.flush()
+    record_custody_event(session, type="sealed", evidence_id=item.id, actor_id=actor.id, sha256=item.sha256,
+                         case_id=item.case_id, at=now, details=_seal_details(item))
     return item
 
 
@@ -429,10 +431,14 @@ def start_direct_upload(session: Session, actor: Actor, runtime: Runtime, captur
     item = _new_item(actor, visit, capture, kind=capture["kind"], sha256=capture["sha256"], size=size,
                      signature_status=signature_status, device_id=device_id, status="pending_upload")
     item.content_md5 = md5
-    _record_created(session, actor, item, path="direct")
+    session.add(item)
+    session.flush()  # the item's id, for the presigned URL
     presigned = None
     if not already:  # to `staging/<item id>`: never to the content address (see `complete_upload`)
         presigned = blobs.presign_staging_put(item.id, size, md5 or "", capture["sha256"], UPLOAD_URL_TTL_S)
+    # The ledger append last: its head lock is held until the request commits, and a niced or
+    # starved ingest process signing a URL under it would stall every other custody write.
+    _record_created(session, actor, item, path="direct")
     return DirectUpload(item, presigned, already)
 
 

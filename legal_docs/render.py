@@ -3,13 +3,17 @@
 How the work is split, and why (WeasyPrint costs ~20 ms of CPU a page, mostly in its box model):
 
 * Regular pages are *set directly* (``set_pages`` over ``typeset``): each exhibit's pages
-  (heading, caption, custody lines, box, plates), the exhibit index and the hash appendix are
-  written as content streams with our own line breaking, in glyphs of fonts WeasyPrint embedded
+  (heading, caption, custody lines, box, plates), the exhibit index, the hash appendix and the
+  covers of volumes 2 on are written as content streams with our own line breaking, in glyphs of fonts WeasyPrint embedded
   for a *glyph sheet* (every character each font role needs, laid out once per build beside the
   stamp), so the text stays real (ToUnicode), the fonts embedded and PDF/A-ready, and Chinese is
   in Noto Sans CJK SC. Words that need shaping or a glyph no font has fall back to WeasyPrint
-  (that exhibit, or the whole index), laid out from the same words. WeasyPrint lays out only the
-  covers, summary, chronology, declaration and how-to-verify pages.
+  (that exhibit, the whole index, that volume's cover), laid out from the same words. WeasyPrint
+  lays out only the packet's cover, summary, chronology, declaration and how-to-verify pages. A
+  volume whose first piece is set directly starts from the stamp document emptied of its pages
+  (a WeasyPrint PDF/A-3b file of the build: XMP, output intent, language), with its own file ID.
+* ``load_weasyprint`` also stops cffi from parsing a C type for every font WeasyPrint subsets
+  (``_fixed_size_arrays_once``): that parsing was about a third of WeasyPrint's time here.
 * Photos are *plates*: a box whose position the setter (or WeasyPrint, through ``Page.anchors``)
   reports; pikepdf draws the JPEG there as a DCTDecode image, copying its bytes without
   re-encoding when it is already print-sized (``PRINT_MAX_EDGE``), else after one downscale.
@@ -28,12 +32,13 @@ How the work is split, and why (WeasyPrint costs ~20 ms of CPU a page, mostly in
   worker processes (``RENDER_WORKERS``, default min(2, CPUs); each imports WeasyPrint only
   through ``load_weasyprint``), which also assemble the volumes. Phase 1 makes everything that
   prints no page number (the index and appendix leave their Bates cells blank, filled in at
-  assembly with the stamp's font); phase 2 lays out the covers with the real numbers, repeated
-  only if a cover's page count changes.
-* Cost now (300 photos, 1600x1200): setting an exhibit page is ~0.5 ms of CPU; what is left is
-  about 1 s of CPU for the WeasyPrint pages (a fixed cost plus ~25 ms per volume cover) and the
-  assembly, which is bound by copying, writing and hashing the JPEG bytes (a volume is hashed
-  from the page cache after qpdf writes it: hashing in qpdf's many small writes cost more). Stylesheet parsed once per process (``packet.css``); margin boxes
+  assembly with the stamp's font); phase 2 lays out the packet's cover and sets the volume covers
+  (in this process) with the real numbers, repeated only if a cover's page count changes.
+* Cost now (300 photos, 1600x1200): setting an exhibit page is ~0.5 ms of CPU, a volume cover
+  ~1 ms; what is left is WeasyPrint's fixed cost for the stamp, cover, front matter, declaration
+  and how-to-verify pages, and the assembly, which is bound by copying, writing and hashing the JPEG bytes (a volume is hashed
+  from the page cache after qpdf writes it: hashing in qpdf's many small writes cost more).
+  Templates compile once per process, the stylesheet is parsed once per build (``packet.css``); margin boxes
   declared empty so WeasyPrint does not build 16 margin-box styles per page.
 * Volumes are planned before layout from byte estimates (plate bytes + text
   overhead), exhibits never split; pikepdf joins each volume's pieces, draws
@@ -45,6 +50,7 @@ How the work is split, and why (WeasyPrint costs ~20 ms of CPU a page, mostly in
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import multiprocessing as mp
 import os
@@ -76,7 +82,10 @@ from legal_docs.set_pages import (
     set_exhibits,
     set_hashes,
     set_index,
+    set_volume_cover,
     sheet_characters,
+    volume_cover_settable,
+    volume_cover_words,
 )
 from legal_docs.typeset import SHEET_SIZE, GlyphSheet, settable, to_unicode, widths
 from legal_docs.manifest import (
@@ -253,7 +262,9 @@ def _css_string(value: object) -> Markup:
     return Markup(f'"{text}"')
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """The HTML templates' environment, one per process: templates compile once, not per build."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
@@ -276,7 +287,40 @@ def load_weasyprint():
     import weasyprint
 
     ImageFile.LOAD_TRUNCATED_IMAGES = False
+    _fixed_size_arrays_once()
     return weasyprint
+
+
+_ARRAY_DECL = re.compile(r"([A-Za-z_][A-Za-z0-9_ ]*)\[([0-9]+)\]")
+
+
+def _fixed_size_arrays_once() -> None:
+    """Stop cffi from running its C parser on every font WeasyPrint subsets.
+
+    WeasyPrint's font subsetting asks for arrays as ``ffi.new(f"hb_codepoint_t[{n}]", values)``;
+    cffi caches parsed types by their string, so each new ``n`` (one or two per font per
+    document) runs pycparser over all of WeasyPrint's typedefs, 5-10 ms of CPU each: about a
+    third of the time WeasyPrint spent on a packet's small pages. ``T[n]`` with ``n`` values (or
+    none) is the same array as ``T[]`` given those values (or ``n``), whose type is parsed once.
+    """
+    from weasyprint.text.ffi import ffi
+
+    if getattr(ffi, "_fieldproof_arrays", False):
+        return
+    parsed_new = ffi.new
+
+    def new(cdecl, init=None):
+        match = _ARRAY_DECL.fullmatch(cdecl) if isinstance(cdecl, str) else None
+        if match is not None:
+            length = int(match.group(2))
+            if init is None:
+                return parsed_new(match.group(1).rstrip() + "[]", length)
+            if isinstance(init, (list, tuple)) and len(init) == length:
+                return parsed_new(match.group(1).rstrip() + "[]", init)
+        return parsed_new(cdecl, init)
+
+    ffi.new = new
+    ffi._fieldproof_arrays = True
 
 
 class _Layout:
@@ -599,12 +643,20 @@ def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, content: 
     the index and the hash appendix,
     write outline and manifest. Returns the file's size and SHA-256."""
     stamp = _stamp(stamp_path, content.bates_prefix)
-    with pikepdf.open(pieces[0].path) as pdf:
+    # The volume starts from its first piece's file, or, when that piece was set directly (a
+    # volume's cover), from the stamp document emptied of its pages: either way a WeasyPrint
+    # PDF/A-3b document of this build, with its XMP metadata, output intent and language.
+    drawn_first = pieces[0].path is None
+    with pikepdf.open(stamp_path if drawn_first else pieces[0].path) as pdf:
         others = []
         try:
+            if drawn_first:
+                del pdf.pages[:]
+                volume_id = hashlib.md5(f"{content.packet_id}/{target.name}".encode(), usedforsecurity=False).digest()
+                pdf.trailer.ID = pikepdf.Array([pikepdf.String(volume_id), pikepdf.String(volume_id)])
             stamp_resources = pdf.copy_foreign(stamp.pdf.pages[0].Resources)
             set_fonts = None
-            for piece in pieces[1:]:
+            for piece in pieces[0 if drawn_first else 1:]:
                 if piece.path is not None:
                     others.append(pikepdf.open(piece.path))
                     pdf.pages.extend(others[-1].pages)
@@ -797,12 +849,21 @@ def _lay_out_and_assemble(content, out_dir, scratch, limit, start, prepared, pla
         last = number + sum(piece.pages for piece in back) - 1
         volume_spans = [(first, (volume_firsts[v + 1] - 1) if v + 1 < len(plan) else last)
                         for v, first in enumerate(volume_firsts)]
-        cover, *covers = runner.submit(
-            [("cover", "cover", {"start": start, "spans": spans, "volume_spans": volume_spans, "total_last": last})]
-            + [("volume", f"vol{v + 1:02d}", {"volume": v + 1, "first": volume_firsts[v],
-                                               "volume_exhibits": (prepared[plan[v][0]].exhibit.number,
-                                                                   prepared[plan[v][-1]].exhibit.number)})
-               for v in range(1, len(plan))])()
+        # Volume covers are set here (about a millisecond each) unless their words need WeasyPrint.
+        cover_jobs, covers = [("cover", "cover", {"start": start, "spans": spans, "volume_spans": volume_spans,
+                                                  "total_last": last})], {}
+        for v in range(1, len(plan)):
+            numbers = (prepared[plan[v][0]].exhibit.number, prepared[plan[v][-1]].exhibit.number)
+            heading, rows = volume_cover_words(content, v + 1, len(plan), numbers,
+                                               bates_number(content.bates_prefix, volume_firsts[v]))
+            if volume_cover_settable(sheet, heading, rows):
+                covers[v] = _set_piece(set_volume_cover(sheet, heading, rows))
+            else:
+                cover_jobs.append(("volume", f"vol{v + 1:02d}", {"volume": v + 1, "first": volume_firsts[v],
+                                                                  "volume_exhibits": numbers}))
+        cover, *laid_out = runner.submit(cover_jobs)()
+        covers.update(zip((job[2]["volume"] - 1 for job in cover_jobs[1:]), laid_out))
+        covers = [covers[v] for v in range(1, len(plan))]
         counted = {0: cover.pages, **{v: piece.pages for v, piece in enumerate(covers, 1)}}
         if counted == cover_pages:
             break

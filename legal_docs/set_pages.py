@@ -15,10 +15,12 @@ import jinja2
 
 from legal_docs.bates import bates_range
 from legal_docs.content import PacketContent
+from legal_docs.bates import DIGITS
 from legal_docs.typeset import BOTTOM, LEFT, MM, TOP, WIDTH, Flow, GlyphSheet, clean, settable, simple_script, wrap
 
 __all__ = ["ExhibitText", "TEMPLATES_DIR", "exhibit_texts", "hash_lines", "index_rows", "labels",
-           "set_exhibits", "set_hashes", "set_index", "sheet_characters"]
+           "set_exhibits", "set_hashes", "set_index", "set_volume_cover", "sheet_characters",
+           "volume_cover_settable", "volume_cover_words"]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "legal"
 _LH = 1.35                                    # packet.css line-height
@@ -130,6 +132,24 @@ def hash_lines(content: PacketContent, prepared: Sequence) -> tuple[str, list[st
     return head, rows, L.checkpoint_title, content.ledger.checkpoint.decode("utf-8").replace("\n", " ¶ ")
 
 
+def volume_cover_words(content: PacketContent, volume: int, volumes: int, numbers: tuple[int, int],
+                       first: str) -> tuple[str, list[tuple[str, str]]]:
+    """The words on the cover of volume ``volume`` (2 on): its heading, and (label, value) rows,
+    the last one the Bates number of its first page (``first``)."""
+    L = labels(content)
+    heading = clean(str(L.volume_heading(volume, volumes, numbers))).replace("\n", " ")
+    return heading, [(str(L.case_reference), clean(content.case.reference).replace("\n", " ")),
+                     (str(L.first_page), first)]
+
+
+def _volume_ranges(volume_of: dict[int, int]) -> dict[int, tuple[int, int]]:
+    ranges: dict[int, tuple[int, int]] = {}
+    for number, volume in volume_of.items():
+        low, high = ranges.get(volume, (number, number))
+        ranges[volume] = (min(low, number), max(high, number))
+    return ranges
+
+
 def sheet_characters(content: PacketContent, texts: Sequence[ExhibitText], prepared: Sequence,
                      volume_of: dict[int, int], volumes: int) -> dict[str, str]:
     """Every character each role has to set (texts that need WeasyPrint anyway left out), and digits."""
@@ -152,6 +172,11 @@ def sheet_characters(content: PacketContent, texts: Sequence[ExhibitText], prepa
     add("monobold", head)
     add("mono", *lines, checkpoint, content.ledger.key_id)
     add("bold", str(L.hash_appendix), title, "key id")
+    for volume, numbers in sorted(_volume_ranges(volume_of).items()):
+        if volume > 1:
+            heading, rows = volume_cover_words(content, volume, volumes, numbers, content.bates_prefix + "0" * DIGITS)
+            add("bold", heading, *(label for label, _value in rows))
+            add("regular", *(value for _label, value in rows))
     for role in chars:
         chars[role].update("0123456789 ")
         chars[role].discard("\n")
@@ -335,6 +360,64 @@ def set_hashes(sheet: GlyphSheet, title: str, head: str, rows: list[str], number
               + sheet.show("mono", key_id, 6.4, LEFT + sheet.width("bold", label, 9), flow.y - drop) + b"ET\n")
     flow.y -= 9 * _LH
     return _piece(flow, [(title, (mark[0], 0, mark[1]), [], "open")], [], cells)
+
+
+_COVER_SIZE, _COVER_TOP, _COVER_TABLE_WIDTH = 20.0, 35 * MM, 0.8
+
+
+def set_volume_cover(sheet: GlyphSheet, heading: str, rows: list[tuple[str, str]]) -> SetPiece:
+    """A volume's cover as ``packet.html`` lays it out (``.cover``): the heading centred 35 mm down,
+    then a two-column table, 80% wide and centred, headers bold on grey; one bookmark."""
+    flow = Flow(sheet)
+    flow.page()
+    flow.y -= _COVER_TOP
+    mark = (flow.index, flow.px_rect(0, flow.y, 0, flow.y)[1])
+    line_height = _COVER_SIZE * _LH
+    drop = sheet.baseline("bold", _COVER_SIZE, line_height)
+    out = [b"BT 0 g\n"]
+    for line in wrap(sheet, "bold", heading, _COVER_SIZE, WIDTH):
+        flow.need(line_height)
+        if line:
+            x = LEFT + (WIDTH - sheet.width("bold", line, _COVER_SIZE)) / 2
+            out.append(sheet.show("bold", line, _COVER_SIZE, x, flow.y - drop))
+        flow.y -= line_height
+    out.append(b"ET\n")
+    flow.draw(b"".join(out))
+    flow.y -= 4 * MM + 10 * MM
+    size, pad_x, pad_y, rule = 9.0, 3.0, 1.0, 0.4
+    table_width = WIDTH * _COVER_TABLE_WIDTH
+    left = LEFT + (WIDTH - table_width) / 2
+    inset = 2 * (pad_x + rule)
+    # as CSS auto table layout shares out the width: in proportion to each column's widest content
+    label_width = max(sheet.width("bold", label, size) for label, _v in rows) + inset
+    value_width = max(sheet.width("regular", value, size) for _l, value in rows) + inset
+    split = left + table_width * min(0.5, label_width / (label_width + value_width))
+    columns = (("bold", left, split), ("regular", split, left + table_width))
+    for row in rows:
+        laid = [(role, x0, x1, wrap(sheet, role, text, size, x1 - x0 - inset))
+                for (role, x0, x1), text in zip(columns, row)]
+        height = max(len(lines) for *_rest, lines in laid) * size * _LH + 2 * (pad_y + rule)
+        flow.need(height)
+        top, bottom = flow.y, flow.y - height
+        cells = [f"q {_HEADER_FILL} g {left:.2f} {bottom:.2f} {split - left:.2f} {height:.2f} re f Q\n".encode(),
+                 f"q {_GRAY_LINE} G {rule} w".encode()]
+        for _role, x0, x1, _lines in laid:
+            cells.append(f" {x0:.2f} {bottom:.2f} {x1 - x0:.2f} {height:.2f} re S".encode())
+        cells.append(b" Q\nBT 0 g\n")
+        for role, x0, _x1, lines in laid:
+            drop = sheet.baseline(role, size, size * _LH)
+            for n, line in enumerate(lines):
+                if line:
+                    cells.append(sheet.show(role, line, size, x0 + rule + pad_x, top - rule - pad_y - n * size * _LH - drop))
+        cells.append(b"ET\n")
+        flow.draw(b"".join(cells))
+        flow.y = bottom
+    return _piece(flow, [(heading, (mark[0], 0, mark[1]), [], "open")], [], [])
+
+
+def volume_cover_settable(sheet: GlyphSheet, heading: str, rows: list[tuple[str, str]]) -> bool:
+    return (settable(sheet, "bold", heading, *(label for label, _v in rows))
+            and settable(sheet, "regular", *(value for _l, value in rows)))
 
 
 def exhibit_settable(sheet: GlyphSheet, text: ExhibitText) -> bool:

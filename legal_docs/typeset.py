@@ -134,6 +134,9 @@ class GlyphSheet:
     def __post_init__(self) -> None:
         self.advances = {role: {c: g.advance for c, g in table.items()} for role, table in self.glyphs.items()}
         self.hexes = {role: {c: (g.font, g.code.hex()) for c, g in table.items()} for role, table in self.glyphs.items()}
+        self._codes = {role: {c: g.code.hex() for c, g in table.items()} for role, table in self.glyphs.items()}
+        self._one_font = {role: next(iter(fonts)) if len(fonts := {g.font for g in table.values()}) == 1 else None
+                          for role, table in self.glyphs.items()}
 
     @classmethod
     def load(cls, path: Path | str, first_page: int = 1) -> GlyphSheet:
@@ -181,16 +184,23 @@ class GlyphSheet:
 
     def show(self, role: str, text: str, size: float, x: float, y: float) -> bytes:
         """The operators drawing ``text`` on one line with its baseline at (x, y): one run per font."""
+        font = self._one_font[role]
+        if font is not None:     # the role's glyphs are all in one font: one run
+            return (f"1 0 0 1 {x:.2f} {y:.2f} Tm {font} {size:g} Tf <"
+                    f"{''.join(map(self._codes[role].__getitem__, text))}> Tj\n").encode("ascii")
         out = [f"1 0 0 1 {x:.2f} {y:.2f} Tm"]
         for font, run in groupby(map(self.hexes[role].__getitem__, text), key=itemgetter(0)):
-            out.append(f"{font} {size:g} Tf <{''.join(code for _font, code in run)}> Tj")
+            out.append(f"{font} {size:g} Tf <{''.join([code for _font, code in run])}> Tj")
         return (" ".join(out) + "\n").encode("ascii")
 
 
 def clean(text: str) -> str:
     """Tabs as spaces, other control characters dropped, line ends as ``\\n``."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
-    return "".join(char for char in text if char == "\n" or unicodedata.category(char) != "Cc")
+    return _CONTROLS.sub("", text)
+
+
+_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")   # category Cc but \n
 
 
 def settable(sheet: GlyphSheet, role: str, *texts: str) -> bool:

@@ -3,7 +3,7 @@ from flask.views import MethodView
 from api.auth import current_actor, requires
 from api.context import db_session, reads_only, runtime
 from api.resources.base import Blueprint, paginated
-from api.schemas.cases import CaseEventSchema, CasePatchSchema, CaseQueryArgsSchema, CaseSchema
+from api.schemas.cases import CaseEventSchema, CasePatchSchema, CaseQueryArgsSchema, CaseSchema, CaseViewSchema
 from api.schemas.common import SyncArgsSchema
 from cases import services as cases
 
@@ -19,7 +19,7 @@ class Cases(MethodView):
     @reads_only
     @requires(*READERS)
     @blp.arguments(CaseQueryArgsSchema, location="query")
-    @blp.response(200, CaseSchema(many=True))
+    @blp.response(200, CaseViewSchema(many=True))
     @blp.paginate()
     def get(self, args, pagination_parameters):
         """Cases you may see (a collector: the ones assigned to them)."""
@@ -27,7 +27,7 @@ class Cases(MethodView):
 
     @requires(*WRITERS)
     @blp.arguments(CaseSchema)
-    @blp.response(201, CaseSchema)
+    @blp.response(201, CaseViewSchema)
     def post(self, data):
         """Open a case. National id and phone are stored encrypted and only returned masked."""
         return cases.create_case(db_session(), current_actor(), runtime().cipher, data)
@@ -37,14 +37,14 @@ class Cases(MethodView):
 class CaseById(MethodView):
     @reads_only
     @requires(*READERS)
-    @blp.response(200, CaseSchema)
+    @blp.response(200, CaseViewSchema)
     def get(self, case_id):
         """One case (404 when it is not yours to see)."""
         return cases.get_case(db_session(), current_actor(), case_id)
 
     @requires(*WRITERS)
     @blp.arguments(CasePatchSchema)
-    @blp.response(200, CaseSchema)
+    @blp.response(200, CaseViewSchema)
     def patch(self, changes, case_id):
         """Change flags, assignment, status or amounts; add addresses."""
         return cases.update_case(db_session(), current_actor(), runtime().cipher, case_id, changes)

@@ -15,7 +15,7 @@ blp = Blueprint("visits", __name__, description="Lawful visits: scheduling, geof
 class Visits(MethodView):
     @reads_only
     @requires(*visits.READERS)
-    @plain_page(lambda: visits.list_visits(db_session(), current_actor()), visit_json)
+    @plain_page(lambda actor: visits.list_visits(db_session(), actor), visit_json)
     @blp.arguments(VisitQueryArgsSchema, location="query")
     @blp.response(200, VisitSchema(many=True))
     @blp.paginate()

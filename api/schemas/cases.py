@@ -15,6 +15,20 @@ class DebtorSchema(ma.Schema):
                           metadata={"description": "Stored encrypted; returned masked (last 4)"})
 
 
+MASKED = r"^\*+[0-9A-Za-z ()+-]{0,4}$"
+
+
+class DebtorViewSchema(ma.Schema):
+    """What responses carry: identifiers masked to their last four characters (RULES.md), so the
+    response document must not promise the request's patterns."""
+
+    name = fields.String(required=True)
+    national_id = fields.String(allow_none=True, metadata={"pattern": MASKED, "example": "**************0045",
+                                                           "description": "Masked: last 4 characters"})
+    phone = fields.String(allow_none=True, metadata={"pattern": MASKED, "example": "*************0045",
+                                                     "description": "Masked: last 4 characters"})
+
+
 class DebtorPatchSchema(DebtorSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
 
@@ -62,6 +76,10 @@ class CaseSchema(ma.Schema):
     addresses = fields.List(fields.Nested(AddressSchema), load_default=list, validate=validate.Length(max=20))
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
+
+
+class CaseViewSchema(CaseSchema):
+    debtor = fields.Nested(DebtorViewSchema, required=True)
 
 
 class CasePatchSchema(ma.Schema):

@@ -54,7 +54,9 @@ class Money(fields.Decimal):
     """A non-negative decimal string with at most two places (e.g. "1234.50"); never a float."""
 
     def __init__(self, **kwargs):
-        metadata = {"pattern": MONEY_PATTERN, "example": "1234.50", **kwargs.pop("metadata", {})}
+        # a string in the document too (apispec would say "number" for a Decimal field)
+        metadata = {"type": "string", "format": "decimal", "pattern": MONEY_PATTERN, "example": "1234.50",
+                    **kwargs.pop("metadata", {})}
         super().__init__(places=2, as_string=True, allow_nan=False, metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):

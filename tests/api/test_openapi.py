@@ -45,3 +45,78 @@ def test_docs_ui_is_served_without_a_network(client):
     page = client.get("/api/v1/docs")
     assert page.status_code == 200 and b"/api/v1/docs/assets/swagger-ui-bundle.js" in page.data
     assert client.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 200
+
+
+OPERATIONS = {"get", "post", "put", "patch", "delete"}
+
+
+def test_every_operation_has_a_stable_unique_operation_id(client):
+    from api.links import operation_id
+
+    ids = {}
+    for path, item in spec(client)["paths"].items():
+        for method, op in item.items():
+            if method in OPERATIONS:
+                assert op.get("operationId"), (method, path)
+                ids.setdefault(op["operationId"], []).append((method, path))
+    assert all(len(where) == 1 for where in ids.values()), {i: w for i, w in ids.items() if len(w) > 1}
+    # Derived from method and path, so they change only when the path does.
+    assert ids["post_cases"] == [("post", "/api/v1/cases")]
+    assert operation_id("post", "/api/v1/visits/{visit_id}/check-in") == "post_visits_visit_id_check_in"
+
+
+def test_document_declares_the_workflow_links(client):
+    """Every link of api/links.py is in the document, on its source's success response, and names
+    a real operation with parameters it has, so stateful fuzzing cannot silently lose them."""
+    from api.links import LINKS, PREFIX
+
+    document = spec(client)
+    by_id = {op["operationId"]: (method, path, op, item) for path, item in document["paths"].items()
+             for method, op in item.items() if method in OPERATIONS}
+    declared = {}
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            if method not in OPERATIONS:
+                continue
+            for status, response in op["responses"].items():
+                for name, link in response.get("links", {}).items():
+                    declared[(method, path.removeprefix(PREFIX), status, name)] = link
+    assert len(declared) >= 60
+    for link in LINKS:
+        method, path, status = link.source
+        found = declared.get((method, path, status, link.name))
+        assert found is not None, f"{link.name}: {method.upper()} {path} {status} lost its link"
+        target_method, target_path, target, item = by_id[found["operationId"]]
+        assert (target_method, target_path) == (link.target[0], PREFIX + link.target[1]), link.name
+        names = {p["name"] for p in item.get("parameters", []) + target.get("parameters", [])}
+        assert set(found.get("parameters", {})) <= names, (link.name, names)
+        if "requestBody" in found:
+            assert "requestBody" in target, link.name
+        for expression in [*found.get("parameters", {}).values(), *found.get("requestBody", {}).values()]:
+            assert not isinstance(expression, str) or not expression.startswith("$") or \
+                re.fullmatch(r"\$(response\.body#(/[\w-]+)*|request\.path\.\w+)", expression), expression
+
+    # The workflows the API is for, by name.
+    def linked(source, status, target):
+        return any(l["operationId"] == target for (m, p, s, _), l in declared.items()
+                   if (m, p) == source and s == status)
+
+    assert linked(("post", "/cases"), "201", "get_cases_case_id")
+    assert linked(("post", "/cases"), "201", "post_visits")
+    assert linked(("post", "/visits"), "201", "post_visits_visit_id_check_in")
+    assert linked(("post", "/visits/{visit_id}/check-in"), "200", "post_visits_visit_id_check_out")
+    assert linked(("post", "/evidence/uploads"), "201", "put_evidence_evidence_id_content")
+    assert linked(("put", "/evidence/{evidence_id}/content"), "204", "post_evidence_evidence_id_complete")
+    assert linked(("post", "/evidence"), "201", "get_evidence_evidence_id_custody")
+    assert linked(("post", "/cases/{case_id}/packets"), "202", "get_packets_packet_id")
+    assert linked(("post", "/verifications"), "202", "get_verifications_verification_id")
+    assert linked(("post", "/users"), "201", "get_users_user_id")
+
+
+def test_schemathesis_accepts_every_link(client):
+    """schemathesis refuses (InvalidStateMachine) a document whose links name a missing operation,
+    parameter or expression it cannot use; the stateful fuzz test depends on this one building."""
+    import schemathesis
+
+    machine = schemathesis.openapi.from_dict(spec(client)).as_state_machine()
+    assert machine.schema.statistic.transitions.total > 0

@@ -723,3 +723,41 @@ def test_the_scheduler_resubmits_lost_runs_at_start(monkeypatch):
     finally:
         scheduler.stop()
     assert submitted[0] == ("verification.resume", {"queued_grace_seconds": 0})
+
+
+def test_a_celery_worker_resubmits_lost_runs_when_it_starts(client, runtime, auditor, monkeypatch):
+    """The Celery topology has no embedded scheduler: the worker's `worker_ready` does its start-up
+    resume, through the broker (here a recorder: no broker needed)."""
+    from celery import Celery
+    from celery.signals import worker_ready
+
+    from api.worker import make_celery
+    from core.jobs import run_job
+
+    items(runtime, 1)
+    lost = lost_run(runtime, auditor, "running", verification.STALE_AFTER_SECONDS + 5)
+    celery_app = make_celery(runtime.settings.with_overrides(jobs="celery", broker_url="memory://"))
+    sent = []
+
+    def send_task(name, args=(), countdown=None, **_options):
+        sent.append((name, args, countdown))
+
+    class Consumer:  # what `worker_ready` is sent with: the worker's consumer, which knows its app
+        def __init__(self, app):
+            self.app = app
+
+    monkeypatch.setattr(celery_app, "send_task", send_task)
+    # what celery.apps.worker does once the worker's consumer is ready
+    worker_ready.send(sender=Consumer(celery_app))
+    assert [(name, args) for name, args, _ in sent] == [("fieldproof.run_job", ("verification.resume", {}))] * 2
+    assert sent[0][2] is None and sent[1][2] > verification.STALE_AFTER_SECONDS  # now, and once a fresh lease lapsed
+    run_job(runtime, *sent[0][1])  # what a pool process does with the message
+    assert runtime.jobs.wait_idle()
+    report = client.get(f"/api/v1/verifications/{lost}", headers=auditor.headers).get_json()
+    assert (report["status"], report["attempts"]) == ("passed", 2), report
+    # a worker of some other Celery app in the same process is none of ours
+    other = Celery("other", broker="memory://", set_as_current=False)
+    monkeypatch.setattr(other, "send_task", send_task)
+    sent.clear()
+    worker_ready.send(sender=Consumer(other))
+    assert sent == []

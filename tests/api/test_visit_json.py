@@ -86,3 +86,22 @@ def test_other_shapes_go_through_the_schemas_as_before(client, world, visits, qu
     assert response.status_code == 200
     if "status" in query:
         assert [v["status"] for v in response.get_json()] == ["completed"]
+
+
+def test_one_page_statement_per_role_serves_each_actor_their_own(client, factory, world, visits):
+    """The plain path builds its statement once per role with the actor's id bound per request
+    (`PageStatements`): actors of the same role, one after the other, each see only their own."""
+    stranger = factory.user("collector")
+    for _ in range(2):
+        mine = client.get("/api/v1/visits?page_size=50", headers=world.collector.headers)
+        assert sorted(v["id"] for v in mine.get_json()) == sorted(v["id"] for v in visits)
+        assert client.get("/api/v1/visits?page_size=50", headers=stranger.headers).get_json() == []
+        everyone = client.get("/api/v1/visits?page_size=50", headers=world.supervisor.headers).get_json()
+        assert {v["id"] for v in visits} <= {v["id"] for v in everyone}
+    second = client.get("/api/v1/visits?page_size=2&page=2", headers=world.collector.headers)
+    assert len(second.get_json()) == 1 and json.loads(second.headers["X-Pagination"])["page"] == 2
+    past = client.get("/api/v1/visits?page_size=2&page=3", headers=world.collector.headers)
+    assert past.status_code == 200 and past.get_json() == []
+    assert json.loads(past.headers["X-Pagination"]) == json.loads(
+        client.get("/api/v1/visits?page_size=2&page=03", headers=world.collector.headers).headers["X-Pagination"])
+    assert json.loads(past.headers["X-Pagination"])["total"] == 3

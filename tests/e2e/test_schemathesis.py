@@ -2,24 +2,108 @@
 
 Bounded here (a few examples per operation and role); `make fuzz` runs the long version.
 Zero server errors and zero responses that break the documented schema.
+
+Two runs: every operation on its own (`test_every_operation_conforms`), and the workflows the
+document's OpenAPI links declare (api/links.py), followed as a state machine with the token of
+each role that creates things (`test_linked_workflows_conform`, first: it needs the served case
+and tokens as the fixture made them, before the stateless run has patched and throttled them).
 """
 import os
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 MAX_EXAMPLES = int(os.environ.get("FIELDPROOF_FUZZ_EXAMPLES", "12"))
+# The stateful run: scenarios per role, and calls per scenario. `make fuzz` raises the first
+# through FIELDPROOF_FUZZ_EXAMPLES (500 there gives 50 scenarios per role).
+SCENARIOS = int(os.environ.get("FIELDPROOF_FUZZ_SCENARIOS", str(max(5, MAX_EXAMPLES // 10))))
+STEPS = int(os.environ.get("FIELDPROOF_FUZZ_STEPS", "10"))
+LOGOUT = "/api/v1/auth/tokens/current"
+# Known schema bugs in api/schemas/cases.py (not this test's to fix; reported on issue 9), each
+# tolerated only for the exact shape of the wrong value. Any other violation fails. Remove an
+# entry once the document describes what the server sends.
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
+          response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
 def api_schema(served_api):
     schema = schemathesis.openapi.from_url(f"{served_api.url}/api/v1/openapi.json")
     # Logging out would revoke the token the rest of the run uses; its own tests cover it.
-    return schema.exclude(path="/api/v1/auth/tokens/current")
+    return schema.exclude(path=LOGOUT)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@pytest.fixture(scope="module")
+def scheduled_visit(served_api):
+    """A visit on the served case, for the collector: the links from the visits list lead somewhere."""
+    supervisor = served_api.tokens["supervisor"]
+    collector = served_api.tokens["collector"]
+    from tests.factories import Factory
+
+    with served_api.app.test_client() as client:
+        partner = Factory(served_api.app, client).user("collector")  # the case's jurisdiction sends two
+        cases = client.get("/api/v1/cases", headers=collector)
+        assert cases.status_code == 200 and cases.get_json(), cases.get_json()
+        case = cases.get_json()[0]
+        me = client.get("/api/v1/me", headers=collector).get_json()
+        day = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=1)).replace(hour=10, minute=0, second=0,
+                                                                                     microsecond=0)
+        response = client.post("/api/v1/visits", headers=supervisor, json={
+            "case_id": case["id"], "address_id": case["addresses"][0]["id"], "collector_id": me["id"],
+            "second_collector_id": partner.id,
+            "window_start": day.isoformat(), "window_end": (day + timedelta(hours=1)).isoformat()})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+
+def _linked_operations_of(role):
+    """Operations on the declared links (api/links.py) that `role` may call: the stateless test
+    already sends every operation; this one spends its steps following the workflows."""
+    from api.links import LINKS, PREFIX
+
+    linked = {(m, PREFIX + p) for link in LINKS for m, p in (link.source[:2], link.target)}
+
+    def matches(ctx):
+        operation = ctx.operation
+        roles = operation.definition.raw.get("x-roles") or ["any"]
+        return (operation.method.lower(), operation.path) in linked and (role in roles or "any" in roles)
+
+    return matches
+
+
+@pytest.mark.parametrize("role", ["collector", "supervisor", "legal", "admin"])
+def test_linked_workflows_conform(role, served_api, scheduled_visit):
+    """Scenarios that chain calls through the document's links, as each role that creates things."""
+    from schemathesis import GenerationMode
+
+    api = schemathesis.openapi.from_url(f"{served_api.url}/api/v1/openapi.json").include(_linked_operations_of(role))
+    # Positive data gets past validation to the next link; the stateless test sends the hostile data.
+    api.config.generation.update(modes=[GenerationMode.POSITIVE])
+    headers = served_api.tokens[role]
+
+    class Workflows(api.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"headers": headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs or None, recorder=self.recorder)
+
+    Workflows.run(settings=settings(
+        max_examples=SCENARIOS, stateful_step_count=STEPS, deadline=None, database=None,
+        phases=[Phase.generate], suppress_health_check=list(HealthCheck)))
 
 
 @schema.parametrize()

@@ -39,6 +39,30 @@ def json_operations() -> list[tuple[str, str, dict]]:
             if "application/json" in ((op.get("requestBody") or {}).get("content") or {})]
 
 
+def takes_timestamps(operation: dict) -> bool:
+    """Whether the operation's JSON body has a date-time field anywhere (following $refs)."""
+    components = openapi().get("components", {}).get("schemas", {})
+    seen: set[str] = set()
+
+    def walk(schema) -> bool:
+        if isinstance(schema, list):
+            return any(walk(item) for item in schema)
+        if not isinstance(schema, dict) or schema.get("readOnly"):  # created_at and kin are not sent
+            return False
+        ref = schema.get("$ref")
+        if ref:
+            name = ref.rsplit("/", 1)[-1]
+            if name in seen:
+                return False
+            seen.add(name)
+            return walk(components.get(name, {}))
+        if schema.get("format") == "date-time":
+            return True
+        return any(walk(value) for key, value in schema.items() if isinstance(value, (dict, list)))
+
+    return walk(operation["requestBody"]["content"]["application/json"].get("schema", {}))
+
+
 def op_id(m: str, p: str) -> str:
     return f"{m} {p}"
 

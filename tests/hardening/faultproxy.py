@@ -37,9 +37,6 @@ class FaultProxy:
         for sock in connections:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                # close() alone does not wake a pump thread blocked in recv() on this socket, and
-                # the connection would live on (the server keeping its locks); shutdown() does
-                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             _close(sock)
@@ -100,12 +97,18 @@ class FaultProxy:
                 target.sendall(data)
         except OSError:
             pass
-        finally:
+        finally:  # one side gone: tear down both, as a real proxy does
             _close(source)
             _close(target)
 
 
 def _close(sock: socket.socket) -> None:
+    """shutdown() first: close() alone does not wake a pump thread blocked in recv() on this
+    socket, and the connection would live on with the server keeping its transaction and locks."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
     try:
         sock.close()
     except OSError:

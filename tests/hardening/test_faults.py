@@ -74,10 +74,11 @@ _SENT: dict = {}
 
 
 def upload(client, world, data, key):
-    """POST /evidence; a retry with the same key sends the very same metadata (same request)."""
+    """POST /evidence; a retry with the same key sends the very same request: the first attempt's
+    metadata and bytes (a photo made again carries the clock's time in its EXIF)."""
     from tests.evidence_corpus import capture, multipart
 
-    metadata = _SENT.setdefault((world.visit_id, key), capture(world.visit_id, data))
+    metadata, data = _SENT.setdefault((world.visit_id, key), (capture(world.visit_id, data), data))
     headers = dict(world.collector.headers) | {"Idempotency-Key": key}
     return client.post("/api/v1/evidence", data=multipart(metadata, data), headers=headers,
                        content_type="multipart/form-data")

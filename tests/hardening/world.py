@@ -27,6 +27,7 @@ class HardWorld:
     evidence_id: str
     other_evidence_id: str
     ids: dict = field(default_factory=dict)
+    checkpoint_note: str = ""  # a real signed note of the head, as an auditor would have kept it
 
     def headers(self, role: str) -> dict:
         return dict(self.users[role].headers)
@@ -77,6 +78,9 @@ def build(app, client, factory) -> HardWorld:
                  "collector_id": users["collector"].id, "user_id": users["collector"].id,
                  "packet_id": "00000000-0000-4000-8000-000000000001",
                  "verification_id": "00000000-0000-4000-8000-000000000002"}
+    head = client.get("/api/v1/ledger/head", headers=users["auditor"].headers)
+    assert head.status_code == 200, head.get_json()
+    world.checkpoint_note = head.get_json()["note"]
     return world
 
 
@@ -126,6 +130,7 @@ def valid_bodies(world: HardWorld) -> dict[tuple[str, str], tuple[str, dict]]:
             "regions": [{"x": 1, "y": 1, "width": 10, "height": 10}], "reason": "bystander face"}),
         ("POST", "/api/v1/evidence/{evidence_id}/legal-hold"): ("legal", {"reason": "litigation"}),
         ("POST", "/api/v1/verifications"): ("auditor", {"scope": "case", "id": world.case["id"]}),
+        ("POST", "/api/v1/ledger/checkpoints/verify"): ("auditor", {"note": world.checkpoint_note}),
         ("POST", "/api/v1/cases/{case_id}/packets"): ("legal", {"language": "en", "bates_prefix": "HARD"}),
     }
 

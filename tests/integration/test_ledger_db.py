@@ -430,3 +430,30 @@ def test_an_index_taken_behind_the_heads_back_refuses_the_append_with_an_integri
                 appending(session)
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(CustodyEvent)) == 2
+
+
+def test_a_head_is_signed_only_once_the_leaves_it_covers_are_on_disk(db, settings, monkeypatch):
+    """SQLite commits with synchronous=NORMAL (fdatasync at WAL checkpoints only): issuing a head
+    fdatasyncs the WAL first, so a power loss cannot take back leaves a signed head covers."""
+    import os
+
+    from core.keys import load_signer
+
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL commits are durable already")
+    append(db, 3)
+    signer = load_signer(settings)
+    synced, real_fdatasync = [], os.fdatasync
+
+    def fdatasync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    with db.transaction() as session:
+        assert ledger_service.issue_checkpoint(session, signer, "test.example/log").tree_size == 3
+    wal = str(settings.database_url.removeprefix("sqlite:///")) + "-wal"
+    assert synced == [os.path.realpath(wal)]
+    with db.transaction() as session:  # nothing new to vouch for: no sync
+        ledger_service.issue_checkpoint(session, signer, "test.example/log", only_if_changed=True)
+    assert len(synced) == 1

@@ -378,3 +378,59 @@ def test_words_that_need_shaping_go_through_weasyprint(tmp_path):
     for exhibit in content.exhibits:
         first, last = rendered.exhibit_bates(exhibit.number)
         assert exhibit.sha256 in text and (first if first == last else f"{first}–{last}") in squeezed
+
+
+@pytest.fixture(scope="module", params=[("en", "US-CA"), ("zh-CN", "CN")], ids=["en", "zh-CN"])
+def split_packets(request, tmp_path_factory):
+    language, jurisdiction = request.param
+    return _render(tmp_path_factory, f"split-{language}", language=language, jurisdiction=jurisdiction, photos=5,
+                   pdf=False, audio=False, max_volume_bytes=1_200_000)
+
+
+def _cover_words(content, rendered, volume):
+    from legal_docs.set_pages import volume_cover_words
+    numbers = [p.number for p in rendered.pagination.exhibits if p.volume == volume.number]
+    return volume_cover_words(content, volume.number, len(rendered.volumes), (numbers[0], numbers[-1]),
+                              bates_number(content.bates_prefix, volume.first))
+
+
+def test_volume_covers_are_set_with_their_words_and_bookmark(split_packets):
+    """Volumes 2 on open with a cover set directly: heading, case reference, first page's Bates number
+    as extractable text; a bookmark to it; the volume still PDF/A-3b with its own file identifier."""
+    content, rendered = split_packets
+    assert len(rendered.volumes) >= 2
+    ids = set()
+    for volume in rendered.volumes[1:]:
+        heading, rows = _cover_words(content, rendered, volume)
+        cover = _texts(volume.path)[0]
+        flat = re.sub(r"\s+", "", cover)
+        for text in [heading] + [word for row in rows for word in row]:
+            assert re.sub(r"\s+", "", text) in flat, (text, cover)
+        assert bates_number(content.bates_prefix, volume.first) in cover
+        with pikepdf.open(volume.path) as pdf:
+            assert str(pdf.open_outline().root[0].title) == heading
+            with pdf.open_metadata() as meta:
+                assert meta.get(f"{PDF_NS}part") == "3"
+            assert pdf.Root.OutputIntents[0].S == pikepdf.Name("/GTS_PDFA1")
+            assert all(_font_files(pdf).values())
+            ids.add(bytes(pdf.trailer.ID[0]))
+            first_page_fonts = {str(f.BaseFont) for f in pdf.pages[0].Resources.Font.values()}
+            if content.language == "zh-CN":
+                assert any("CJK-SC" in name for name in first_page_fonts), first_page_fonts
+    assert len(ids) == len(rendered.volumes) - 1
+
+
+def test_volume_cover_falls_back_to_weasyprint_with_the_same_words(tmp_path, monkeypatch):
+    """When the glyph sheet cannot set a cover's words, WeasyPrint lays the cover out from the same words."""
+    monkeypatch.setattr(render, "volume_cover_settable", lambda *_args: False)
+    content, rendered = _render_split(tmp_path)
+    for volume in rendered.volumes[1:]:
+        heading, rows = _cover_words(content, rendered, volume)
+        cover = _texts(volume.path)[0]
+        assert heading.split()[0] in cover and rows[0][1] in cover
+        assert bates_number(content.bates_prefix, volume.first) in cover
+
+
+def _render_split(tmp_path):
+    content, _key = make_packet_content(tmp_path / "in", photos=5, pdf=False, audio=False)
+    return content, render_packet(content, tmp_path / "out", max_volume_bytes=1_200_000)

@@ -20,6 +20,12 @@ class MalformedBody(FieldProofError):
     title = "Malformed request body"
 
 
+class MalformedRequest(MalformedBody):
+    """The same refusal (400) for what is wrong outside the body: the path or the query string."""
+
+    title = "Malformed request"
+
+
 def accepts(*media_types: str, max_bytes: str | int | None = None):
     """Declare what a view's body may be: media types and a size limit (bytes or a settings name)."""
 
@@ -75,14 +81,37 @@ def strict_json_loads(data: bytes):
     except UnicodeDecodeError:
         raise MalformedBody("request body is not valid UTF-8") from None
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant,
-                          parse_float=_finite_float)
+        value = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant,
+                           parse_float=_finite_float)
+        if "\\u0000" in text:  # only an escape can put U+0000 in a string (a raw one is invalid JSON)
+            _refuse_nul(value)
+        return value
     except RecursionError:
         raise MalformedBody("JSON nested too deeply") from None
     except ValueError as error:
         if isinstance(error, MalformedBody):
             raise
         raise MalformedBody(f"request body is not valid JSON: {error}") from None
+
+
+def _refuse_nul(value) -> None:
+    """U+0000 is valid JSON but no text column can hold it (PostgreSQL refuses it; C strings end
+    at it): refused here, the same on every back end, instead of failing in the database."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise MalformedBody("strings may not contain U+0000 (NUL)")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+def has_nul(values) -> bool:
+    return any("\x00" in value for value in values)
 
 
 class StrictParser(FlaskParser):
@@ -111,6 +140,18 @@ class StrictParser(FlaskParser):
 
 
 def install(app: Flask) -> None:
+    @app.before_request
+    def _guard_nul():
+        """NUL in the path, the query or a form field: 400 before any view or query sees it."""
+        args = request.args
+        if "\x00" in request.path or has_nul(args.keys()) or has_nul(v for _, v in args.items(multi=True)):
+            raise MalformedRequest("the path and the query may not contain U+0000 (NUL)")
+        if request.mimetype == "application/x-www-form-urlencoded" and request.method == "POST":
+            form = request.form
+            if has_nul(form.keys()) or has_nul(v for _, v in form.items(multi=True)):
+                raise MalformedBody("form fields may not contain U+0000 (NUL)")
+        return None
+
     @app.before_request
     def _guard_body():
         if request.method not in ("POST", "PUT", "PATCH") or request.url_rule is None:

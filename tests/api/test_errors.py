@@ -137,3 +137,25 @@ def test_database_down_is_503_with_retry_after(tmp_path):
     response = app.test_client().get("/readyz")
     assert_problem(response, 503)
     assert int(response.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("body", [{"username": "a\u0000b", "password": "x"}, {"username\u0000": "a", "password": "x"}])
+def test_nul_in_json_strings_is_400_on_every_back_end(client, body):
+    """U+0000 is valid JSON but PostgreSQL cannot store it: refused before any query, alike on SQLite."""
+    response = client.post("/api/v1/auth/tokens", json=body)
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+    assert "U+0000" in response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/cases/abc%00def", "/api/v1/cases?updated_since=2030-01-01T00:00:00Z%00",
+                                 "/api/v1/cases?x%00=1"])
+def test_nul_in_the_path_or_query_is_400(client, factory, url):
+    supervisor = factory.user("supervisor")
+    response = client.get(url, headers=supervisor.headers)
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+    assert response.get_json()["title"] == "Malformed request"
+
+
+def test_nul_in_a_console_form_is_400(client):
+    response = client.post("/console/login", data={"username": "a\u0000", "password": "x"})
+    assert response.status_code == 400

@@ -324,7 +324,9 @@ def pg_app(postgres_url, tmp_path):
     app.config["TESTING"] = True
     yield app, proxy, postgres_url
     proxy.close()
-    app.extensions["fieldproof"].db.dispose()
+    from tests.conftest import shut_down
+
+    shut_down(app)
 
 
 @pytest.fixture

@@ -223,7 +223,9 @@ def test_production_adds_hsts_and_secure_cookies(tmp_path, database_url):
     _check_headers(client.get("/healthz"), "production healthz", production=True)
     _check_headers(client.get("/console/login"), "production console", production=True)
     assert app.config["SESSION_COOKIE_SECURE"] is True and app.config["SESSION_COOKIE_HTTPONLY"] is True
-    app.extensions["fieldproof"].db.dispose()
+    from tests.conftest import shut_down
+
+    shut_down(app)  # its checkpoint job must not outlive the test (it locks the ledger head)
 
 
 # --- secrets --------------------------------------------------------------------------------------------

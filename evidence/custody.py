@@ -24,6 +24,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, configure_mappers, mapped_column
 from sqlalchemy.orm.attributes import instance_state
 
+from core.canonical import SAFE_INT as _SAFE_INT
+from core.canonical import plain_json
 from core.clock import utcnow
 from core.db import Base
 from core.errors import ValidationFailed
@@ -125,39 +127,16 @@ def format_at(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-_SAFE_INT = 2**53 - 1
-
-
-def _plain_json(value: Any) -> bool:
-    """True when `json.dumps(sort_keys=True)` writes `value` exactly as RFC 8785 does.
-
-    That holds for strings (the same escapes: quote, backslash, the C0 controls with the same
-    short forms and lowercase \\u00xx), integers in JSON's safe range, true/false/null, and
-    lists and objects of those whose keys are ASCII (code-point order is then UTF-16 order).
-    Floats, big integers, non-ASCII keys and every other type take rfc8785 itself.
-    """
-    kind = type(value)
-    if kind is str or value is None or kind is bool:
-        return True
-    if kind is int:
-        return -_SAFE_INT <= value <= _SAFE_INT
-    if kind is dict:
-        return all(type(key) is str and key.isascii() and _plain_json(item) for key, item in value.items())
-    if kind is list:
-        return all(_plain_json(item) for item in value)
-    return False
-
-
 def leaf_bytes(event: dict[str, Any]) -> bytes:
     """`canonical_leaf(event)`, byte for byte, without rfc8785's pure-Python walk when it can.
 
-    The append is the hottest write; RFC 8785 output for plain JSON (see `_plain_json`) is
+    The append is the hottest write; RFC 8785 output for plain JSON (see `core.canonical.plain_json`) is
     what the standard library's C encoder writes with sorted keys and no spaces. The leaf's
     checks are leaf.py's own, and anything else (or a string that is not valid UTF-8) goes
     to `canonical_leaf`. The verifier rebuilds leaves with `canonical_leaf` only, so a
     divergence here could never pass unnoticed.
     """
-    if _plain_json(event):
+    if plain_json(event):
         _check_event(event)
         try:
             return json.dumps(event, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
@@ -430,7 +409,7 @@ def _templated_leaf(index: int, type: str, evidence_id: Any, actor_id: Any, at: 
     Why: the append is the hottest write, and building a dict for `json.dumps(sort_keys=True)`
     to sort again cost more than the rest of the leaf. This writes exactly what `leaf_bytes`
     would for events whose fields are plain strings (or null) and whose details, if any, are
-    plain JSON (`_plain_json`); it makes `_check_event`'s checks itself. Anything else returns
+    plain JSON (`plain_json`); it makes `_check_event`'s checks itself. Anything else returns
     None and takes `leaf_bytes`, so a field this does not know can never slip through. A test
     holds the two equal over generated events.
     """
@@ -445,7 +424,7 @@ def _templated_leaf(index: int, type: str, evidence_id: Any, actor_id: Any, at: 
     if case_id is not None:
         parts += [',"case_id":', _json_string(case_id)]
     if details:
-        if not _plain_json(details) or builtins_type(details) is not dict:
+        if not plain_json(details) or builtins_type(details) is not dict:
             return None
         parts += [',"details":', json.dumps(details, ensure_ascii=False, sort_keys=True, separators=(",", ":"))]
     parts += [',"evidence_id":', "null" if evidence_id is None else _json_string(evidence_id),

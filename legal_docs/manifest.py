@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from core.canonical import canonical_json
 from legal_docs.bates import bates_number
 from legal_docs.content import Exhibit, PacketContent
 
@@ -179,7 +179,7 @@ def build_manifest(content: PacketContent, files: Sequence[BundleFile], paginati
         ]
     if embedded_manifest_sha256 is not None:
         manifest["embedded_manifest_sha256"] = embedded_manifest_sha256
-    return rfc8785.dumps(manifest)
+    return canonical_json(manifest)
 
 
 def sign_manifest(private_key: Ed25519PrivateKey, manifest: bytes) -> bytes:

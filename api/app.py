@@ -74,7 +74,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL=f"{API_PREFIX}/docs/assets/",
         API_SPEC_OPTIONS={
-            "info": {"description": "Field visits, evidence capture and a verifiable custody ledger."},
+            "info": {"description": "Field visits, evidence capture and a verifiable custody ledger.\n\n"
+                                    "Strings in bodies, paths and queries may not contain U+0000 (NUL): 400."},
             "components": {"securitySchemes": {"bearerAuth": BEARER_SCHEME}},
         },
         MAX_CONTENT_LENGTH=settings.evidence_max_bytes + (1 << 20),

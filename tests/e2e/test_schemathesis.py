@@ -39,6 +39,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture(scope="module")
 def api_schema(served_api):
     schema = schemathesis.openapi.from_url(f"{served_api.url}/api/v1/openapi.json")
+    # U+0000 in any string is refused with 400 by design (PostgreSQL cannot store it; the API
+    # description says so, and tests/api/test_errors.py holds it): not generated as valid data.
+    schema.config.generation.update(allow_x00=False)
     # Logging out would revoke the token the rest of the run uses; its own tests cover it.
     return schema.exclude(path=LOGOUT)
 
@@ -91,7 +94,7 @@ def test_linked_workflows_conform(role, served_api, scheduled_visit):
 
     api = schemathesis.openapi.from_url(f"{served_api.url}/api/v1/openapi.json").include(_linked_operations_of(role))
     # Positive data gets past validation to the next link; the stateless test sends the hostile data.
-    api.config.generation.update(modes=[GenerationMode.POSITIVE])
+    api.config.generation.update(modes=[GenerationMode.POSITIVE], allow_x00=False)
     headers = served_api.tokens[role]
 
     class Workflows(api.as_state_machine()):

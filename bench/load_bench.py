@@ -78,7 +78,6 @@ import os
 import random
 import resource
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -29,7 +29,7 @@ from core.canonical import plain_json
 from core.clock import utcnow
 from core.db import Base
 from core.errors import ValidationFailed
-from evidence.ledger.leaf import ZERO_HASH_HEX, LeafFormatError, canonical_leaf, leaf_hash_hex
+from evidence.ledger.leaf import ZERO_HASH_HEX, LeafFormatError, canonical_leaf
 from evidence.ledger.leaf import _check_event  # noqa: PLC2701 - the very checks canonical_leaf makes
 from evidence.ledger.merkle import completed_subtrees
 

@@ -281,7 +281,7 @@ def set_index(sheet: GlyphSheet, title: str, columns: list, rows: list[list[str]
     flow = Flow(sheet)
     flow.page()
     mark = _heading(flow, title, 14.0, 4 * MM)
-    size, line_height, pad_x, pad_y, rule = 7.5, 7.5 * _LH, 3.0, 1.0, 0.4
+    size, pad_x, pad_y, rule = 7.5, 3.0, 1.0, 0.4
     lefts, x = [], LEFT
     for _header, percent, _name in columns:
         lefts.append((x, x + WIDTH * percent / 100))

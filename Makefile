@@ -67,10 +67,10 @@ bench: install
 
 # The long schemathesis run (every operation, a token of each role); `make test` runs 12 examples.
 fuzz: install
-	FIELDPROOF_FUZZ_EXAMPLES=$${FIELDPROOF_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q -p no:cacheprovider \
+	FIELDPROOF_FUZZ_RANDOM=1 FIELDPROOF_FUZZ_EXAMPLES=$${FIELDPROOF_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q -p no:cacheprovider \
 	  tests/e2e/test_schemathesis.py
 
-# Known vulnerabilities in the installed dependencies (needs the network: PyPI's advisory service).
+# Known vulnerabilities in the installed dependencies (needs the network: the package index's advisory service).
 audit: install
 	$(BIN)/pip install --quiet pip-audit
 	$(BIN)/pip-audit --skip-editable --progress-spinner off

@@ -142,9 +142,11 @@ class EvidenceById(MethodView):
 class EvidenceContent(MethodView):
     @requires(*evidence.READERS)
     @blp.response(200)
+    @blp.alt_response(409, response="CONFLICT")
     @blp.doc(responses={200: BINARY_RESPONSE})
     def get(self, evidence_id):
-        """The exact bytes, streamed; recorded as a `downloaded` custody event before they are sent."""
+        """The exact bytes, streamed; recorded as a `downloaded` custody event before they are sent.
+        409 until the item is sealed."""
         return send_stored(evidence.record_view(db_session(), current_actor(), runtime(), str(evidence_id)))
 
     @requires(*evidence.CAPTURERS)
@@ -170,10 +172,11 @@ class EvidenceComplete(MethodView):
 class EvidenceThumbnail(MethodView):
     @requires(*evidence.READERS)
     @blp.response(200)
+    @blp.alt_response(409, response="CONFLICT")
     @blp.doc(responses={200: {"description": "JPEG, at most 512 px, upright, without metadata",
                               "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}})
     def get(self, evidence_id):
-        """A photo's thumbnail, made while sealing; recorded as a `viewed` custody event."""
+        """A photo's thumbnail, made while sealing; recorded as a `viewed` custody event. 409 until sealed."""
         return send_stored(evidence.record_view(db_session(), current_actor(), runtime(), str(evidence_id),
                                           rendition="thumbnail"))
 

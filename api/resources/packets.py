@@ -58,6 +58,7 @@ class PacketPdf(MethodView):
     @requires(*packets.READERS)
     @blp.arguments(PdfArgsSchema, location="query")
     @blp.response(200)
+    @blp.alt_response(409, response="CONFLICT")
     @blp.doc(responses={200: _binary("application/pdf", "One PDF/A-3b volume")})
     def get(self, args, packet_id):
         """A PDF volume (1 by default), streamed; 409 until the packet is ready, 404 past the last volume."""
@@ -69,6 +70,7 @@ class PacketPdf(MethodView):
 class PacketBundle(MethodView):
     @requires(*packets.READERS)
     @blp.response(200)
+    @blp.alt_response(409, response="CONFLICT")
     @blp.doc(responses={200: _binary("application/zip", "The bundle: volumes, originals, signed manifest, VERIFY.md")})
     def get(self, packet_id):
         """The bundle zip, streamed; check it offline with `fieldproof verify-bundle`. 409 until ready."""

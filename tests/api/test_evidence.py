@@ -130,6 +130,9 @@ def test_direct_upload_on_the_filesystem_store(client, world, app):
     assert upload["method"] == "PUT" and upload["url"].endswith(f"/api/v1/evidence/{pending['id']}/content")
     early = client.post(f"/api/v1/evidence/{pending['id']}/complete", headers=world.collector.headers)
     assert early.status_code == 409
+    for rendition in ("content", "thumbnail"):
+        unread = client.get(f"/api/v1/evidence/{pending['id']}/{rendition}", headers=world.collector.headers)
+        assert unread.status_code == 409 and "pending_upload" in unread.get_json()["detail"]
     wrong = client.put(upload["url"], data=data[:-1] + b"\x00", headers=world.collector.headers,
                        content_type="application/octet-stream")
     assert wrong.status_code == 422 and wrong.get_json()["code"] == "hash_mismatch"

@@ -120,3 +120,11 @@ def test_schemathesis_accepts_every_link(client):
 
     machine = schemathesis.openapi.from_dict(spec(client)).as_state_machine()
     assert machine.schema.statistic.transitions.total > 0
+
+
+def test_reads_of_unfinished_things_document_409(client):
+    """Bytes of a pending upload and files of a packet still building answer 409; the contract says so."""
+    paths = spec(client)["paths"]
+    for path in ("/api/v1/evidence/{evidence_id}/content", "/api/v1/evidence/{evidence_id}/thumbnail",
+                 "/api/v1/packets/{packet_id}/pdf", "/api/v1/packets/{packet_id}/bundle"):
+        assert paths[path]["get"]["responses"]["409"]["$ref"].endswith("/CONFLICT"), path

@@ -33,11 +33,14 @@ How the work is split, and why (WeasyPrint costs ~20 ms of CPU a page, mostly in
   through ``load_weasyprint``), which also assemble the volumes. Phase 1 makes everything that
   prints no page number (the index and appendix leave their Bates cells blank, filled in at
   assembly with the stamp's font); phase 2 lays out the packet's cover and sets the volume covers
-  (in this process) with the real numbers, repeated only if a cover's page count changes.
+  (in this process) with the real numbers while volumes 2 on are already assembled on a count of
+  one page per cover, all of it repeated only if a cover's page count differs.
 * Cost now (300 photos, 1600x1200): setting an exhibit page is ~0.5 ms of CPU, a volume cover
   ~1 ms; what is left is WeasyPrint's fixed cost for the stamp, cover, front matter, declaration
   and how-to-verify pages, and the assembly, which is bound by copying, writing and hashing the JPEG bytes (a volume is hashed
-  from the page cache after qpdf writes it: hashing in qpdf's many small writes cost more).
+  from the page cache after qpdf writes it: hashing in qpdf's many small writes cost more). The
+  manifest (1 MB+) is deflated once for all volumes and new content streams as they are made, so
+  qpdf saves without its compression pass.
   Templates compile once per process, the stylesheet is parsed once per build (``packet.css``); margin boxes
   declared empty so WeasyPrint does not build 16 margin-box styles per page.
 * Volumes are planned before layout from byte estimates (plate bytes + text
@@ -59,6 +62,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -114,6 +118,7 @@ CHUNK_EXHIBITS = 25          # exhibits laid out by WeasyPrint per piece
 SET_CHUNK_EXHIBITS = 100     # exhibits set directly per piece
 RENDER_WORKERS = 0            # 0: FIELDPROOF_RENDER_WORKERS, else min(2, CPUs)
 PARALLEL_MIN_EXHIBITS = 24    # below this, worker start-up costs more than it saves
+COVER_PAGES_GUESS = 1         # pages per cover before the covers are laid out
 _PX_TO_PT = 0.75
 _TEXT_PAGE_ESTIMATE = 30_000
 _FONT_ESTIMATE = {"en": 150_000, "zh-CN": 700_000}
@@ -485,6 +490,11 @@ class _Runner:
                                             initializer=_init_worker, initargs=initargs)
             self.warmed = [self.pool.submit(_task, job).result() for job in warm]
 
+    @property
+    def parallel(self) -> bool:
+        """Whether submitted jobs start at once (workers), rather than when their results are asked for."""
+        return self.pool is not None
+
     def submit(self, jobs: Sequence[tuple]):
         """Start ``jobs``; the returned callable waits for their results, in order."""
         if self.pool is None:
@@ -591,8 +601,8 @@ class _Stamp:
 
     def stream(self, target: pikepdf.Pdf, resources, text: str, extra: bytes = b"") -> pikepdf.Stream:
         glyphs = b"".join(self.glyphs[c] for c in text).hex().encode("ascii")
-        form = pikepdf.Stream(target, b"q\n" + self.head + b"\n[<" + glyphs + b">] TJ\n" + self.tail
-                              + b"\nQ\n" + extra)
+        form = _content_stream(target, b"q\n" + self.head + b"\n[<" + glyphs + b">] TJ\n" + self.tail
+                               + b"\nQ\n" + extra)
         form.Type, form.Subtype = pikepdf.Name.XObject, pikepdf.Name.Form
         form.BBox = pikepdf.Array(self.bbox)
         form.Resources = resources
@@ -600,6 +610,19 @@ class _Stamp:
 
 
 # --- assembling volumes ------------------------------------------------------------------
+
+
+DEFLATE_MIN_BYTES = 256
+
+
+def _content_stream(pdf: pikepdf.Pdf, data: bytes) -> pikepdf.Stream:
+    """A content stream, deflated here when it is worth it: volumes are saved without qpdf's
+    compression pass, which cost more for the same bytes."""
+    if len(data) < DEFLATE_MIN_BYTES:
+        return pikepdf.Stream(pdf, data)
+    stream = pikepdf.Stream(pdf, b"")
+    stream.write(zlib.compress(data), filter=pikepdf.Name.FlateDecode)
+    return stream
 
 
 def _own_resources(page: pikepdf.Page) -> pikepdf.Dictionary:
@@ -637,8 +660,9 @@ def _outline_items(tree, offset: int) -> list[pikepdf.OutlineItem]:
     return items
 
 
-def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, content: PacketContent,
-              stamp_path: Path, first_number: int, spans: dict[int, tuple[int, int]]) -> tuple[int, str]:
+def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, manifest_deflated: bytes,
+              content: PacketContent, stamp_path: Path, first_number: int,
+              spans: dict[int, tuple[int, int]]) -> tuple[int, str]:
     """Join a volume's pieces, draw the plates, stamp every page, fill in the Bates ranges of
     the index and the hash appendix,
     write outline and manifest. Returns the file's size and SHA-256."""
@@ -667,7 +691,7 @@ def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, content: 
                     pdf.pages.append(pikepdf.Page(pikepdf.Dictionary(
                         Type=pikepdf.Name.Page, MediaBox=pikepdf.Array(stamp.bbox),
                         Resources=pikepdf.Dictionary(Font=set_fonts, XObject=pikepdf.Dictionary()),
-                        Contents=pikepdf.Stream(pdf, drawn))))
+                        Contents=_content_stream(pdf, drawn))))
             drawings: dict[int, list[bytes]] = {}
             cells: dict[int, list[bytes]] = {}
             offset, serial = 0, 0
@@ -690,7 +714,7 @@ def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, content: 
                                                              b"".join(cells.get(index, [])))
                 drawing = b"".join(drawings.get(index, [])) + b"q /FPStamp Do Q\n"
                 page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
-                page.contents_add(pikepdf.Stream(pdf, b"\nQ\n" + drawing), prepend=False)
+                page.contents_add(_content_stream(pdf, b"\nQ\n" + drawing), prepend=False)
             with pdf.open_outline() as outline:
                 outline.root.clear()
                 offset = 0
@@ -707,9 +731,12 @@ def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, content: 
                 creation_date=content.generated_at.strftime("D:%Y%m%d%H%M%SZ"),
                 mod_date=content.generated_at.strftime("D:%Y%m%d%H%M%SZ"),
                 relationship=pikepdf.Name.Data)
+            # Compressed once for all volumes (qpdf would deflate the 1 MB+ manifest in each);
+            # /Params keeps the plain file's size and MD5, as PDF 32000 asks.
+            spec.obj.EF.F.write(manifest_deflated, filter=pikepdf.Name.FlateDecode)
             pdf.attachments["manifest.json"] = spec
             pdf.Root.AF = pikepdf.Array([spec.obj])
-            pdf.save(target)
+            pdf.save(target, compress_streams=False)  # new streams are deflated as they are made
         finally:
             for other in others:
                 other.close()
@@ -829,9 +856,13 @@ def _lay_out_and_assemble(content, out_dir, scratch, limit, start, prepared, pla
     back = results[len(front_jobs):len(front_jobs) + len(back_jobs)]
     chunk_results = results[len(front_jobs) + len(back_jobs):]
 
-    # Phase 2: the covers, which print page numbers. Pages are counted with one page per cover, and
-    # the phase is repeated in the rare case a cover takes more.
-    cover_pages = {v: 1 for v in range(len(plan))}
+    # Phase 2: the covers, which print page numbers, and the assembly. Pages are counted with one
+    # page per cover. While the packet's cover is laid out, volumes 2 on are already assembled on
+    # that count (they do not hold the cover); volume 1 follows once the cover is known. In the
+    # rare case a cover takes more pages, the phase is repeated on the new count.
+    targets = [out_dir / Path(volume_file_name(content, v + 1)).name for v in range(len(plan))]
+    exhibit_files = [BundleFile(exhibit_file_name(e), e.sha256, e.size, "exhibit") for e in content.exhibits]
+    cover_pages = {v: COVER_PAGES_GUESS for v in range(len(plan))}
     for _attempt in range(4):
         volume_pieces: list[list] = [[] for _ in plan]
         spans: dict[int, tuple[int, int]] = {}
@@ -861,30 +892,42 @@ def _lay_out_and_assemble(content, out_dir, scratch, limit, start, prepared, pla
             else:
                 cover_jobs.append(("volume", f"vol{v + 1:02d}", {"volume": v + 1, "first": volume_firsts[v],
                                                                   "volume_exhibits": numbers}))
-        cover, *laid_out = runner.submit(cover_jobs)()
+        laying_out = runner.submit(cover_jobs)
+        pagination = Pagination(
+            exhibits=tuple(ExhibitPlacement(n, volume_of[n], *spans[n]) for n in sorted(spans)),
+            volumes=tuple(VolumePlacement(v + 1, volume_file_name(content, v + 1), b - a + 1, a, b)
+                          for v, (a, b) in enumerate(volume_spans)),
+        )
+        manifest = build_manifest(content, exhibit_files, pagination)
+        manifest_deflated = zlib.compress(manifest)
+
+        def assembly(v: int, pieces: list) -> tuple:
+            return ("assemble", pieces, targets[v], manifest, manifest_deflated, content, stamp_path,
+                    volume_spans[v][0], spans)
+
+        early = None
+        if runner.parallel and len(plan) > 1 and len(covers) == len(plan) - 1 and \
+                all(piece.pages == cover_pages[v] for v, piece in covers.items()):
+            volume_pieces[-1].extend(back)
+            early = runner.submit([assembly(v, [covers[v], *volume_pieces[v]]) for v in range(1, len(plan))])
+        cover, *laid_out = laying_out()
         covers.update(zip((job[2]["volume"] - 1 for job in cover_jobs[1:]), laid_out))
-        covers = [covers[v] for v in range(1, len(plan))]
-        counted = {0: cover.pages, **{v: piece.pages for v, piece in enumerate(covers, 1)}}
+        counted = {0: cover.pages, **{v: piece.pages for v, piece in covers.items()}}
         if counted == cover_pages:
             break
+        if early is not None:
+            early()  # on the old count: wait for them, then write them again
         cover_pages = counted
     else:  # pragma: no cover - a cover is one page unless there are hundreds of volumes
         raise RuntimeError("cover page counts did not settle")
-    volume_pieces[0][:0] = [cover, *front]
-    for v, piece in enumerate(covers, 1):
-        volume_pieces[v].insert(0, piece)
-    volume_pieces[-1].extend(back)
-
-    pagination = Pagination(
-        exhibits=tuple(ExhibitPlacement(n, volume_of[n], *spans[n]) for n in sorted(spans)),
-        volumes=tuple(VolumePlacement(v + 1, volume_file_name(content, v + 1), b - a + 1, a, b)
-                      for v, (a, b) in enumerate(volume_spans)),
-    )
-    exhibit_files = [BundleFile(exhibit_file_name(e), e.sha256, e.size, "exhibit") for e in content.exhibits]
-    manifest = build_manifest(content, exhibit_files, pagination)
-    targets = [out_dir / Path(volume_file_name(content, v + 1)).name for v in range(len(plan))]
-    written = runner.submit([("assemble", pieces, targets[v], manifest, content, stamp_path, volume_spans[v][0], spans)
-                             for v, pieces in enumerate(volume_pieces)])()
+    if early is not None:
+        written = runner.submit([assembly(0, [cover, *front, *volume_pieces[0]])])() + early()
+    else:
+        volume_pieces[0][:0] = [cover, *front]
+        for v in range(1, len(plan)):
+            volume_pieces[v].insert(0, covers[v])
+        volume_pieces[-1].extend(back)
+        written = runner.submit([assembly(v, pieces) for v, pieces in enumerate(volume_pieces)])()
     volumes = []
     for v, (size, digest) in enumerate(written):
         a, b = volume_spans[v]

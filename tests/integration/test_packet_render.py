@@ -2,6 +2,7 @@
 PDF/A-3b identification, output intent, embedded fonts, the associated manifest, bookmarks,
 searchable hashes and Bates ranges, and a Bates stamp on every page, continuous across volumes."""
 import contextlib
+import hashlib
 import json
 import re
 import threading
@@ -98,6 +99,10 @@ def test_manifest_is_an_associated_file(packet):
             attached = pdf.attachments["manifest.json"].get_file()
             assert attached.read_bytes() == rendered.embedded_manifest
             assert attached.mime_type == "application/json"
+            # the plain file's size and MD5, though the stream is stored deflated
+            assert attached.size == len(rendered.embedded_manifest)
+            assert attached.md5 == hashlib.md5(rendered.embedded_manifest).digest()
+            assert pdf.Root.AF[0].EF.F.Filter == pikepdf.Name.FlateDecode
         assert "manifest.json" in pypdf.PdfReader(volume.path).attachments
     manifest = json.loads(rendered.embedded_manifest)
     assert [e["sha256"] for e in manifest["exhibits"]] == [e.sha256 for e in content.exhibits]
@@ -235,6 +240,21 @@ def test_parallel_rendering_matches_serial(tmp_path, monkeypatch, start_method):
         with pikepdf.open(volume.path) as pdf, pikepdf.open(serial.volumes[volume.number - 1].path) as other:
             assert [str(item.title) for item in pdf.open_outline().root] == \
                 [str(item.title) for item in other.open_outline().root]
+
+
+def test_volumes_assembled_on_a_wrong_cover_count_are_made_again(tmp_path, monkeypatch):
+    """Volumes 2 on are assembled while the cover is laid out, on a guessed page count; when the
+    cover turns out otherwise, they are written again on the true count."""
+    content, _key = make_packet_content(tmp_path / "in", photos=6, note=True)
+    monkeypatch.setattr(render, "PARALLEL_MIN_EXHIBITS", 0)
+    monkeypatch.setattr(render, "RENDER_WORKERS", 1)
+    serial = render_packet(content, tmp_path / "serial", max_volume_bytes=1_500_000)
+    monkeypatch.setattr(render, "RENDER_WORKERS", 2)
+    monkeypatch.setattr(render, "COVER_PAGES_GUESS", 3)
+    guessed = render_packet(content, tmp_path / "guessed", max_volume_bytes=1_500_000)
+    assert len(serial.volumes) >= 2
+    assert guessed.pagination == serial.pagination and guessed.embedded_manifest == serial.embedded_manifest
+    assert _page_texts(guessed) == _page_texts(serial)
 
 
 def _truncated_images_flag(_job=None):

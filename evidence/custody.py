@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, and_, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    JSON, BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, Text, bindparam, insert, select, update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -66,13 +68,33 @@ class CustodyEvent(Base):
     prev_leaf_hash: Mapped[str] = mapped_column(String(64))
 
 
+NODE_LEVELS = 64  # a level fits in the low 6 bits of a node's position
+
+
+def node_position(level: int, index: int) -> int:
+    """Where a stored node sits: (its last leaf) · 64 + level.
+
+    Why not (level, index): the nodes one append completes (its leaf and the parents it closes)
+    are then neighbours at the end of one B-tree, and the whole table is in the order it was
+    written, so an append writes one index page where a (level, index) key wrote one per level.
+    A node covers leaves beyond a log of n leaves exactly when its position is >= n · 64.
+    """
+    return (((index + 1) << level) - 1) * NODE_LEVELS + level
+
+
 class LedgerNode(Base):
     """A complete subtree's hash: leaves [index·2^level, (index+1)·2^level); written once."""
 
     __tablename__ = "ledger_nodes"
+    __table_args__ = (
+        CheckConstraint("position = (((CAST(node_index AS BIGINT) + 1) << level) - 1) * 64 + level", name="position"),
+    )
 
-    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    index: Mapped[int] = mapped_column("node_index", Integer, primary_key=True, autoincrement=False)
+    # INTEGER on SQLite, where that makes it the rowid: one B-tree, no separate key index
+    position: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                          autoincrement=False)
+    level: Mapped[int] = mapped_column(Integer)
+    index: Mapped[int] = mapped_column("node_index", Integer)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
@@ -177,8 +199,8 @@ _EVENT_COLUMNS = ("ledger_index", "type", "evidence_id", "case_id", "actor_id", 
 _SELECT_HEAD = select(_HEAD.c.size, _HEAD.c.last_leaf_hash).where(_HEAD.c.id == HEAD_ID)
 _SELECT_HEAD_FOR_UPDATE = _SELECT_HEAD.with_for_update()
 _INSERT_EVENT = insert(_EVENTS).values({name: bindparam(name) for name in _EVENT_COLUMNS})
-_INSERT_NODE = insert(_NODES).values(level=bindparam("level"), node_index=bindparam("node_index"),
-                                     hash=bindparam("hash"))
+_INSERT_NODE = insert(_NODES).values(position=bindparam("position"), level=bindparam("level"),
+                                     node_index=bindparam("node_index"), hash=bindparam("hash"))
 _UPDATE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(
     size=bindparam("new_size"), last_leaf_hash=bindparam("new_last"))
 
@@ -238,12 +260,11 @@ class _Statements:
         self._nodes: dict[int, _Prepared] = {}
 
     def select_nodes(self, count: int) -> _Prepared:
-        """(level, node_index, hash) of `count` nodes named by (l0, i0), (l1, i1), ...: PK lookups."""
+        """(position, hash) of `count` nodes named by their positions p0, p1, ...: key lookups."""
         statement = self._nodes.get(count)
         if statement is None:
-            statement = _Prepared(select(_NODES.c.level, _NODES.c.node_index, _NODES.c.hash).where(or_(*(
-                and_(_NODES.c.level == bindparam(f"l{n}"), _NODES.c.node_index == bindparam(f"i{n}"))
-                for n in range(count)))), self.dialect)
+            statement = _Prepared(select(_NODES.c.position, _NODES.c.hash).where(
+                _NODES.c.position.in_([bindparam(f"p{n}") for n in range(count)])), self.dialect)
             self._nodes[count] = statement
         return statement
 
@@ -291,11 +312,10 @@ def _lock_head(connection, statements: _Statements, cursor) -> HeadState:
 def _read_nodes(statements: _Statements, cursor, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     if not keys:
         return {}
-    values = {}
-    for n, (level, index) in enumerate(keys):
-        values[f"l{n}"], values[f"i{n}"] = level, index
-    rows = statements.select_nodes(len(keys)).execute(cursor, values).fetchall()
-    return {(level, index): bytes(node) for level, index, node in rows}
+    wanted = {node_position(level, index): (level, index) for level, index in keys}
+    values = {f"p{n}": position for n, position in enumerate(wanted)}
+    rows = statements.select_nodes(len(wanted)).execute(cursor, values).fetchall()
+    return {wanted[position]: bytes(node) for position, node in rows}
 
 
 def _left_siblings(statements: _Statements, cursor, index: int) -> dict[tuple[int, int], bytes]:
@@ -457,8 +477,9 @@ def record_custody_event(session: Session, *, type: str, evidence_id: str | None
         nodes = completed_subtrees(index, bytes.fromhex(digest), _stored_node(siblings))
         with _pipelined(cursor):  # the writes need no answers: one round trip on PostgreSQL
             statements.insert_event.execute(cursor, row)
-            statements.insert_node.executemany(
-                cursor, [{"level": level, "node_index": i, "hash": node} for level, i, node in nodes])
+            statements.insert_node.executemany(cursor, [
+                {"position": node_position(level, i), "level": level, "node_index": i, "hash": node}
+                for level, i, node in nodes])
             statements.update_head.execute(cursor, {"new_size": index + 1, "new_last": digest})
     event = _make_event(row)
     session.add(event)
@@ -503,7 +524,7 @@ def record_custody_events(session: Session, events: Iterable[Mapping[str, Any]])
                            details=fields.get("details"), at=fields.get("at"))
             for level, i, node in completed_subtrees(index, bytes.fromhex(row["leaf_hash"]), get_node):
                 nodes[(level, i)] = node
-                node_rows.append({"level": level, "node_index": i, "hash": node})
+                node_rows.append({"position": node_position(level, i), "level": level, "node_index": i, "hash": node})
                 if level:  # children of a completed parent are never read again
                     nodes.pop((level - 1, 2 * i), None)
                     nodes.pop((level - 1, 2 * i + 1), None)

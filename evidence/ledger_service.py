@@ -26,7 +26,7 @@ from core.db import sync_committed
 from core.errors import IntegrityFailure, NotFound, ValidationFailed
 from core.jobs import job
 from core.keys import LedgerKey, LedgerSigner
-from evidence.custody import HEAD_ID, Checkpoint, CustodyEvent, SigningKey, lock_head
+from evidence.custody import HEAD_ID, Checkpoint, CustodyEvent, SigningKey, lock_head, node_position
 from evidence.ledger import checkpoint as c2sp
 from evidence.ledger import merkle
 
@@ -56,46 +56,41 @@ def _needed_nodes(compute: Callable[[merkle.GetNode], Any]) -> set[tuple[int, in
     return wanted
 
 
-_NODE_CHUNK = 400  # pairs per SQLite statement: 800 parameters, under every SQLite's limit
-_PG_FETCH = ("SELECT n.level, n.node_index, n.hash FROM ledger_nodes AS n"
-             " JOIN unnest(%s::integer[], %s::integer[]) AS k(level, node_index)"
-             " ON n.level = k.level AND n.node_index = k.node_index")
+_NODE_CHUNK = 500  # positions per SQLite statement, under every SQLite's parameter limit
+_PG_FETCH = "SELECT position, hash FROM ledger_nodes WHERE position = ANY(%s::bigint[])"
 _SQLITE_FETCH: dict[int, str] = {}
 
 
 def _sqlite_fetch(count: int) -> str:
-    """`(level = ? AND node_index = ?) OR ...`: SQLite answers each term with a primary-key lookup
-    (a row-value IN over the composite key would be planned as a scan)."""
+    """`position IN (?, ...)`: rowid lookups; one statement text per count (SQLite's statement cache)."""
     sql = _SQLITE_FETCH.get(count)
     if sql is None:
-        sql = _SQLITE_FETCH[count] = ("SELECT level, node_index, hash FROM ledger_nodes WHERE "
-                                      + " OR ".join(["(level = ? AND node_index = ?)"] * count))
+        sql = _SQLITE_FETCH[count] = f"SELECT position, hash FROM ledger_nodes WHERE position IN ({', '.join(['?'] * count)})"
     return sql
 
 
 def fetch_nodes(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """Stored nodes by (level, index): one indexed query (per 400 wanted on SQLite).
+    """Stored nodes by (level, index): one key lookup query (per 500 wanted on SQLite).
 
     Plain SQL on the session's connection: a proof needs a few dozen primary-key lookups, and
     building and compiling a SQLAlchemy expression for them cost several times the lookups.
-    PostgreSQL joins the wanted pairs as two arrays, one statement text whatever the count, so
-    psycopg prepares it once; SQLite gets one OR of key lookups per count (its statement cache).
+    PostgreSQL takes the positions as one array, one statement text whatever the count, so
+    psycopg prepares it once. Rows are matched to what was asked by position (`node_position`).
     """
-    keys = sorted(set(keys))
+    wanted = {node_position(level, index): (level, index) for level, index in set(keys)}
     nodes: dict[tuple[int, int], bytes] = {}
-    if not keys:
+    if not wanted:
         return nodes
     connection = session.connection()
+    positions = sorted(wanted)
     if connection.dialect.name == "postgresql":
-        rows = connection.exec_driver_sql(_PG_FETCH, ([level for level, _ in keys],
-                                                       [index for _, index in keys])).fetchall()
-        nodes.update(((level, index), bytes(node)) for level, index, node in rows)
+        rows = connection.exec_driver_sql(_PG_FETCH, (positions,)).fetchall()
+        nodes.update((wanted[position], bytes(node)) for position, node in rows)
         return nodes
-    for start in range(0, len(keys), _NODE_CHUNK):
-        chunk = keys[start:start + _NODE_CHUNK]
-        params = tuple(value for key in chunk for value in key)
-        rows = connection.exec_driver_sql(_sqlite_fetch(len(chunk)), params).fetchall()
-        nodes.update(((level, index), bytes(node)) for level, index, node in rows)
+    for start in range(0, len(positions), _NODE_CHUNK):
+        chunk = tuple(positions[start:start + _NODE_CHUNK])
+        rows = connection.exec_driver_sql(_sqlite_fetch(len(chunk)), chunk).fetchall()
+        nodes.update((wanted[position], bytes(node)) for position, node in rows)
     return nodes
 
 

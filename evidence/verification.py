@@ -37,7 +37,9 @@ from core.db import Base, uuid_pk
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.jobs import job
 from core.keys import LedgerKey, key_path, read_key_file
-from evidence.custody import Checkpoint, CustodyEvent, LedgerHead, LedgerNode, SigningKey, rebuild_leaf, record_custody_event
+from evidence.custody import (
+    NODE_LEVELS, Checkpoint, CustodyEvent, LedgerHead, LedgerNode, SigningKey, rebuild_leaf, record_custody_event,
+)
 from evidence.ledger import checkpoint as c2sp
 from evidence.ledger import merkle
 from evidence.ledger.leaf import ZERO_HASH_HEX, LeafFormatError, leaf_hash_hex, parse_leaf
@@ -578,13 +580,12 @@ class Sweep:
     def check_stray_nodes(self, size: int) -> None:
         """Nodes over leaves the log does not have: left behind by a rollback or forged."""
         with self.db.transaction() as session:
-            levels = session.scalar(select(func.max(LedgerNode.level))) or 0
-            for level in range(levels + 1):
-                stray = session.scalar(select(func.count()).select_from(LedgerNode)
-                                       .where(LedgerNode.level == level, LedgerNode.index >= size >> level))
-                if stray:
-                    self.report.fail(f"ledger nodes at level {level}", "node_outside_tree",
-                                     f"{stray} stored node(s) at level {level} cover leaves beyond the {size} in the log")
+            strays = session.execute(select(LedgerNode.level, func.count())
+                                     .where(LedgerNode.position >= size * NODE_LEVELS)
+                                     .group_by(LedgerNode.level).order_by(LedgerNode.level)).all()
+        for level, stray in strays:
+            self.report.fail(f"ledger nodes at level {level}", "node_outside_tree",
+                             f"{stray} stored node(s) at level {level} cover leaves beyond the {size} in the log")
 
     # --- scoped events, each proven against the signed head
 

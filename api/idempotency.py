@@ -13,7 +13,6 @@ import re
 
 import rfc8785
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy.exc import IntegrityError
 
 from api.auth import current_actor, optional_actor
 from api.context import db_session
@@ -124,16 +123,13 @@ def remember_response(response: Response) -> Response | None:
         return None
     owner, key, fingerprint = pending
     session = db_session()
-    try:
-        with session.begin_nested():
-            idempotency.remember(session, owner, key, idempotency.StoredResponse(
-                fingerprint, response.status_code, response.headers.get("Content-Type", "application/json"),
-                response.headers.get("Location"), response.get_data()))
-    except IntegrityError:
-        # Another request with this key committed first: undo ours and answer with theirs.
-        session.rollback()
-        stored = idempotency.find(session, owner, key)
-        if stored is None:
-            raise Conflict("a request with this Idempotency-Key is in progress") from None
-        return _replay(stored) if stored.fingerprint == fingerprint else _mismatch()
-    return None
+    if idempotency.remember(session, owner, key, idempotency.StoredResponse(
+            fingerprint, response.status_code, response.headers.get("Content-Type", "application/json"),
+            response.headers.get("Location"), response.get_data())):
+        return None
+    # Another request with this key committed first: undo ours and answer with theirs.
+    session.rollback()
+    stored = idempotency.find(session, owner, key)
+    if stored is None:
+        raise Conflict("a request with this Idempotency-Key is in progress")
+    return _replay(stored) if stored.fingerprint == fingerprint else _mismatch()

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.clock import utcnow
@@ -60,9 +63,33 @@ def find(session: Session, owner: str, key: str) -> StoredResponse | None:
     return StoredResponse(record.fingerprint, record.status, record.content_type, record.location, record.body)
 
 
-def remember(session: Session, owner: str, key: str, response: StoredResponse) -> None:
+PURGE_EVERY_S = 600.0
+_next_purge = 0.0
+
+
+def remember(session: Session, owner: str, key: str, response: StoredResponse) -> bool:
+    """Store the first response for (owner, key), over an expired record of the same key.
+
+    One statement (an upsert that touches only an expired row), because it runs just before the
+    request's COMMIT, when the request may hold the ledger head lock: every round trip here is
+    time other writers wait. False when a live record exists, i.e. another request with the key
+    committed first. Other expired records are purged at most every PURGE_EVERY_S per process.
+    """
+    global _next_purge
     now = utcnow()
-    session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now))
-    session.add(IdempotencyRecord(owner=owner, key=key, fingerprint=response.fingerprint, status=response.status,
-                                  content_type=response.content_type, location=response.location,
-                                  body=response.body, created_at=now, expires_at=now + KEEP_FOR))
+    if time.monotonic() >= _next_purge:
+        _next_purge = time.monotonic() + PURGE_EVERY_S
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now))
+    table = IdempotencyRecord.__table__
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = upsert(table).values(
+        owner=owner, key=key, fingerprint=response.fingerprint, status=response.status,
+        content_type=response.content_type, location=response.location, body=response.body,
+        created_at=now, expires_at=now + KEEP_FOR)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.owner, table.c.key],
+        set_={name: statement.excluded[name] for name in
+              ("fingerprint", "status", "content_type", "location", "body", "created_at", "expires_at")},
+        where=table.c.expires_at <= now,
+    ).returning(table.c.id)
+    return session.execute(statement).first() is not None

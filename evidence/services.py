@@ -304,12 +304,17 @@ def _extend_retention(blobs: BlobStore, sha256_hex: str, until: datetime) -> Non
 
 def seal_evidence(session: Session, runtime: Runtime, actor: Actor, item: EvidenceItem, case: Case,
                   examination: Examination, spooled: SpooledFile,
-                  staged: StagedUpload | None = None) -> EvidenceItem:
+                  staged: StagedUpload | None = None, created: dict[str, Any] | None = None) -> EvidenceItem:
     """Store the examined bytes (and thumbnail), then seal the row and record it: one transaction.
 
     `staged`: a direct upload's staged version, re-hashed as `spooled`; it is promoted to its
     content address (a server-side copy or link) instead of storing the spool file.
+    `created`: the details of the item's `created` event, for an item made and sealed in this
+    request; that event is appended with `sealed`, after the store, not before it.
     """
+    if created is not None:
+        session.add(item)
+        session.flush()  # the item's id, for the case timeline and the events
     blobs: BlobStore = runtime.blobs
     if staged is not None:
         stored = blobs.promote_staging(staged, spooled.sha256_hex, spooled.md5_b64)
@@ -338,6 +343,8 @@ def seal_evidence(session: Session, runtime: Runtime, actor: Actor, item: Eviden
                   "derived_from": item.derived_from},
                  subject_id=item.id, at=now)
     session.flush()
+    if created is not None:
+        _append_created(session, actor, item, created)
     record_custody_event(session, type="sealed", evidence_id=item.id, actor_id=actor.id, sha256=item.sha256,
                          case_id=item.case_id, at=now, details=_seal_details(item))
     return item
@@ -373,6 +380,10 @@ def _new_item(actor: Actor, visit: Visit, capture: dict[str, Any], *, kind: str,
 def _record_created(session: Session, actor: Actor, item: EvidenceItem, **details) -> None:
     session.add(item)
     session.flush()
+    _append_created(session, actor, item, details)
+
+
+def _append_created(session: Session, actor: Actor, item: EvidenceItem, details: dict[str, Any]) -> None:
     record_custody_event(session, type="created", evidence_id=item.id, actor_id=actor.id, sha256=item.sha256,
                          case_id=item.case_id, at=item.received_at,
                          details={"kind": item.kind, "visit_id": item.visit_id, **details})
@@ -393,8 +404,7 @@ def ingest_evidence(session: Session, actor: Actor, runtime: Runtime, capture: d
         item = _new_item(actor, visit, capture, kind=capture["kind"], sha256=spooled.sha256_hex, size=spooled.size,
                          signature_status=signature_status, device_id=device_id, status="pending_upload")
         item.content_md5 = spooled.md5_b64
-        _record_created(session, actor, item, path="stream")
-        return seal_evidence(session, runtime, actor, item, case, examination, spooled)
+        return seal_evidence(session, runtime, actor, item, case, examination, spooled, created={"path": "stream"})
     finally:
         examination.discard()
 
@@ -565,8 +575,8 @@ def add_note(session: Session, actor: Actor, runtime: Runtime, visit_id: str, da
     with spool_upload(runtime, [data["text"].encode("utf-8")]) as spooled:
         item = _new_item(actor, visit, capture, kind="note", sha256=spooled.sha256_hex, size=spooled.size,
                          signature_status="unsigned", device_id=None, status="pending_upload")
-        _record_created(session, actor, item, path="note")
-        return seal_evidence(session, runtime, actor, item, case, Examination(media_type=NOTE_MEDIA_TYPE), spooled)
+        return seal_evidence(session, runtime, actor, item, case, Examination(media_type=NOTE_MEDIA_TYPE), spooled,
+                             created={"path": "note"})
 
 
 def redact_evidence(session: Session, actor: Actor, runtime: Runtime, evidence_id: str,
@@ -596,8 +606,8 @@ def redact_evidence(session: Session, actor: Actor, runtime: Runtime, evidence_i
                         redaction_regions=[vars(region) for region in info.regions], redaction_mode=info.mode,
                         redaction_reason=reason, legal_hold=False,
                     )
-                    _record_created(session, actor, item, path="redaction", derived_from=original.id)
-                    seal_evidence(session, runtime, actor, item, case, examination, redacted)
+                    seal_evidence(session, runtime, actor, item, case, examination, redacted,
+                                  created={"path": "redaction", "derived_from": original.id})
                 finally:
                     examination.discard()
     record_custody_event(session, type="derived", evidence_id=original.id, actor_id=actor.id,

@@ -13,8 +13,9 @@ settings of deploy/gunicorn.conf.py) unless --api-url names running ones (then -
 ignored and --pg-url must be the database behind it, for seeding and the audit).
 
 Pools (--pools split, the default): as in docs/deploy.md, uploads and sealing (`POST /evidence`,
-`/evidence/uploads`, `/evidence/{id}/content`, `/evidence/{id}/complete`) go to an "ingest"
-gunicorn pool and everything else to the API pool. nginx routes by location in production; here
+`/evidence/uploads`, `/evidence/{id}/content`, `/evidence/{id}/complete`, and notes,
+`/visits/{id}/notes`, which store an object too) go to an "ingest" gunicorn pool and everything
+else to the API pool. nginx routes by location in production; here
 the client sends each request to the pool nginx would (there is no nginx in this environment).
 On a real deployment the two pools, and the S3 cluster, are separate machines; on this one
 2-core machine the ingest pool and the RADOS Gateway daemons (when this script starts them) run
@@ -353,9 +354,10 @@ class Collector:
             await asyncio.sleep(0.2 * (attempt + 1))
         raise RuntimeError(f"{method} {path}: no answer after 8 tries")
 
-    async def post_json(self, endpoint: str, path: str, payload: dict) -> dict:
+    async def post_json(self, endpoint: str, path: str, payload: dict, conn: Connection | None = None) -> dict:
         key = f"{endpoint.split()[1].strip('/').replace('/{id}/', '-').replace('/', '-')}-{uuid.uuid4()}"
-        _, _, data = await self.call(endpoint, "POST", path, json.dumps(payload).encode(), "application/json", key=key)
+        _, _, data = await self.call(endpoint, "POST", path, json.dumps(payload).encode(), "application/json", key=key,
+                                     conn=conn)
         return json.loads(data)
 
     async def direct_upload(self, metadata: dict, data: bytes) -> tuple[str, dict]:
@@ -397,7 +399,7 @@ class Collector:
             note_at = at + timedelta(minutes=2)
             note = await self.post_json("POST /visits/{id}/notes", f"/api/v1/visits/{visit['id']}/notes",
                                         {"text": f"Debtor not at home; neighbour says back at six. {uuid.uuid4()}",
-                                         "at": note_at.isoformat()})
+                                         "at": note_at.isoformat()}, conn=self.ingest)
             self.acknowledged.append(Acknowledged(me["id"], "note", note["id"], note["sha256"], "note",
                                                   visit["case_id"]))
             for n in range(photos):
@@ -594,7 +596,7 @@ class Services:
         wait_for(lambda: http_get(self.ingest_url + "/readyz", timeout=2)[0] == 200, timeout=120,
                  what="the ingest pool's /readyz", interval=0.1, alive=self.ingest.check_alive)
         self.arrangement.append(f"ingest pool (POST /evidence, /evidence/uploads, /evidence/{{id}}/content, "
-                                f"/evidence/{{id}}/complete): gunicorn {args.ingest_workers} workers x "
+                                f"/evidence/{{id}}/complete, /visits/{{id}}/notes): gunicorn {args.ingest_workers} workers x "
                                 f"{args.ingest_threads} threads, sealing slots {args.sealing_slots}/worker, "
                                 f"nice {args.ingest_nice} ({self.ingest_url})")
         if args.ingest_db_nice:

@@ -95,9 +95,10 @@ def plain_page(query, dump):
             if statement is None or (page - 1) * size > MAX_OFFSET:
                 items = paginated(query(actor), page_params)
             else:
-                rows = db_session().execute(statement, {PageStatements.ACTOR_ID: actor.id, "plain_page_limit": size,
-                                                        "plain_page_offset": (page - 1) * size}).all()
-                items = [row[0] for row in rows]
+                rows = db_session().connection().execute(statement, {
+                    PageStatements.ACTOR_ID: actor.id, "plain_page_limit": size,
+                    "plain_page_offset": (page - 1) * size}).all()
+                items = rows
                 if rows:
                     page_params.item_count = rows[0][-1]
                 elif page == 1:
@@ -143,7 +144,11 @@ class PageStatements:
                 base = self.query(template)
                 statement = None
                 if not (base._distinct or base._group_by_clauses):
-                    statement = (base.add_columns(func.count().over().label("_total"))
+                    # The entity's columns, not the entity: rows come back as Core rows, whose
+                    # attributes are the column names the dump reads, without the ORM's loading.
+                    table = base.column_descriptions[0]["entity"].__table__
+                    statement = (base.with_only_columns(*table.columns, func.count().over().label("_total"),
+                                                        maintain_column_froms=True)
                                  .limit(bindparam("plain_page_limit")).offset(bindparam("plain_page_offset")))
                 self._by_role[role] = statement
             return self._by_role[role]

@@ -72,8 +72,8 @@ def plain_page(query, dump):
     """Answer the common page request — a query string of nothing but `page` and/or `page_size`,
     well-formed and in range — without webargs, flask-smorest's wrappers and marshmallow: the
     mobile sync sends exactly that, many times a minute per collector. `query(actor)` gives the
-    view's Select (the domain's own, with its visibility rules), `dump(item)` the response schema's
-    output (kept equal to it by a test). Anything else (a filter, a malformed or out-of-range value,
+    view's Select (the domain's own, with its visibility rules), `dump(row)` the response schema's
+    output for a row of the entity's columns (kept equal to it by a test). Anything else (a filter, a malformed or out-of-range value,
     a repeated key) goes on to the decorated view, whose schemas parse, refuse and document it;
     its `_apidoc` is carried over, so the OpenAPI document is unchanged.
 

@@ -208,9 +208,12 @@ class Stats:
     bytes_up: int = 0
     failed_collectors: int = 0
     twin_conflicts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    began: float = field(default_factory=time.monotonic)
+    finished_at: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def record(self, endpoint: str, seconds: float) -> None:
         self.latencies[endpoint].append(seconds)
+        self.finished_at[endpoint].append(time.monotonic() - self.began)
 
     def error(self, endpoint: str, what: str) -> None:
         self.errors[endpoint][what] += 1
@@ -846,6 +849,16 @@ def print_latency_table(stats: Stats, elapsed: float) -> None:
         print(f"{endpoint:34} {len(values):6d} {len(values) / elapsed:7.1f} {percentile(values, 50) * 1000:8.1f} "
               f"{percentile(values, 95) * 1000:8.1f} {percentile(values, 99) * 1000:8.1f} "
               f"{max(values) * 1000:8.1f}  {errors or '-'}")
+    # When the tail happened: a burst at the start (50 phones syncing at once into fresh workers)
+    # is a different problem from stalls spread over the day.
+    print("when the slowest 5 % of each read ended (seconds into the load):")
+    for endpoint in sorted(stats.latencies):
+        if not endpoint.startswith("GET") and "check-in" not in endpoint:
+            continue
+        values, ends = stats.latencies[endpoint], stats.finished_at[endpoint]
+        cut = percentile(values, 95)
+        slow = sorted(end for value, end in zip(values, ends) if value >= cut)
+        print(f"   {endpoint:31} {' '.join(f'{end:.0f}' for end in slow)}")
 
 
 def main() -> int:

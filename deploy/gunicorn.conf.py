@@ -21,8 +21,11 @@ threads = int(os.environ.get("FIELDPROOF_WEB_THREADS", "4"))
 timeout = 120          # large evidence uploads on slow links
 graceful_timeout = 30
 keepalive = 5
-max_requests = 5000    # recycle workers now and then; bounded memory over weeks
-max_requests_jitter = 500
+# Recycle workers now and then (bounded memory over weeks). Not every few thousand requests: a
+# worker busy with the mobile sync answers ~400 a second, and each recycle is a new process that
+# imports the app and opens its pools while the other workers carry its share.
+max_requests = 200_000
+max_requests_jitter = 20_000
 limit_request_line = 8190
 accesslog = None       # FieldProof writes its own scrubbed JSON access log
 errorlog = "-"

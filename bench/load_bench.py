@@ -606,7 +606,8 @@ class Services:
         wait_for(lambda: http_get(self.ingest_url + "/readyz", timeout=2)[0] == 200, timeout=120,
                  what="the ingest pool's /readyz", interval=0.1, alive=self.ingest.check_alive)
         self.arrangement.append(f"ingest pool (POST /evidence, /evidence/uploads, /evidence/{{id}}/content, "
-                                f"/evidence/{{id}}/complete, /visits/{{id}}/notes): gunicorn {args.ingest_workers} workers x "
+                                f"/evidence/{{id}}/complete, /visits/{{id}}/notes): "
+                                f"gunicorn {args.ingest_workers} workers x "
                                 f"{args.ingest_threads} threads, sealing slots {args.sealing_slots}/worker, "
                                 f"nice {args.ingest_nice} ({self.ingest_url})")
         if args.ingest_db_nice:
@@ -856,8 +857,8 @@ def print_latency_table(stats: Stats, elapsed: float) -> None:
         print(f"{endpoint:34} {len(values):6d} {len(values) / elapsed:7.1f} {percentile(values, 50) * 1000:8.1f} "
               f"{percentile(values, 95) * 1000:8.1f} {percentile(values, 99) * 1000:8.1f} "
               f"{max(values) * 1000:8.1f}  {errors or '-'}")
-    # When the tail happened: a burst at the start (50 phones syncing at once into fresh workers)
-    # is a different problem from stalls spread over the day.
+    # When the tail happened: a burst at the start (fifty phones beginning their sync in the same
+    # instant) is a different problem from stalls spread over the day.
     print("when the slowest 5 % of each read ended (seconds into the load):")
     for endpoint in sorted(stats.latencies):
         if not endpoint.startswith("GET") and "check-in" not in endpoint:

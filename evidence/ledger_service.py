@@ -65,7 +65,8 @@ def _sqlite_fetch(count: int) -> str:
     """`position IN (?, ...)`: rowid lookups; one statement text per count (SQLite's statement cache)."""
     sql = _SQLITE_FETCH.get(count)
     if sql is None:
-        sql = _SQLITE_FETCH[count] = f"SELECT position, hash FROM ledger_nodes WHERE position IN ({', '.join(['?'] * count)})"
+        marks = ", ".join(["?"] * count)
+        sql = _SQLITE_FETCH[count] = f"SELECT position, hash FROM ledger_nodes WHERE position IN ({marks})"
     return sql
 
 

@@ -73,9 +73,10 @@ def plain_page(query, dump):
     well-formed and in range — without webargs, flask-smorest's wrappers and marshmallow: the
     mobile sync sends exactly that, many times a minute per collector. `query(actor)` gives the
     view's Select (the domain's own, with its visibility rules), `dump(row)` the response schema's
-    output for a row of the entity's columns (kept equal to it by a test). Anything else (a filter, a malformed or out-of-range value,
-    a repeated key) goes on to the decorated view, whose schemas parse, refuse and document it;
-    its `_apidoc` is carried over, so the OpenAPI document is unchanged.
+    output for a row of the entity's columns (kept equal to it by a test). Anything else (a
+    filter, a malformed or out-of-range value, a repeated key) goes on to the decorated view, whose
+    schemas parse, refuse and document it; its `_apidoc` is carried over, so the OpenAPI document
+    is unchanged.
 
     The page statement is built once per role (`PageStatements`), with the actor's id, the page
     size and the offset as bound parameters: building the domain's Select, adding the window count
@@ -95,10 +96,9 @@ def plain_page(query, dump):
             if statement is None or (page - 1) * size > MAX_OFFSET:
                 items = paginated(query(actor), page_params)
             else:
-                rows = db_session().connection().execute(statement, {
+                items = rows = db_session().connection().execute(statement, {
                     PageStatements.ACTOR_ID: actor.id, "plain_page_limit": size,
                     "plain_page_offset": (page - 1) * size}).all()
-                items = rows
                 if rows:
                     page_params.item_count = rows[0][-1]
                 elif page == 1:

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from api import idempotency, observability, problems, requests, security
 from api.admission import sealing_gate
 from api.auth import BEARER_SCHEME
+from api.console.auth import ConsoleSessions
 from api.tokens import TokenCache, announce_revocations
 from api.docs import ProblemResponsesPlugin, ProblemSchema, register_problem_responses
 from core.crypto import FieldCipher
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
     )
+    app.session_interface = ConsoleSessions()
     if settings.proxy_hops:
         # Behind N trusted proxies, the client address (login throttling) comes from X-Forwarded-For.
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -95,8 +95,10 @@ def _mismatch() -> Response:
 def install(app: Flask) -> None:
     @app.before_request
     def _check_replay():
+        if request.method != "POST":
+            return None
         key = request.headers.get(HEADER)
-        if request.method != "POST" or key is None or request.url_rule is None:
+        if key is None or request.url_rule is None:
             return None
         if request.endpoint in EXEMPT_ENDPOINTS:
             return None

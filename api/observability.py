@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -89,7 +89,7 @@ def install(app: Flask) -> Metrics:
     def _start():
         g.started = time.perf_counter()
         supplied = request.headers.get("X-Request-ID", "")
-        g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        g.request_id = supplied if _REQUEST_ID.match(supplied) else secrets.token_hex(16)
 
     @app.after_request
     def _finish(response: Response):

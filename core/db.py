@@ -203,8 +203,10 @@ class Database:
         if self.engine.dialect.name == "postgresql":
             connect_args = {**engine_kwargs.pop("connect_args", {}),
                             "options": "-c default_transaction_read_only=on"}
+            # No rollback when a connection goes back to the pool: in autocommit there is no
+            # transaction to end, and the call was a tenth of a list request.
             self.reader_engine = make_engine(url, isolation_level="AUTOCOMMIT", connect_args=connect_args,
-                                             **engine_kwargs)
+                                             pool_reset_on_return=None, **engine_kwargs)
         self.readers = sessionmaker(self.reader_engine, expire_on_commit=False, info={"read_only": True})
         event.listen(self.readers, "before_flush", _refuse_writes)
 

@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from dataclasses import dataclass
 from functools import wraps
 
-import threading
-
 import flask_smorest
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from flask_smorest.pagination import PaginationParameters
-from sqlalchemy import Select, String, bindparam, func
+from sqlalchemy import Engine, Select, String, bindparam, func
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 
 from api.auth import current_actor
-from api.context import db_session
+from api.context import db_session, runtime
 from api.requests import StrictParser
+from api.shapes import Shape
 from core.actor import Actor
 from core.paging import MAX_OFFSET, page_of
 
@@ -68,21 +71,23 @@ _PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,8}")
 PAGINATION = Blueprint.DEFAULT_PAGINATION_PARAMETERS
 
 
-def plain_page(query, dump):
+def plain_page(query, shape: Shape):
     """Answer the common page request — a query string of nothing but `page` and/or `page_size`,
     well-formed and in range — without webargs, flask-smorest's wrappers and marshmallow: the
     mobile sync sends exactly that, many times a minute per collector. `query(actor)` gives the
-    view's Select (the domain's own, with its visibility rules), `dump(row)` the response schema's
-    output for a row of the entity's columns (kept equal to it by a test). Anything else (a
-    filter, a malformed or out-of-range value, a repeated key) goes on to the decorated view, whose
-    schemas parse, refuse and document it; its `_apidoc` is carried over, so the OpenAPI document
-    is unchanged.
+    view's Select (the domain's own, with its visibility rules), `shape` the response schema's
+    JSON for a row of the entity's columns (kept equal to it by a test). Anything else (a filter,
+    a malformed or out-of-range value, a repeated key) goes on to the decorated view, whose schemas
+    parse, refuse and document it; its `_apidoc` is carried over, so the OpenAPI document is
+    unchanged.
 
     The page statement is built once per role (`PageStatements`), with the actor's id, the page
     size and the offset as bound parameters: building the domain's Select, adding the window count
-    and hashing the result for SQLAlchemy's compiled cache cost about a third of the request."""
+    and hashing the result for SQLAlchemy's compiled cache cost about a third of the request. On
+    PostgreSQL the database writes the page's JSON (`Shape.page_sql`) on a connection of the
+    read-only pool, without an ORM session; elsewhere Python renders Core rows."""
 
-    statements = PageStatements(query)
+    statements = PageStatements(query, shape)
 
     def decorator(view):
         @wraps(view)
@@ -92,20 +97,26 @@ def plain_page(query, dump):
                 return view(*args, **kwargs)
             actor = current_actor()
             page, size = page_params.page, page_params.page_size
-            statement = statements.for_role(actor.role)
+            database = runtime().db
+            statement = statements.for_role(actor.role, database.dialect)
             if statement is None or (page - 1) * size > MAX_OFFSET:
-                items = paginated(query(actor), page_params)
+                response = jsonify([shape.render(item) for item in paginated(query(actor), page_params)])
             else:
-                items = rows = db_session().connection().execute(statement, {
-                    PageStatements.ACTOR_ID: actor.id, "plain_page_limit": size,
-                    "plain_page_offset": (page - 1) * size}).all()
-                if rows:
-                    page_params.item_count = rows[0][-1]
+                params = {PageStatements.ACTOR_ID: actor.id, "plain_page_limit": size,
+                          "plain_page_offset": (page - 1) * size}
+                if statement.sql is not None:
+                    body, total = statement.json_page(database.reader_engine, params)
+                    response = current_app.response_class(body, mimetype="application/json")
+                else:
+                    rows = db_session().connection().execute(statement.select, params).all()
+                    total = rows[0][-1] if rows else None
+                    response = jsonify([shape.render(row) for row in rows])
+                if total is not None:
+                    page_params.item_count = total
                 elif page == 1:
                     page_params.item_count = 0
                 else:  # past the end: no row carries the total
                     page_params.item_count = page_of(db_session(), query(actor), page, size)[1]
-            response = jsonify([dump(item) for item in items])
             metadata = Blueprint._make_pagination_metadata(page, size, page_params.item_count)
             response.headers[Blueprint.PAGINATION_HEADER_NAME] = json.dumps(metadata)
             return response
@@ -115,9 +126,34 @@ def plain_page(query, dump):
     return decorator
 
 
+@dataclass(frozen=True)
+class PageStatement:
+    select: Select
+    sql: str | None = None  # PostgreSQL: `select` compiled once; one row, the page as JSON and the total
+
+    def json_page(self, engine: Engine, params: dict) -> tuple[str, int | None]:
+        """Run on a DBAPI connection of the read-only pool: SQLAlchemy's per-execution work (cache
+        lookup, transaction bookkeeping, result metadata) cost as much as the query, and psycopg
+        prepares a statement it has seen a few times on a connection. Errors are SQLAlchemy's, as
+        on every other path (a lost connection invalidates the pool and answers 503)."""
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self.sql, params)
+            return cursor.fetchone()
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
+                connection.invalidate(error)
+                engine.dispose(close=False)  # as SQLAlchemy does: the pool's other connections are suspect too
+            raise DBAPIError.instance(self.sql, params, error, engine.dialect.loaded_dbapi.Error) from error
+        finally:
+            connection.close()
+
+
 class PageStatements:
     """A list view's one-query page statement (`paginated`'s: the page and `count(*) OVER ()`),
-    built once per role from the domain's query with the actor's id as a bound parameter.
+    built once per role and back end from the domain's query with the actor's id as a bound
+    parameter; on PostgreSQL wrapped by `Shape.page_sql`, so the database writes the JSON.
 
     Visibility is decided by role and expressed in SQL with the actor's id (`visible_visits`), so
     one statement serves every actor of a role; executing the same statement object also reuses
@@ -128,30 +164,40 @@ class PageStatements:
 
     ACTOR_ID = "plain_page_actor_id"
 
-    def __init__(self, query):
+    def __init__(self, query, shape: Shape):
         self.query = query
-        self._by_role: dict[str, Select | None] = {}
+        self.shape = shape
+        self._built: dict[tuple[str, str], PageStatement | None] = {}
         self._lock = threading.Lock()
 
-    def for_role(self, role: str) -> Select | None:
+    def for_role(self, role: str, dialect: str) -> PageStatement | None:
         try:
-            return self._by_role[role]
+            return self._built[role, dialect]
         except KeyError:
             pass
         with self._lock:
-            if role not in self._by_role:
-                template = Actor(id=bindparam(self.ACTOR_ID, type_=String()), role=role)
-                base = self.query(template)
-                statement = None
-                if not (base._distinct or base._group_by_clauses):
-                    # The entity's columns, not the entity: rows come back as Core rows, whose
-                    # attributes are the column names the dump reads, without the ORM's loading.
-                    table = base.column_descriptions[0]["entity"].__table__
-                    statement = (base.with_only_columns(*table.columns, func.count().over().label("_total"),
-                                                        maintain_column_froms=True)
-                                 .limit(bindparam("plain_page_limit")).offset(bindparam("plain_page_offset")))
-                self._by_role[role] = statement
-            return self._by_role[role]
+            if (role, dialect) not in self._built:
+                self._built[role, dialect] = self._build(role, dialect)
+            return self._built[role, dialect]
+
+    def _build(self, role: str, dialect: str) -> PageStatement | None:
+        template = Actor(id=bindparam(self.ACTOR_ID, type_=String()), role=role)
+        base = self.query(template)
+        if base._distinct or base._group_by_clauses:
+            return None
+        # The entity's columns, not the entity: rows come back as Core rows, whose attributes are
+        # the column names the shape reads, without the ORM's loading.
+        table = base.column_descriptions[0]["entity"].__table__
+        page = (base.with_only_columns(*table.columns, func.count().over().label("_total"),
+                                       maintain_column_froms=True)
+                .limit(bindparam("plain_page_limit")).offset(bindparam("plain_page_offset")))
+        if dialect == "postgresql":
+            json_page = self.shape.page_sql(page, base._order_by_clauses)
+            compiled = json_page.compile(dialect=postgresql.dialect(paramstyle="pyformat"))
+            if not set(compiled.params) <= {self.ACTOR_ID, "plain_page_limit", "plain_page_offset"}:
+                raise ValueError(f"the page statement has parameters of its own: {sorted(compiled.params)}")
+            return PageStatement(json_page, str(compiled))
+        return PageStatement(page)
 
 
 def _plain_page_parameters() -> PaginationParameters | None:

@@ -3,8 +3,8 @@ from flask.views import MethodView
 from api.auth import current_actor, requires
 from api.context import db_session, reads_only, settings
 from api.resources.base import Blueprint, paginated, plain_page
-from api.schemas.visits import (CheckInRequestSchema, CheckOutRequestSchema, RouteArgsSchema, RouteSchema,
-                                VisitCreateSchema, VisitQueryArgsSchema, VisitSchema, visit_json)
+from api.schemas.visits import (VISIT_JSON, CheckInRequestSchema, CheckOutRequestSchema, RouteArgsSchema,
+                                RouteSchema, VisitCreateSchema, VisitQueryArgsSchema, VisitSchema)
 from visits import services as visits
 
 PREFIX = ""
@@ -15,7 +15,7 @@ blp = Blueprint("visits", __name__, description="Lawful visits: scheduling, geof
 class Visits(MethodView):
     @reads_only
     @requires(*visits.READERS)
-    @plain_page(lambda actor: visits.list_visits(db_session(), actor), visit_json)
+    @plain_page(lambda actor: visits.list_visits(db_session(), actor), VISIT_JSON)
     @blp.arguments(VisitQueryArgsSchema, location="query")
     @blp.response(200, VisitSchema(many=True))
     @blp.paginate()

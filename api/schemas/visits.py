@@ -9,6 +9,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.schemas.common import Currency, Id, Latitude, Longitude, Money, SyncArgsSchema, Timestamp
+from api.shapes import BOOLEAN, DAY, JSON, MOMENT, NUMBER, TEXT, Group, Shape, Value
 from visits.models import OUTCOMES, VISIT_STATUSES
 from visits.profiles import RULE_IDS
 
@@ -111,46 +112,27 @@ class VisitSchema(ma.Schema):
         return visit_json(obj)
 
 
-def _moment(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _float(value) -> float | None:
-    return None if value is None else float(value)
-
-
-def _text(value) -> str | None:
-    return None if value is None else str(value)
-
-
-def _bool(value) -> bool | None:
-    return None if value is None else bool(value)
+VISIT_JSON = Shape(
+    Value("id", TEXT), Value("case_id", TEXT), Value("address_id", TEXT), Value("collector_id", TEXT),
+    Value("second_collector_id", TEXT), Value("window_start", MOMENT), Value("window_end", MOMENT),
+    Value("time_zone", TEXT), Value("local_date", DAY), Value("status", TEXT), Value("scheduled_by", TEXT),
+    Group("check_in", "checked_in_at",
+          Value("at", MOMENT, "checked_in_at"), Value("device_at", TEXT, "check_in_device_at"),
+          Value("received_at", MOMENT, "check_in_received_at"), Value("by", TEXT, "checked_in_by"),
+          Value("lat", NUMBER, "check_in_lat"), Value("lon", NUMBER, "check_in_lon"),
+          Value("accuracy_m", NUMBER, "check_in_accuracy_m"), Value("distance_m", NUMBER, "check_in_distance_m"),
+          Value("within_geofence", BOOLEAN), Value("outside_window", BOOLEAN),
+          Value("clock_skew_s", NUMBER), Value("impossible_travel", BOOLEAN)),
+    Group("check_out", "checked_out_at",
+          Value("at", MOMENT, "checked_out_at"), Value("lat", NUMBER, "check_out_lat"),
+          Value("lon", NUMBER, "check_out_lon"), Value("outcome", TEXT), Value("summary", TEXT)),
+    Value("flags", JSON), Value("created_at", MOMENT), Value("updated_at", MOMENT),
+)
 
 
 def visit_json(visit) -> dict:
     """VisitSchema's output for one visit, without the field machinery (see VisitSchema.dump)."""
-    check_in = check_out = None
-    if visit.checked_in_at is not None:
-        check_in = {"at": _moment(visit.checked_in_at), "device_at": _text(visit.check_in_device_at),
-                    "received_at": _moment(visit.check_in_received_at), "by": _text(visit.checked_in_by),
-                    "lat": _float(visit.check_in_lat), "lon": _float(visit.check_in_lon),
-                    "accuracy_m": _float(visit.check_in_accuracy_m), "distance_m": _float(visit.check_in_distance_m),
-                    "within_geofence": _bool(visit.within_geofence), "outside_window": _bool(visit.outside_window),
-                    "clock_skew_s": _float(visit.clock_skew_s), "impossible_travel": _bool(visit.impossible_travel)}
-    if visit.checked_out_at is not None:
-        check_out = {"at": _moment(visit.checked_out_at), "lat": _float(visit.check_out_lat),
-                     "lon": _float(visit.check_out_lon), "outcome": _text(visit.outcome),
-                     "summary": _text(visit.summary)}
-    return {
-        "id": _text(visit.id), "case_id": _text(visit.case_id), "address_id": _text(visit.address_id),
-        "collector_id": _text(visit.collector_id), "second_collector_id": _text(visit.second_collector_id),
-        "window_start": _moment(visit.window_start), "window_end": _moment(visit.window_end),
-        "time_zone": _text(visit.time_zone),
-        "local_date": None if visit.local_date is None else visit.local_date.isoformat(),
-        "status": _text(visit.status), "scheduled_by": _text(visit.scheduled_by),
-        "check_in": check_in, "check_out": check_out, "flags": visit.flags,
-        "created_at": _moment(visit.created_at), "updated_at": _moment(visit.updated_at),
-    }
+    return VISIT_JSON.render(visit)
 
 
 class VisitQueryArgsSchema(SyncArgsSchema):

@@ -105,3 +105,95 @@ def test_one_page_statement_per_role_serves_each_actor_their_own(client, factory
     assert json.loads(past.headers["X-Pagination"]) == json.loads(
         client.get("/api/v1/visits?page_size=2&page=03", headers=world.collector.headers).headers["X-Pagination"])
     assert json.loads(past.headers["X-Pagination"])["total"] == 3
+
+
+def _set_columns(app, visit_id, **values):
+    from visits.models import Visit
+
+    with app.extensions["fieldproof"].db.transaction() as session:
+        visit = session.get(Visit, visit_id)
+        for name, value in values.items():
+            setattr(visit, name, value)
+
+
+def test_awkward_values_read_the_same_on_the_plain_page_as_through_the_schemas(app, client, world, visits):
+    """On PostgreSQL the plain page is written by the database (api/shapes.py): microseconds with
+    trailing zeros and none at all, whole and tiny and negative floats, quotes, backslashes, control
+    characters, non-BMP text and nested JSON must come out as marshmallow writes them."""
+    from datetime import UTC, datetime
+
+    _set_columns(app, visits[2]["id"],
+                 checked_in_at=datetime(2026, 3, 1, 2, 3, 4, 120000, tzinfo=UTC),
+                 check_in_received_at=datetime(2026, 3, 1, 2, 3, 5, tzinfo=UTC),
+                 check_in_device_at='2026-03-01T10:03:04.12+08:00 "Ω\\\n🎉', check_in_lat=31.0,
+                 check_in_lon=-121.47370000000001, check_in_accuracy_m=1e-7, check_in_distance_m=123456789.125,
+                 clock_skew_s=-0.5, within_geofence=False, outside_window=True, impossible_travel=None,
+                 checked_out_at=datetime(2026, 3, 1, 2, 40, 0, 1, tzinfo=UTC),
+                 summary="tab\there, \x01 bell\x07, 雨 'single' \"double\" </script>",
+                 flags={"note": "雨 \"x\"", "n": [1, 2.5, None, True], "nested": {"": {}}})
+    _set_columns(app, visits[0]["id"], flags=None)
+    plain = client.get("/api/v1/visits?page_size=50", headers=world.collector.headers)
+    full = client.get("/api/v1/visits?page_size=50&page=01", headers=world.collector.headers)
+    assert plain.status_code == full.status_code == 200 and plain.mimetype == "application/json"
+    assert plain.get_json() == full.get_json()
+    awkward = next(v for v in plain.get_json() if v["id"] == visits[2]["id"])
+    assert awkward["check_in"]["at"] == "2026-03-01T02:03:04.120000Z"
+    assert awkward["check_in"]["received_at"] == "2026-03-01T02:03:05Z"
+    assert awkward["check_out"]["at"] == "2026-03-01T02:40:00.000001Z"
+    assert awkward["check_in"]["device_at"].endswith('"Ω\\\n🎉') and awkward["flags"]["nested"] == {"": {}}
+    assert next(v for v in plain.get_json() if v["id"] == visits[0]["id"])["flags"] is None
+
+
+def test_on_postgresql_the_database_writes_the_page(app, client, world, visits, monkeypatch):
+    """Python renders no row of the plain page on PostgreSQL, and every row elsewhere."""
+    from api.schemas.visits import VISIT_JSON
+    from api.shapes import Shape
+
+    rendered = []
+    monkeypatch.setattr(VISIT_JSON, "render", lambda row: rendered.append(row) or Shape.render(VISIT_JSON, row))
+    response = client.get("/api/v1/visits?page_size=50", headers=world.collector.headers)
+    assert response.status_code == 200 and len(response.get_json()) == 3
+    on_postgres = app.extensions["fieldproof"].db.dialect == "postgresql"
+    assert len(rendered) == (0 if on_postgres else 3)
+    assert [v["window_start"] for v in response.get_json()] == sorted(v["window_start"] for v in visits)
+
+
+def test_a_page_connection_lost_is_503_and_the_next_page_reads_again(app, client, world, visits, database_url,
+                                                                     monkeypatch):
+    """The plain page runs on a DBAPI connection of the read-only pool (PostgreSQL): a connection
+    that died is a 503 like everywhere else, and the pool is renewed, so the next request reads."""
+    if app.extensions["fieldproof"].db.dialect != "postgresql":
+        pytest.skip("the page is read on a DBAPI connection on PostgreSQL only")
+    from sqlalchemy import create_engine, text
+
+    from api.context import db_session
+    from api.resources.base import PageStatement
+
+    admin = create_engine(database_url)
+    real, killed = PageStatement.json_page, []
+
+    def kill_then_read(statement, engine, params):
+        """Every other connection of the database dies after the request authenticated (on its
+        own connection, which lives), before the page is read."""
+        if not killed:
+            spared = db_session().connection().connection.dbapi_connection.info.backend_pid
+            with admin.begin() as connection:
+                killed.append(connection.scalar(text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid NOT IN (pg_backend_pid(), :spared) AND backend_type = 'client backend'"),
+                    {"spared": spared}))
+        return real(statement, engine, params)
+
+    page = "/api/v1/visits?page_size=50"
+    assert client.get(page, headers=world.collector.headers).status_code == 200
+    readers = app.extensions["fieldproof"].db.reader_engine
+    held = [readers.raw_connection() for _ in range(4)]
+    for connection in held:
+        connection.close()  # four idle in the pool: all but one die below, unused
+    monkeypatch.setattr(PageStatement, "json_page", kill_then_read)
+    lost = client.get(page, headers=world.collector.headers)
+    admin.dispose()
+    assert killed[0] >= 1
+    assert lost.status_code == 503 and lost.mimetype == "application/problem+json"
+    again = client.get(page, headers=world.collector.headers)
+    assert again.status_code == 200 and len(again.get_json()) == 3

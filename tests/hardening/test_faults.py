@@ -375,14 +375,19 @@ def test_postgres_connection_cut_mid_transaction(pg_world, monkeypatch):
 def test_postgres_down_is_503_everywhere_then_recovers(pg_world):
     app, client, proxy, world = pg_world
     data = photo(colour=(1, 99, 1))  # once: its EXIF time is the clock's, and the retry must send the same bytes
+    # The plain page's pooled connection is open when the link dies (api/resources/base.py `json_page`).
+    assert client.get("/api/v1/visits?page_size=50", headers=world.collector.headers).status_code == 200
     proxy.mode = "refuse"
     proxy.cut()
     assert_503(client.get("/api/v1/cases", headers=world.supervisor.headers))
+    assert_503(client.get("/api/v1/visits?page_size=50", headers=world.collector.headers))  # the plain page too
     assert_503(upload(client, world, data, "pg-down-1"))
     assert client.get("/readyz").status_code == 503
     assert client.get("/healthz").status_code == 200
     proxy.heal()
     assert client.get("/api/v1/cases", headers=world.supervisor.headers).status_code == 200
+    listed = client.get("/api/v1/visits?page_size=50", headers=world.collector.headers)
+    assert listed.status_code == 200 and [v["id"] for v in listed.get_json()] == [world.visit_id]
     assert upload(client, world, data, "pg-down-1").status_code == 201
     audit(app, stranded=_thumbnail_digests(app))
 

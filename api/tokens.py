@@ -115,6 +115,11 @@ class TokenCache:
         self._pid: int | None = None
         self._lock = threading.Lock()
 
+    def start(self) -> None:
+        """Start this process's listener now rather than on the first lookup (api/warmup.py)."""
+        if self.enabled:
+            self._ensure_listener()
+
     def _ensure_listener(self) -> None:
         if self._pid == os.getpid():
             return

@@ -1,7 +1,7 @@
 """Load test of the production shape: N collectors sync a day's work against gunicorn + PostgreSQL +
 S3 (RADOS Gateway) + Celery/Redis, then an audit, then list-endpoint throughput vs hello-world.
 
-    python bench/load_bench.py [--collectors 50] [--photos 20] [--visits 4] [--drop-rate 0.05]
+    python bench/load_bench.py [--collectors 50] [--spawn-rate 10] [--photos 20] [--visits 4] [--drop-rate 0.05]
                                [--photo-path direct|stream] [--pools split|single]
                                [--ingest-nice 10] [--ingest-db-nice 10] [--rgw-nice 10] [--client-nice -5]
                                [--pg-url URL] [--s3-endpoint URL] [--api-url URL --broker-url URL]
@@ -14,28 +14,31 @@ ignored and --pg-url must be the database behind it, for seeding and the audit).
 
 Pools (--pools split, the default): as in docs/deploy.md, uploads and sealing (`POST /evidence`,
 `/evidence/uploads`, `/evidence/{id}/content`, `/evidence/{id}/complete`, and notes,
-`/visits/{id}/notes`, which store an object too) go to an "ingest" gunicorn pool and everything
-else to the API pool. nginx routes by location in production; here
-the client sends each request to the pool nginx would (there is no nginx in this environment).
-On a real deployment the two pools, and the S3 cluster, are separate machines; on this one
-2-core machine the ingest pool and the RADOS Gateway daemons (when this script starts them) run
-at a lower CPU priority (nice --ingest-nice / --rgw-nice) to stand in for that separation. The
-output says which arrangement each figure came from. `--pools single` serves everything from
-one pool at normal priority (the arrangement before the split).
+`/visits/{id}/notes`, which store an object too) and check-in and check-out (which wait their turn
+at the custody ledger's head) go to an "ingest" gunicorn pool and everything else to the API pool.
+nginx routes by location in production; here the client sends each request to the pool nginx would
+(there is no nginx in this environment). On a real deployment the two pools, and the S3 cluster, are
+separate machines; on this one 2-core machine the ingest pool and the RADOS Gateway daemons (when
+this script starts them) run at a lower CPU priority (nice --ingest-nice / --rgw-nice) to stand in
+for that separation. The output says which arrangement each figure came from. `--pools single`
+serves everything from one pool at normal priority (the arrangement before the split).
 
 The same machine also runs PostgreSQL and this client. The ingest pool connects with
 `application_name=fieldproof-ingest`; with --ingest-db-nice N the PostgreSQL backends serving those
-connections are reniced to N as they appear (checked every 0.2 s). The default leaves them at
-normal priority: in production both pools share the PostgreSQL primary, and a niced backend holds
-the ledger head lock (taken last, released at COMMIT) longer, which stalls the API pool's custody
-writes (notes) and, through the threads they occupy, its reads. The client — one asyncio process standing in for 50 phones that each have their own
-CPU — is the measuring instrument: a client starved of CPU adds its own wait to every latency it
-records, so it runs at --client-nice (-5) from the start of the load to the end of the throughput
-phase. Every arrangement is printed with the figures.
+connections are reniced to N as they appear (checked every 0.2 s). The default leaves them at normal
+priority: in production both pools share the PostgreSQL primary, and a niced backend holds the
+ledger head lock (taken last, released at COMMIT) longer, which stalls every other custody write.
+The client — one asyncio process standing in for 50 phones that each have their own CPU — is the
+measuring instrument: a client starved of CPU adds its own wait to every latency it records, so it
+runs at --client-nice (-5) from the start of the load to the end of the throughput phase. Every
+arrangement is printed with the figures.
 
-Each collector, concurrently: lists its visits (the app's sync), and for each visit checks in,
-reads the visit, adds a note, uploads its share of the 20 photos (2-4 MB JPEGs generated once; a
-JPEG comment segment makes each upload's bytes and hash unique), lists again, and checks out.
+Collectors start --spawn-rate a second (10: the fifty within 5 s, as load tools ramp users up; 0:
+all in the same instant, the harshest case, whose first second is fifty cold token lookups and
+connections at once), then each, concurrently: lists its visits (the app's sync), and for each visit
+checks in, reads the visit, adds a note, uploads its share of the 20 photos (2-4 MB JPEGs generated
+once; a JPEG comment segment makes each upload's bytes and hash unique), lists again, and checks
+out.
 Photos take the mobile app's path on an S3 deployment (API.md, --photo-path direct):
 `POST /evidence/uploads`, the bytes PUT straight to the presigned S3 URL, then
 `POST /evidence/{id}/complete`, which re-reads, re-hashes and seals them (the sealing cost stays in
@@ -304,7 +307,7 @@ class Collector:
                  stats: Stats, drop_rate: float, rng: random.Random, photo_path: str = "direct",
                  ingest: tuple[str, int] | None = None):
         self.conn = Connection(host, port)
-        # Uploads and sealing: the ingest pool (nginx's location routing), else the same API.
+        # Uploads, sealing, notes, check-in and check-out: the ingest pool (nginx's routing), else the same API.
         self.ingest = Connection(*ingest) if ingest else self.conn
         self.storage: Connection | None = None  # keep-alive connection to S3 for presigned PUTs
         self.plan, self.photos, self.photos_per_day = plan, photos, photos_per_day
@@ -404,7 +407,7 @@ class Collector:
             at = visit["check_in"]
             lat, lon = HOME[0] + self.rng.uniform(-2e-4, 2e-4), HOME[1] + self.rng.uniform(-2e-4, 2e-4)
             await self.post_json("POST /visits/{id}/check-in", f"/api/v1/visits/{visit['id']}/check-in",
-                                 {"at": at.isoformat(), "lat": lat, "lon": lon, "accuracy_m": 8.0})
+                                 {"at": at.isoformat(), "lat": lat, "lon": lon, "accuracy_m": 8.0}, conn=self.ingest)
             await self.call("GET /visits/{id}", "GET", f"/api/v1/visits/{visit['id']}")
             note_at = at + timedelta(minutes=2)
             note = await self.post_json("POST /visits/{id}/notes", f"/api/v1/visits/{visit['id']}/notes",
@@ -437,7 +440,7 @@ class Collector:
             await self.call("GET /visits", "GET", "/api/v1/visits?page_size=50")
             await self.post_json("POST /visits/{id}/check-out", f"/api/v1/visits/{visit['id']}/check-out",
                                  {"at": visit["check_out"].isoformat(), "lat": lat, "lon": lon,
-                                  "outcome": "not_home", "summary": "Nobody answered."})
+                                  "outcome": "not_home", "summary": "Nobody answered."}, conn=self.ingest)
         self.conn.close()
         self.ingest.close()
         if self.storage is not None:
@@ -606,7 +609,7 @@ class Services:
         wait_for(lambda: http_get(self.ingest_url + "/readyz", timeout=2)[0] == 200, timeout=120,
                  what="the ingest pool's /readyz", interval=0.1, alive=self.ingest.check_alive)
         self.arrangement.append(f"ingest pool (POST /evidence, /evidence/uploads, /evidence/{{id}}/content, "
-                                f"/evidence/{{id}}/complete, /visits/{{id}}/notes): "
+                                f"/evidence/{{id}}/complete, /visits/{{id}}/notes, /visits/{{id}}/check-in, check-out): "
                                 f"gunicorn {args.ingest_workers} workers x "
                                 f"{args.ingest_threads} threads, sealing slots {args.sealing_slots}/worker, "
                                 f"nice {args.ingest_nice} ({self.ingest_url})")
@@ -743,7 +746,12 @@ async def run_load(url: str, plans: list[Plan], photos: list[bytes], args, stats
     collectors = [Collector(parts.hostname, parts.port, plan, photos, args.photos, stats, args.drop_rate,
                             random.Random(rng.random()), args.photo_path,
                             (ingest.hostname, ingest.port) if ingest else None) for plan in plans]
-    results = await asyncio.gather(*(c.day() for c in collectors), return_exceptions=True)
+    async def start(collector: Collector, n: int) -> None:
+        if args.spawn_rate > 0:
+            await asyncio.sleep(n / args.spawn_rate)  # the arrival schedule of the load, not a wait for a result
+        await collector.day()
+
+    results = await asyncio.gather(*(start(c, n) for n, c in enumerate(collectors)), return_exceptions=True)
     failures = [r for r in results if isinstance(r, BaseException)]
     for failure in failures[:5]:
         print(f"  collector failed: {type(failure).__name__}: {failure}")
@@ -874,6 +882,9 @@ def main() -> int:
     parser.add_argument("--collectors", type=int, default=50)
     parser.add_argument("--photos", type=int, default=20, help="photos per collector per day")
     parser.add_argument("--visits", type=int, default=4, help="visits per collector per day")
+    parser.add_argument("--spawn-rate", type=float, default=10,
+                        help="collectors started per second, as load tools ramp users up (locust's spawn rate; "
+                             "50 at 10/s: all started within 5 s); 0 starts them all in the same instant")
     parser.add_argument("--drop-rate", type=float, default=0.05, help="share of POST attempts whose connection drops")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--photo-path", choices=("direct", "stream"), default="direct",
@@ -905,7 +916,10 @@ def main() -> int:
     parser.add_argument("--ingest-url", help=argparse.SUPPRESS)
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--rps-seconds", type=float, default=8, help="seconds per endpoint per round")
-    parser.add_argument("--rps-connections", type=int, default=16)
+    parser.add_argument("--rps-connections", type=int, default=64,
+                        help="keep-alive connections of the throughput rounds (list and hello world alike). gunicorn's "
+                             "workers race to accept them: with 16, a round now and then gave one worker 14 and the "
+                             "other 2, which then sat idle (that round's figure halved, for either server)")
     parser.add_argument("--verify-timeout", type=float, default=900)
     parser.add_argument("--pg-url")
     parser.add_argument("--s3-endpoint")
@@ -930,7 +944,8 @@ def main() -> int:
               f"({hello}), the API pool's settings")
         if args.client_nice:
             os.setpriority(os.PRIO_PROCESS, 0, args.client_nice)
-        print(f"load client (this process, one asyncio thread): nice {os.getpriority(os.PRIO_PROCESS, 0)}")
+        print(f"load client (this process, one asyncio thread): nice {os.getpriority(os.PRIO_PROCESS, 0)}; "
+              + (f"collectors start at {args.spawn_rate:g}/s" if args.spawn_rate > 0 else "collectors all start at once"))
         photos = make_photos()
         print("photos: " + ", ".join(f"{len(p) / 1e6:.1f} MB" for p in photos))
         plans, staff = seed(url, args.pg_url, args.collectors, args.visits)

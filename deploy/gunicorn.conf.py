@@ -37,3 +37,12 @@ preload_app = False    # each worker builds its own connections
 control_socket_disable = not os.environ.get("FIELDPROOF_GUNICORN_CONTROL_SOCKET")
 if not control_socket_disable:
     control_socket = os.environ["FIELDPROOF_GUNICORN_CONTROL_SOCKET"]
+
+
+def post_worker_init(worker):
+    """Pools filled, listener up, page statements built before the first request (api/warmup.py)."""
+    if "fieldproof" not in getattr(worker.wsgi, "extensions", {}):
+        return  # another app on these settings (the load bench's hello world)
+    from api.warmup import warm_up
+
+    warm_up(worker.wsgi, worker.cfg.threads)

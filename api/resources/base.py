@@ -163,12 +163,14 @@ class PageStatements:
     `paginated` decides per request)."""
 
     ACTOR_ID = "plain_page_actor_id"
+    made: list[PageStatements] = []  # every list view's, for a worker's warm-up (api/warmup.py)
 
     def __init__(self, query, shape: Shape):
         self.query = query
         self.shape = shape
         self._built: dict[tuple[str, str], PageStatement | None] = {}
         self._lock = threading.Lock()
+        PageStatements.made.append(self)
 
     def for_role(self, role: str, dialect: str) -> PageStatement | None:
         try:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql
 
 from api.shapes import BOOLEAN, DAY, JSON, MOMENT, NUMBER, TEXT, Group, Shape, Value

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+from inspect import iscoroutinefunction
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from flask import Flask, g, send_from_directory
 from flask_smorest import Api as SmorestApi
@@ -26,6 +28,28 @@ from evidence.errors import EvidenceRejected
 
 log = logging.getLogger("fieldproof.app")
 API_PREFIX = "/api/v1"
+
+
+class FieldProofFlask(Flask):
+    """Flask asks `inspect.iscoroutinefunction` of every hook and view on every request; with ten
+    hooks that was a quarter of a small request's time. Whether a function is a coroutine
+    function does not change, so the answer is kept per function (a bound method's function)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync_functions = WeakKeyDictionary()
+
+    def ensure_sync(self, func):
+        target = getattr(func, "__func__", func)
+        try:
+            if self._sync_functions.get(target):
+                return func
+        except TypeError:  # not weakly referenceable: ask every time
+            return super().ensure_sync(func)
+        if iscoroutinefunction(func):
+            return self.async_to_sync(func)
+        self._sync_functions[target] = True
+        return func
 
 
 class Api(SmorestApi):
@@ -64,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
-    app = Flask("fieldproof", template_folder=str(Path(__file__).resolve().parent.parent / "templates"))
+    app = FieldProofFlask("fieldproof", template_folder=str(Path(__file__).resolve().parent.parent / "templates"))
     app.config.update(
         SECRET_KEY=settings.secret_key,
         API_TITLE="FieldProof",

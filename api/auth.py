@@ -27,12 +27,14 @@ def bearer_token() -> str | None:
 
 
 def current_actor() -> Actor:
-    if "actor" not in g:
+    state = g._get_current_object()  # one proxy lookup: this runs more than once per request
+    actor = state.get("actor")
+    if actor is None:
         token = bearer_token()
         if token is None:
             raise Unauthenticated("a bearer token is required")
-        g.actor = _verified(token)
-    return g.actor
+        actor = state.actor = _verified(token)
+    return actor
 
 
 def _verified(token: str) -> Actor:

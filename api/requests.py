@@ -114,6 +114,10 @@ def has_nul(values) -> bool:
     return any("\x00" in value for value in values)
 
 
+def _query_has_nul(args) -> bool:
+    return has_nul(args.keys()) or has_nul(v for _, v in args.items(multi=True))
+
+
 class StrictParser(FlaskParser):
     """webargs parser that reads JSON strictly and refuses unknown fields (marshmallow RAISE)."""
 
@@ -143,10 +147,12 @@ def install(app: Flask) -> None:
     @app.before_request
     def _guard_nul():
         """NUL in the path, the query or a form field: 400 before any view or query sees it."""
-        args = request.args
-        if "\x00" in request.path or has_nul(args.keys()) or has_nul(v for _, v in args.items(multi=True)):
+        environ = request.environ
+        query = environ.get("QUERY_STRING", "")
+        # The query is parsed only when its raw text could hold a NUL (U+0000 is "%00" or itself).
+        if "\x00" in request.path or (("%00" in query or "\x00" in query) and _query_has_nul(request.args)):
             raise MalformedRequest("the path and the query may not contain U+0000 (NUL)")
-        if request.mimetype == "application/x-www-form-urlencoded" and request.method == "POST":
+        if environ.get("REQUEST_METHOD") == "POST" and request.mimetype == "application/x-www-form-urlencoded":
             form = request.form
             if has_nul(form.keys()) or has_nul(v for _, v in form.items(multi=True)):
                 raise MalformedBody("form fields may not contain U+0000 (NUL)")

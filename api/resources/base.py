@@ -1,15 +1,18 @@
 """The Blueprint every resource uses: strict JSON, documented pagination header."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import wraps
 
 import flask_smorest
+import psycopg
 from flask import current_app, jsonify, request
 from flask_smorest.pagination import PaginationParameters
+from psycopg import pq
 from sqlalchemy import Engine, Select, String, bindparam, func
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
@@ -129,18 +132,43 @@ def plain_page(query, shape: Shape):
 @dataclass(frozen=True)
 class PageStatement:
     select: Select
-    sql: str | None = None  # PostgreSQL: `select` compiled once; one row, the page as JSON and the total
+    sql: str | None = None  # PostgreSQL: `select` compiled once ($n parameters); one row, the JSON page and the total
+    parameters: tuple[str, ...] = ()  # the names of $1, $2, ...
+    # Its prepared statement's name on a connection: the text's digest, so that two statements
+    # never share one and a connection prepares each once.
+    name: bytes = field(init=False, default=b"")
 
-    def json_page(self, engine: Engine, params: dict) -> tuple[str, int | None]:
-        """Run on a DBAPI connection of the read-only pool: SQLAlchemy's per-execution work (cache
-        lookup, transaction bookkeeping, result metadata) cost as much as the query, and psycopg
-        prepares a statement it has seen a few times on a connection. Errors are SQLAlchemy's, as
-        on every other path (a lost connection invalidates the pool and answers 503)."""
+    def __post_init__(self):
+        if self.sql is not None:
+            digest = hashlib.sha256(self.sql.encode()).hexdigest()[:24]
+            object.__setattr__(self, "name", f"fieldproof_page_{digest}".encode())
+
+    def json_page(self, engine: Engine, params: dict) -> tuple[bytes, int | None]:
+        """Run on a DBAPI connection of the read-only pool, through libpq: SQLAlchemy's per-execution
+        work (cache lookup, transaction bookkeeping, result metadata) and then psycopg's (adapting
+        the parameters, its prepare bookkeeping, loading the row) each cost as much as libpq's round
+        trip, on the statement the mobile sync runs several times a minute per collector. Its
+        parameters are text, its answer one row of text (the page's UTF-8 JSON, sent as it is) and
+        the statement is prepared once per connection (the set lives in the pool record's `info`,
+        which SQLAlchemy clears when it replaces the connection). Errors are psycopg's, raised as
+        SQLAlchemy's as on every other path (a lost connection invalidates the pool and answers 503)."""
         connection = engine.raw_connection()
         try:
-            cursor = connection.cursor()
-            cursor.execute(self.sql, params)
-            return cursor.fetchone()
+            dbapi = connection.dbapi_connection
+            values = [str(params[name]).encode() for name in self.parameters]
+            prepared = connection.info.setdefault("page_statements", set())
+            name = self.name
+            if name not in prepared:
+                _expect(dbapi, dbapi.pgconn.prepare(name, self.sql.encode(), None), pq.ExecStatus.COMMAND_OK)
+                prepared.add(name)
+            result = dbapi.pgconn.exec_prepared(name, values)
+            if result.status == pq.ExecStatus.FATAL_ERROR and result.error_field(SQLSTATE) == b"26000":
+                # The server forgot it (a DISCARD ALL, a pooler in between): prepared again, once.
+                _expect(dbapi, dbapi.pgconn.prepare(name, self.sql.encode(), None), pq.ExecStatus.COMMAND_OK)
+                result = dbapi.pgconn.exec_prepared(name, values)
+            _expect(dbapi, result, pq.ExecStatus.TUPLES_OK)
+            body, total = result.get_value(0, 0), result.get_value(0, 1)
+            return body, None if total is None else int(total)
         except engine.dialect.loaded_dbapi.Error as error:
             if engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
                 connection.invalidate(error)
@@ -148,6 +176,19 @@ class PageStatement:
             raise DBAPIError.instance(self.sql, params, error, engine.dialect.loaded_dbapi.Error) from error
         finally:
             connection.close()
+
+
+SQLSTATE = pq.DiagnosticField.SQLSTATE
+
+
+def _expect(dbapi_connection, result, status) -> None:
+    """psycopg's errors for a libpq result: a lost connection is an OperationalError (as psycopg
+    raises it, and as the app answers it: 503), anything else the error its SQLSTATE names."""
+    if result.status == status:
+        return
+    if dbapi_connection.pgconn.status == pq.ConnStatus.BAD:
+        raise psycopg.OperationalError(result.error_message.decode(errors="replace").strip())
+    raise psycopg.errors.error_from_result(result, encoding=dbapi_connection.info.encoding)
 
 
 class PageStatements:
@@ -195,10 +236,10 @@ class PageStatements:
                 .limit(bindparam("plain_page_limit")).offset(bindparam("plain_page_offset")))
         if dialect == "postgresql":
             json_page = self.shape.page_sql(page, base._order_by_clauses)
-            compiled = json_page.compile(dialect=postgresql.dialect(paramstyle="pyformat"))
+            compiled = json_page.compile(dialect=postgresql.dialect(paramstyle="numeric_dollar"))
             if not set(compiled.params) <= {self.ACTOR_ID, "plain_page_limit", "plain_page_offset"}:
                 raise ValueError(f"the page statement has parameters of its own: {sorted(compiled.params)}")
-            return PageStatement(json_page, str(compiled))
+            return PageStatement(json_page, str(compiled), tuple(compiled.positiontup))
         return PageStatement(page)
 
 

@@ -197,3 +197,37 @@ def test_a_page_connection_lost_is_503_and_the_next_page_reads_again(app, client
     assert lost.status_code == 503 and lost.mimetype == "application/problem+json"
     again = client.get(page, headers=world.collector.headers)
     assert again.status_code == 200 and len(again.get_json()) == 3
+
+
+def test_the_page_statement_is_prepared_once_per_connection_and_again_when_the_server_forgot_it(
+        app, client, world, visits, monkeypatch):
+    """On PostgreSQL the page runs as a named prepared statement through libpq (`json_page`): made
+    once on a connection, reused by every later page, made again when the server dropped it (a
+    DISCARD ALL, a pooler in between) rather than answering 500."""
+    if app.extensions["fieldproof"].db.dialect != "postgresql":
+        pytest.skip("the page is read on a DBAPI connection on PostgreSQL only")
+    from psycopg import pq
+
+    from api.resources import base
+
+    prepared, executed, real = [], [], base._expect
+
+    def recording(dbapi_connection, result, status):
+        (prepared if status == pq.ExecStatus.COMMAND_OK else executed).append(dbapi_connection)
+        return real(dbapi_connection, result, status)
+
+    monkeypatch.setattr(base, "_expect", recording)
+    page = "/api/v1/visits?page_size=50"
+    expected = client.get(page, headers=world.collector.headers).get_json()
+    assert len(expected) == 3
+    for _ in range(5):
+        assert client.get(page, headers=world.collector.headers).get_json() == expected
+    used = {id(connection): connection for connection in executed}
+    assert len(executed) == 6 and len(prepared) <= len(used)  # at most once per connection
+    assert len({id(connection) for connection in prepared}) == len(prepared)
+    for connection in used.values():  # idle in the pool now
+        connection.execute("DEALLOCATE ALL")
+    before = len(prepared)
+    again = client.get(page, headers=world.collector.headers)
+    assert again.status_code == 200 and again.get_json() == expected
+    assert len(prepared) == before + 1 and prepared[-1] is executed[-1]

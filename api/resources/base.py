@@ -159,12 +159,12 @@ class PageStatement:
             prepared = connection.info.setdefault("page_statements", set())
             name = self.name
             if name not in prepared:
-                _expect(dbapi, dbapi.pgconn.prepare(name, self.sql.encode(), None), pq.ExecStatus.COMMAND_OK)
+                self._prepare(dbapi)
                 prepared.add(name)
             result = dbapi.pgconn.exec_prepared(name, values)
-            if result.status == pq.ExecStatus.FATAL_ERROR and result.error_field(SQLSTATE) == b"26000":
+            if result.status == pq.ExecStatus.FATAL_ERROR and result.error_field(SQLSTATE) == UNDEFINED_STATEMENT:
                 # The server forgot it (a DISCARD ALL, a pooler in between): prepared again, once.
-                _expect(dbapi, dbapi.pgconn.prepare(name, self.sql.encode(), None), pq.ExecStatus.COMMAND_OK)
+                self._prepare(dbapi)
                 result = dbapi.pgconn.exec_prepared(name, values)
             _expect(dbapi, result, pq.ExecStatus.TUPLES_OK)
             body, total = result.get_value(0, 0), result.get_value(0, 1)
@@ -177,8 +177,15 @@ class PageStatement:
         finally:
             connection.close()
 
+    def _prepare(self, dbapi_connection) -> None:
+        result = dbapi_connection.pgconn.prepare(self.name, self.sql.encode(), None)
+        if result.status == pq.ExecStatus.FATAL_ERROR and result.error_field(SQLSTATE) == DUPLICATE_STATEMENT:
+            return  # already there (its name is its text's digest): a pooler's server connection kept it
+        _expect(dbapi_connection, result, pq.ExecStatus.COMMAND_OK)
+
 
 SQLSTATE = pq.DiagnosticField.SQLSTATE
+UNDEFINED_STATEMENT, DUPLICATE_STATEMENT = b"26000", b"42P05"
 
 
 def _expect(dbapi_connection, result, status) -> None:

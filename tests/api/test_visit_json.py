@@ -203,7 +203,8 @@ def test_the_page_statement_is_prepared_once_per_connection_and_again_when_the_s
         app, client, world, visits, monkeypatch):
     """On PostgreSQL the page runs as a named prepared statement through libpq (`json_page`): made
     once on a connection, reused by every later page, made again when the server dropped it (a
-    DISCARD ALL, a pooler in between) rather than answering 500."""
+    DISCARD ALL, a pooler in between) rather than answering 500, and taken as made when the server
+    already has it (a pooler's server connection that another client prepared it on)."""
     if app.extensions["fieldproof"].db.dialect != "postgresql":
         pytest.skip("the page is read on a DBAPI connection on PostgreSQL only")
     from psycopg import pq
@@ -231,3 +232,16 @@ def test_the_page_statement_is_prepared_once_per_connection_and_again_when_the_s
     again = client.get(page, headers=world.collector.headers)
     assert again.status_code == 200 and again.get_json() == expected
     assert len(prepared) == before + 1 and prepared[-1] is executed[-1]
+
+    readers = app.extensions["fieldproof"].db.reader_engine
+    statements = [made.for_role("collector", "postgresql") for made in base.PageStatements.made]
+    idle = [readers.raw_connection() for _ in range(readers.pool.checkedin())]
+    for connection in idle:  # every statement on the server; the pool has forgotten them
+        for statement in filter(None, statements):
+            connection.dbapi_connection.pgconn.prepare(statement.name, statement.sql.encode(), None)
+        connection.info.pop("page_statements", None)
+        connection.close()
+    before = len(prepared)
+    again = client.get(page, headers=world.collector.headers)
+    assert again.status_code == 200 and again.get_json() == expected
+    assert len(prepared) == before  # the duplicate is not an error: nothing went through `_expect`

@@ -901,7 +901,8 @@ def main() -> int:
                         help="CPU niceness of the PostgreSQL backends serving the ingest pool (default 0: in "
                              "production ingest and API nodes share the PostgreSQL primary; a niced backend also "
                              "holds the ledger head lock longer, stalling the API pool's custody writes)")
-    parser.add_argument("--rps-rounds", type=int, default=3)
+    parser.add_argument("--rps-rounds", type=int, default=5,
+                        help="interleaved rounds of list and hello world; the ratio pools them all")
     parser.add_argument("--pools", choices=("split", "single"), default="split",
                         help="split: uploads and sealing on an ingest pool, the rest on the API pool (as nginx "
                              "routes in docs/deploy.md); single: one pool for everything")

@@ -17,17 +17,26 @@ _ALWAYS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), (
 _HSTS = (("Strict-Transport-Security", "max-age=63072000; includeSubDomains"),)
 
 
+_EXTRA = {
+    "console": (("Content-Security-Policy", CONSOLE_CSP), ("Cache-Control", "no-store")),
+    "docs": (("Content-Security-Policy", DOCS_CSP),),
+    "api": (("Content-Security-Policy", API_CSP), ("Cache-Control", "no-store")),
+    "other": (("Content-Security-Policy", API_CSP),),
+}
+
+
+def _kind(path: str) -> str:
+    return ("console" if path.startswith("/console") else "docs" if path.startswith("/api/v1/docs")
+            else "api" if path.startswith("/api/") else "other")
+
+
 def headers_for(path: str, *, production: bool) -> tuple[tuple[str, str], ...]:
     """Every header a response to `path` must carry (a view's own value for one of them wins)."""
-    if path.startswith("/console"):
-        extra = (("Content-Security-Policy", CONSOLE_CSP), ("Cache-Control", "no-store"))
-    elif path.startswith("/api/v1/docs"):
-        extra = (("Content-Security-Policy", DOCS_CSP),)
-    elif path.startswith("/api/"):
-        extra = (("Content-Security-Policy", API_CSP), ("Cache-Control", "no-store"))
-    else:
-        extra = (("Content-Security-Policy", API_CSP),)
-    return _ALWAYS + extra + (_HSTS if production else ())
+    return _headers(_kind(path), production)
+
+
+def _headers(kind: str, production: bool) -> tuple[tuple[str, str], ...]:
+    return _ALWAYS + _EXTRA[kind] + (_HSTS if production else ())
 
 
 class SecurityHeaders:
@@ -38,15 +47,11 @@ class SecurityHeaders:
 
     def __init__(self, app, *, production: bool):
         self.app = app
-        kinds = (("console", "/console"), ("docs", "/api/v1/docs"), ("api", "/api/"), ("other", "/"))
-        self.sets = {kind: tuple((name.lower(), (name, value))
-                                 for name, value in headers_for(prefix, production=production))
-                     for kind, prefix in kinds}
+        self.sets = {kind: tuple((name.lower(), (name, value)) for name, value in _headers(kind, production))
+                     for kind in _EXTRA}
 
     def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        extra = self.sets["console" if path.startswith("/console") else "docs" if path.startswith("/api/v1/docs")
-                          else "api" if path.startswith("/api/") else "other"]
+        extra = self.sets[_kind(environ.get("PATH_INFO", ""))]
 
         def start(status, headers, exc_info=None):
             present = {name.lower() for name, _ in headers}

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -253,24 +253,35 @@ class _Timing:
             for s in stops
         ]
 
+    def walk(self, d: Sequence[Sequence[float]], nodes: Iterable[int], prev: int, clock: float):
+        """The day's one timing rule, stop by stop: travel at the set speed, wait for a window to
+        open, serve. Yields ``(leg metres, arrival, lateness, seconds waited, departure)`` per
+        stop; lateness >= 0 means the window was missed (it closes as the collector arrives)."""
+        mps, service, opens, closes = self.metres_per_second, self.service, self.opens, self.closes
+        for node in nodes:
+            leg = d[prev][node]
+            arrival = clock + leg / mps
+            waited = opens[node] - arrival if arrival < opens[node] else 0.0
+            clock = arrival + waited + service
+            yield leg, arrival, arrival - closes[node], waited, clock
+            prev = node
+
+    def totals(self, d: Sequence[Sequence[float]], nodes: Iterable[int], prev: int,
+               clock: float) -> tuple[int, float, float, float]:
+        """(windows missed, seconds late, metres, departure from the last stop) of a walk."""
+        missed, late, metres, departure = 0, 0.0, 0.0, clock
+        for leg, _, lateness, _, departure in self.walk(d, nodes, prev, clock):  # noqa: B007 (the last is kept)
+            metres += leg
+            if lateness >= 0.0:
+                missed += 1
+                late += lateness
+        return missed, late, metres, departure
+
     def cost(
         self, matrix: Sequence[Sequence[float]], order: Sequence[int]
     ) -> tuple[int, float, float]:
         """(windows missed, seconds late in total, metres) of an order."""
-        mps, service, opens, closes = self.metres_per_second, self.service, self.opens, self.closes
-        missed, late, metres, clock, prev = 0, 0.0, 0.0, 0.0, 0
-        for node in order:
-            leg = matrix[prev][node]
-            metres += leg
-            clock += leg / mps
-            if clock >= closes[node]:
-                missed += 1
-                late += clock - closes[node]
-            if clock < opens[node]:
-                clock = opens[node]
-            clock += service
-            prev = node
-        return missed, late, metres
+        return self.totals(matrix, order, 0, 0.0)[:3]
 
 
 def _better(a: tuple[int, float, float], b: tuple[int, float, float]) -> bool:
@@ -539,8 +550,6 @@ class _Schedule:
         self.reset(path)
 
     def reset(self, path: list[int]) -> None:
-        d, t = self.d, self.timing
-        mps, service, opens, closes = t.metres_per_second, t.service, t.opens, t.closes
         size = len(path)
         arr = [0.0] * size
         dep = [0.0] * size
@@ -549,29 +558,21 @@ class _Schedule:
         cd = [0.0] * size
         waits = [0.0] * size  # cumulative waiting for windows to open, up to each stop
         slack = [math.inf] * size
-        missed, late, metres, clock, waited, prev = 0, 0.0, 0.0, 0.0, 0.0, 0
-        for p in range(1, size):
-            node = path[p]
-            leg = d[prev][node]
+        missed, late, metres, waited = 0, 0.0, 0.0, 0.0
+        opens = self.timing.opens
+        stops = self.timing.walk(self.d, path[1:], path[0], 0.0)
+        for p, (leg, arrival, lateness, wait, departure) in enumerate(stops, start=1):
             metres += leg
-            clock += leg / mps
-            arr[p] = clock
-            if clock >= closes[node]:
+            if lateness >= 0.0:
                 missed += 1
-                late += clock - closes[node]
-            if clock < opens[node]:
-                waited += opens[node] - clock
-                slack[p] = 0.0
-                clock = opens[node]
-            else:
-                slack[p] = clock - opens[node]
-            clock += service
-            dep[p], cm[p], cl[p], cd[p], waits[p] = clock, missed, late, metres, waited
-            prev = node
+                late += lateness
+            waited += wait
+            slack[p] = 0.0 if wait else arrival - opens[path[p]]
+            arr[p], dep[p], cm[p], cl[p], cd[p], waits[p] = arrival, departure, missed, late, metres, waited
         self.path, self.arr, self.dep, self.cm, self.cl, self.cd = path, arr, dep, cm, cl, cd
         self.waits = waits
         self.arr_np = np.array(arr)
-        self.closes_np = np.array([closes[node] for node in path])
+        self.closes_np = np.array([self.timing.closes[node] for node in path])
         self.waits_np = np.array(waits)
         self.slack_np = np.array(slack)
         behind = self.arr_np - self.closes_np  # >= 0: the window was missed
@@ -586,21 +587,8 @@ class _Schedule:
     def _priced_run(self, u: int, v: int, delta: float) -> tuple[int, float, float]:
         """(missed, late, departure shift) of ``path[u..v]`` reached ``delta`` s late."""
         if v - u < _WALKED_RUN:  # cheaper to walk than to set numpy going
-            t, path, d = self.timing, self.path, self.d
-            mps, service, opens, closes = t.metres_per_second, t.service, t.opens, t.closes
-            missed, late, clock = 0, 0.0, self.arr[u] + delta
-            prev = path[u]
-            for p in range(u, v + 1):
-                node = path[p]
-                if p > u:
-                    clock += d[prev][node] / mps
-                if clock >= closes[node]:
-                    missed += 1
-                    late += clock - closes[node]
-                if clock < opens[node]:
-                    clock = opens[node]
-                clock += service
-                prev = node
+            path = self.path
+            missed, late, _, clock = self.timing.totals(self.d, path[u : v + 1], path[u], self.arr[u] + delta)
             return missed, late, clock - self.dep[v]
         if delta > 0:
             waits = self.waits_np
@@ -625,7 +613,7 @@ class _Schedule:
         may be an upper bound of the true cost (which is then at least as good)."""
         path, d, arr, dep, cm, cl, cd = self.path, self.d, self.arr, self.dep, self.cm, self.cl, self.cd
         t = self.timing
-        mps, service, opens, closes = t.metres_per_second, t.service, t.opens, t.closes
+        mps = t.metres_per_second
         b_missed, b_late, b_metres = bound
         b_late_low, b_late_high, b_metres_low = b_late - 1e-6, b_late + 1e-6, b_metres - 1e-6
         missed, late, metres, clock, prev = cm[a], cl[a], cd[a], dep[a], path[a]
@@ -671,18 +659,12 @@ class _Schedule:
                 prev = path[v]
             else:
                 step = 1 if u <= v else -1
-                for p in range(u, v + step, step):
-                    node = path[p]
-                    leg = d[prev][node]
-                    metres += leg
-                    clock += leg / mps
-                    if clock >= closes[node]:
-                        missed += 1
-                        late += clock - closes[node]
-                    if clock < opens[node]:
-                        clock = opens[node]
-                    clock += service
-                    prev = node
+                run = path[u : v + step if v + step >= 0 else None : step]
+                run_missed, run_late, run_metres, clock = t.totals(d, run, prev, clock)
+                missed += run_missed
+                late += run_late
+                metres += run_metres
+                prev = path[v]
             if missed > b_missed or (
                 missed == b_missed
                 and (late > b_late_high or (late >= b_late_low and metres >= b_metres_low))

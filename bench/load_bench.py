@@ -166,7 +166,7 @@ class Connection:
                 self.close()
                 raise Dropped("answer not read")
             return await asyncio.wait_for(self._response(), timeout)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, OSError):
             self.close()
             raise
 
@@ -344,7 +344,7 @@ class Collector:
                 twin_in_flight = twin_in_flight or drop is True
                 await asyncio.sleep(0.05 * (attempt + 1))
                 continue
-            except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError) as error:
+            except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, OSError) as error:
                 self.stats.error(endpoint, type(error).__name__)
                 await asyncio.sleep(0.2 * (attempt + 1))
                 continue
@@ -774,7 +774,7 @@ async def hammer(url: str, path: str, headers: dict, connections: int,
             started = time.perf_counter()
             try:
                 status, _, _ = await conn.request("GET", path, headers)
-            except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
+            except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, OSError):
                 errors += 1
                 continue
             if status != 200:

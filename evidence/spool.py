@@ -89,7 +89,8 @@ def spool_stream(
     buffer) or an iterable of bytes-like chunks (written as given, so the caller's chunk size
     bounds memory). An iterable's chunks must not be changed by its producer once yielded:
     past `HASH_THREAD_AFTER` bytes they are hashed on a helper thread while the next ones are
-    received and written (at most `HASH_QUEUE_CHUNKS` chunks in flight). Raises `TooLarge` as soon as more than `max_bytes` have arrived; on that
+    received and written (at most `HASH_QUEUE_CHUNKS` chunks in flight). Raises `TooLarge` as
+    soon as more than `max_bytes` have arrived; on that
     or any other failure, including the source raising, the partial spool file is removed.
     `md5=False` skips the MD5 (`md5_b64` is None) where no store will check a Content-MD5: it is
     the slowest step when SHA-256 runs on SHA-NI.

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TimeZoneUnavailable", "require_aware", "segments", "utc", "zone_at"]
 
-_finder: "TimezoneFinder | None" = None
+_finder: TimezoneFinder | None = None
 _finder_lock = threading.Lock()
 
 

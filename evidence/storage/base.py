@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol, Union, runtime_checkable
+from typing import BinaryIO, Literal, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from core.clock import utcnow
@@ -38,7 +38,7 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IP_LIKE = re.compile(r"\d+\.\d+\.\d+\.\d+")
 _UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-BlobSource = Union[str, os.PathLike, BinaryIO]
+BlobSource = str | os.PathLike | BinaryIO
 """A path, or a binary file object read from its start (seekable ones are rewound to 0)."""
 
 

@@ -1,7 +1,7 @@
 """accounts, cases, idempotency
 
 Revision ID: 0001_foundation
-Revises: 
+Revises:
 Create Date: 2026-11-28
 """
 from alembic import op

@@ -156,10 +156,10 @@ def test_collector_cannot_open_a_case_not_assigned_to_them(browser, site):
 def test_a_form_posted_without_its_csrf_token_is_refused(browser, site):
     context, page = open_page(browser, site)
     sign_in(page, site, "lawyer")
-    status = page.evaluate("""async () => {
+    status = page.evaluate("""async (caseId) => {
         const body = new URLSearchParams({language: 'en'});
-        const r = await fetch('/console/cases/%s/packets', {method: 'POST', body, credentials: 'same-origin'});
-        return r.status; }""" % site["case"]["id"])
+        const r = await fetch(`/console/cases/${caseId}/packets`, {method: 'POST', body, credentials: 'same-origin'});
+        return r.status; }""", site["case"]["id"])
     assert status == 400
     context.close()
 

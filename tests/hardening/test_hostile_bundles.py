@@ -32,7 +32,7 @@ def made(tmp_path_factory):
     for name, make, _ in BOMBS:
         paths[name] = base / f"{name}.zip"
         paths[name].write_bytes(make())
-    for index, (name, data) in enumerate(TRAVERSAL):
+    for index, (_, data) in enumerate(TRAVERSAL):
         paths[f"traversal-{index}"] = base / f"traversal-{index}.zip"
         paths[f"traversal-{index}"].write_bytes(data)
     return base, paths

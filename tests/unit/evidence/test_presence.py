@@ -38,9 +38,9 @@ def _codes(flags: list[PresenceFlag]) -> list[str]:
 
 
 def _check(exif, claimed=ADDRESS, address=ADDRESS, claimed_at=CLAIMED_AT, zone=SHANGHAI,
-           limits=PresenceLimits(), accuracy=None):
+           limits=None, accuracy=None):
     return check_presence(exif=exif, claimed_at=claimed_at, claimed_location=claimed,
-                          address_location=address, address_zone=zone, limits=limits,
+                          address_location=address, address_zone=zone, limits=limits or PresenceLimits(),
                           claimed_accuracy_m=accuracy)
 
 

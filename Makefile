@@ -12,7 +12,7 @@ export FIELDPROOF_DATA_DIR ?= $(CURDIR)/var
 RUN_DEBS := fonts-noto-cjk fonts-dejavu-core libharfbuzz-subset0 libpangoft2-1.0-0 poppler-utils
 TEST_DEBS := $(RUN_DEBS) postgresql ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl redis-server chromium
 
-.PHONY: install run test test-fast system-deps run-deps debs bench fuzz audit clean translations
+.PHONY: install run test test-fast lint system-deps run-deps debs bench fuzz audit clean translations
 
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 
@@ -59,7 +59,10 @@ run: install run-deps
 test: install system-deps
 	scripts/test.sh
 
-test-fast: install
+lint: install
+	$(BIN)/ruff check .
+
+test-fast: lint
 	$(BIN)/python -m pytest -q tests/unit tests/api
 
 bench: install

@@ -32,6 +32,8 @@ fi
 # servers start once; on PostgreSQL each worker has its own database (tests/conftest.py).
 PARALLEL=(-n "${FIELDPROOF_TEST_WORKERS:-2}" --dist loadfile)
 status=0
+echo "== ruff"
+.venv/bin/ruff check --quiet . || status=$?
 echo "== SQLite: the whole suite"
 $PY -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" tests || status=$?
 echo "== PostgreSQL: everything that touches the database"

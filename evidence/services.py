@@ -34,6 +34,7 @@ from cases.services import get_case, record_event
 from core.actor import Actor
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
+from core.hashing import digest_stream
 from core.runtime import Runtime
 from evidence import images
 from evidence.custody import CustodyEvent, custody_for_evidence, record_custody_event
@@ -42,7 +43,7 @@ from evidence.media import screen_media
 from evidence.models import EvidenceItem
 from evidence.presence import GeoPoint, check_presence
 from evidence.signatures import parse_device_public_key, signed_payload, verify_device_signature
-from evidence.spool import SpooledFile, check_claimed_sha256, hash_stream, spool_stream
+from evidence.spool import SpooledFile, check_claimed_sha256, spool_stream
 from evidence.storage.base import (
     BlobStore,
     BlobNotFound,
@@ -267,7 +268,8 @@ def _store(blobs: BlobStore, spooled: SpooledFile) -> StoredBlob:
 def verify_stored(blobs: BlobStore, sha256_hex: str, size: int) -> None:
     """Re-read a stored blob and hash it ourselves; `HashMismatch` when it is not those bytes."""
     with blobs.open(sha256_hex) as stream:
-        actual, actual_size = hash_stream(stream)
+        digest = digest_stream(stream)
+    actual, actual_size = digest.sha256_hex, digest.size
     if actual != sha256_hex or actual_size != size:
         log.error("stored blob does not match its address", extra={"sha256": sha256_hex})
         raise HashMismatch("the stored object does not hash to its recorded sha256",

@@ -131,16 +131,6 @@ def spool_stream(
     )
 
 
-def hash_stream(fileobj: BinaryIO, *, chunk_size: int = CHUNK_SIZE) -> tuple[str, int]:
-    """SHA-256 hex and byte count of everything left in `fileobj` (re-hashing a stored object)."""
-    sha256 = hashlib.sha256()
-    size = 0
-    for chunk in _chunks(fileobj, chunk_size):
-        sha256.update(chunk)
-        size += len(chunk)
-    return sha256.hexdigest(), size
-
-
 def _chunks(source: Iterable[bytes] | BinaryIO, chunk_size: int) -> Iterator[memoryview]:
     """Uniform view over file-likes and chunk iterables, without per-chunk allocations."""
     if hasattr(source, "readinto"):

@@ -15,7 +15,6 @@ What a packet may show is decided here, once, before anything is rendered:
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 import shutil
@@ -36,6 +35,7 @@ from cases.services import get_case, record_event
 from core.actor import Actor
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, IntegrityFailure, NotFound, ValidationFailed
+from core.hashing import digest_stream
 from evidence.custody import SigningKey, custody_for_evidence, record_custody_event
 from evidence.ledger_service import inclusion_proof, issue_checkpoint
 from evidence.models import EvidenceItem
@@ -348,20 +348,16 @@ def _media_type(item: EvidenceItem) -> str:
 
 def copy_verified(blobs, item: EvidenceItem, target: Path) -> None:
     """Copy an item's stored bytes to `target`, hashing as they pass; other bytes fail naming the item."""
-    digest, size = hashlib.sha256(), 0
     try:
         with blobs.open(item.sha256) as stream, open(target, "wb") as out:
-            while block := stream.read(_BLOCK):
-                digest.update(block)
-                size += len(block)
-                out.write(block)
+            digest = digest_stream(stream, copy_to=out)
     except BlobNotFound:
         raise IntegrityFailure(f"evidence item {item.id} ({item.kind}): its stored bytes are missing",
                                evidence_id=item.id) from None
-    if digest.hexdigest() != item.sha256 or size != item.size:
+    if digest.sha256_hex != item.sha256 or digest.size != item.size:
         raise IntegrityFailure(f"evidence item {item.id} ({item.kind}): the stored bytes hash to "
-                               f"{digest.hexdigest()} ({size} bytes), not the sealed {item.sha256} ({item.size} bytes)",
-                               evidence_id=item.id)
+                               f"{digest.sha256_hex} ({digest.size} bytes), not the sealed {item.sha256} "
+                               f"({item.size} bytes)", evidence_id=item.id)
 
 
 # --- custody and the checkpoint ---------------------------------------------------------------

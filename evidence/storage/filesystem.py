@@ -18,9 +18,7 @@ a blob, even when two writers race. The directory is fsynced after publishing.
 """
 from __future__ import annotations
 
-import base64
 import fcntl
-import hashlib
 import json
 import os
 import tempfile
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from core.clock import as_utc, utcnow
+from core.hashing import StreamTooLong, digest_stream
 from evidence.storage.base import (
     CHUNK_SIZE,
     KEY_PREFIX,
@@ -247,19 +246,14 @@ class FilesystemBlobStore:
         fd, name = tempfile.mkstemp(prefix=".upload-", dir=directory)
         temp = Path(name)
         try:
-            md5 = hashlib.md5(usedforsecurity=False) if md5_b64 is not None else None
-            written = 0
             with os.fdopen(fd, "wb", buffering=0) as out:
-                while chunk := stream.read(CHUNK_SIZE):
-                    written += len(chunk)
-                    if written > size:
-                        break
-                    if md5 is not None:
-                        md5.update(chunk)
-                    out.write(chunk)
-                if written != size:
-                    raise ContentMismatch(f"expected {size} bytes, got {'more' if written > size else written}")
-                if md5 is not None and base64.b64encode(md5.digest()).decode("ascii") != md5_b64:
+                try:
+                    digest = digest_stream(stream, md5=md5_b64 is not None, copy_to=out, max_bytes=size)
+                except StreamTooLong:
+                    raise ContentMismatch(f"expected {size} bytes, got more") from None
+                if digest.size != size:
+                    raise ContentMismatch(f"expected {size} bytes, got {digest.size}")
+                if md5_b64 is not None and digest.md5_b64 != md5_b64:
                     raise ContentMismatch("Content-MD5 does not match the bytes")
                 os.fchmod(out.fileno(), _READ_ONLY)
                 os.fsync(out.fileno())

@@ -23,7 +23,6 @@ No personal data goes into keys or metadata: keys are `sha256/ab/cd/<hex>`, meta
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import os
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ from botocore.exceptions import (
 )
 
 from core.clock import as_utc, utcnow
+from core.hashing import digest_stream
 from evidence.storage.base import (
     CHUNK_SIZE,
     KEY_PREFIX,
@@ -564,13 +564,9 @@ def _measure(stream: BinaryIO, *, want_md5: bool) -> tuple[int, str | None]:
         size = stream.seek(0, os.SEEK_END)
         stream.seek(0)
         return size, None
-    md5 = hashlib.md5(usedforsecurity=False)
-    size = 0
-    while chunk := stream.read(CHUNK_SIZE):
-        md5.update(chunk)
-        size += len(chunk)
+    digest = digest_stream(stream, md5=True)
     stream.seek(0)
-    return size, base64.b64encode(md5.digest()).decode("ascii")
+    return digest.size, digest.md5_b64
 
 
 def _code(exc: ClientError) -> str:

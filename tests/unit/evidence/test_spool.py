@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from evidence.errors import EvidenceRejected, HashMismatch, TooLarge
-from evidence.spool import SpooledFile, check_claimed_sha256, hash_stream, spool_stream
+from evidence.spool import SpooledFile, check_claimed_sha256, spool_stream
 
 MiB = 1 << 20
 
@@ -141,15 +141,6 @@ def test_spool_memory_stays_bounded_on_50_mb(tmp_path):
         tracemalloc.stop()
     assert peak < 8 * MiB
     assert peak_file < 8 * MiB
-
-
-def test_hash_stream_rehashes_a_stored_object(tmp_path):
-    data = b"".join(_pattern_chunks(2 * MiB + 5, chunk=1000))
-    path = tmp_path / "blob"
-    path.write_bytes(data)
-    with path.open("rb") as f:
-        assert hash_stream(f) == (hashlib.sha256(data).hexdigest(), len(data))
-    assert hash_stream(io.BytesIO(b"")) == (hashlib.sha256(b"").hexdigest(), 0)
 
 
 def test_claimed_sha256_must_match(tmp_path):

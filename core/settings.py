@@ -89,6 +89,8 @@ class Settings:
     # applied (and refused when it would loosen the law) by visits.services.
     rule_overrides: dict = field(default_factory=dict, compare=False)
     retention_days: int = 365 * 5
+    # A direct upload staged but never completed is abandoned after this long (storage sweep).
+    staging_max_age_hours: int = 24
     job_visibility_timeout_seconds: int = 300
     proxy_hops: int = 0
     # Settings built in code (tests, tools) schedule nothing; from_env defaults to hourly.
@@ -143,6 +145,7 @@ class Settings:
             route_service_minutes=_int(env, "ROUTE_SERVICE_MINUTES", cls.route_service_minutes, 0),
             rule_overrides=_json_object(env, "RULE_OVERRIDES"),
             retention_days=_int(env, "RETENTION_DAYS", cls.retention_days, 1),
+            staging_max_age_hours=_int(env, "STAGING_MAX_AGE_HOURS", cls.staging_max_age_hours, 1),
             proxy_hops=_int(env, "PROXY_HOPS", cls.proxy_hops, 0),
             job_visibility_timeout_seconds=_int(env, "JOB_VISIBILITY_TIMEOUT_SECONDS",
                                                 cls.job_visibility_timeout_seconds, 1),

@@ -767,3 +767,28 @@ def sweep_storage(session: Session, blobs: BlobStore, *, remove: bool = False, b
     if keys:
         flush()
     return report
+
+
+@dataclass
+class StagingSweep:
+    abandoned: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def sweep_staging(blobs: BlobStore, *, older_than: timedelta, remove: bool = False,
+                  now: datetime | None = None) -> StagingSweep:
+    """Direct uploads staged longer ago than `older_than` and never completed.
+
+    Age alone decides: a completed upload leaves staging when it is promoted, a refused one is
+    discarded then, so what stays there past the upload URL's life plus a margin was abandoned by
+    its phone. Its pending row stays as it is (a later `complete` finds nothing staged).
+    """
+    cutoff = (now or utcnow()) - older_than
+    report = StagingSweep()
+    for upload_id, written_at in blobs.iter_staging():
+        if written_at > cutoff:
+            continue
+        report.abandoned.append(upload_id)
+        if remove and blobs.discard_staging(upload_id):
+            report.removed.append(upload_id)
+    return report

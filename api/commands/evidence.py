@@ -8,6 +8,7 @@ or the sweep would report its blobs as unreferenced and `--remove` delete them o
 retention ends.
 """
 from collections.abc import Collection
+from datetime import timedelta
 
 import click
 from flask import current_app
@@ -44,12 +45,14 @@ def storage():
 @click.option("--remove", is_flag=True, help="Delete unreferenced blobs the store's retention and holds allow")
 @with_appcontext
 def sweep(remove):
-    """Report blobs nothing references (a crash between blob and row, a refused upload).
+    """Report blobs nothing references (a crash between blob and row, a refused upload), and
+    direct uploads staged longer ago than FIELDPROOF_STAGING_MAX_AGE_HOURS and never completed.
 
     Evidence items, thumbnails, packet volumes and bundles count as referenced.
-    Exit 0 when nothing is left unreferenced afterwards, 1 otherwise (so monitoring can alert).
+    Exit 0 when nothing is left unreferenced or abandoned afterwards, 1 otherwise (so monitoring
+    can alert).
     """
-    from evidence.services import sweep_storage
+    from evidence.services import sweep_staging, sweep_storage
 
     runtime = current_app.extensions["fieldproof"]
     with runtime.db.transaction() as session:
@@ -57,9 +60,15 @@ def sweep(remove):
     for key in report.unreferenced:
         state = "removed" if key in report.removed else ("kept (retained or held)" if remove else "unreferenced")
         click.echo(f"{key}\t{state}")
+    max_age = timedelta(hours=runtime.settings.staging_max_age_hours)
+    staging = sweep_staging(runtime.blobs, older_than=max_age, remove=remove)
+    for upload_id in staging.abandoned:
+        click.echo(f"staging/{upload_id}\t{'removed' if upload_id in staging.removed else 'abandoned'}")
     click.echo(f"scanned {report.scanned} blobs: {len(report.unreferenced)} unreferenced, "
-               f"{len(report.removed)} removed, {len(report.kept)} kept by retention or legal hold")
-    raise SystemExit(0 if len(report.unreferenced) == len(report.removed) else 1)
+               f"{len(report.removed)} removed, {len(report.kept)} kept by retention or legal hold; "
+               f"{len(staging.abandoned)} abandoned uploads, {len(staging.removed)} removed")
+    left = len(report.unreferenced) - len(report.removed) + len(staging.abandoned) - len(staging.removed)
+    raise SystemExit(0 if left == 0 else 1)
 
 
 COMMANDS: list = [storage]

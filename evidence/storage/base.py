@@ -215,6 +215,11 @@ class BlobStore(Protocol):
         """Remove every staged version; True once nothing is left (absent counts as removed)."""
         ...
 
+    def iter_staging(self) -> Iterator[tuple[str, datetime]]:
+        """Every staged upload id with when its bytes were written, for the sweep of direct
+        uploads that were never completed."""
+        ...
+
     def set_legal_hold(self, sha256_hex: str, on: bool) -> None:
         ...
 
@@ -256,6 +261,11 @@ def staging_key(upload_id: str) -> str:
     if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
         raise ValueError(f"not an upload id (lowercase UUID): {upload_id!r}")
     return f"{STAGING_PREFIX}/{upload_id}"
+
+
+def is_upload_id(name: str) -> bool:
+    """Whether a name under `staging/` is one of ours (anything else there is left alone)."""
+    return isinstance(name, str) and _UPLOAD_ID.fullmatch(name) is not None
 
 
 def sha256_of_key(key: str) -> str:

@@ -24,7 +24,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +33,7 @@ from core.hashing import StreamTooLong, digest_stream
 from evidence.storage.base import (
     CHUNK_SIZE,
     KEY_PREFIX,
+    STAGING_PREFIX,
     BlobInfo,
     BlobNotFound,
     BlobSource,
@@ -44,6 +45,7 @@ from evidence.storage.base import (
     StoredBlob,
     blob_key,
     check_sha256_hex,
+    is_upload_id,
     sha256_of_key,
     staging_key,
 )
@@ -240,6 +242,15 @@ class FilesystemBlobStore:
         except OSError as exc:
             raise StorageUnavailable(f"filesystem blob store delete failed: {exc.strerror}") from exc
         return True
+
+    def iter_staging(self) -> Iterator[tuple[str, datetime]]:
+        try:
+            entries = sorted(os.scandir(self.root / STAGING_PREFIX), key=lambda e: e.name)
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if is_upload_id(entry.name) and entry.is_file(follow_symlinks=False):
+                yield entry.name, datetime.fromtimestamp(entry.stat().st_mtime, timezone.utc)
 
     def _spool(self, stream: BinaryIO, directory: Path, size: int, md5_b64: str | None) -> Path:
         """Copy the stream into a fsynced read-only temp file beside its final name."""

@@ -46,6 +46,7 @@ from core.hashing import digest_stream
 from evidence.storage.base import (
     CHUNK_SIZE,
     KEY_PREFIX,
+    STAGING_PREFIX,
     BlobInfo,
     BlobNotFound,
     BlobSource,
@@ -57,6 +58,7 @@ from evidence.storage.base import (
     StagedUpload,
     StoredBlob,
     blob_key,
+    is_upload_id,
     sha256_b64,
     sha256_of_key,
     staging_key,
@@ -405,6 +407,19 @@ class S3BlobStore:
                 except ValueError:
                     continue
                 yield item["Key"]
+
+    def iter_staging(self) -> Iterator[tuple[str, datetime]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        iterator = iter(paginator.paginate(Bucket=self.bucket, Prefix=f"{STAGING_PREFIX}/"))
+        while True:
+            with self._translated("list staged uploads"):
+                page = next(iterator, None)
+            if page is None:
+                return
+            for item in page.get("Contents", []):
+                upload_id = item["Key"].removeprefix(f"{STAGING_PREFIX}/")
+                if is_upload_id(upload_id):
+                    yield upload_id, as_utc(item["LastModified"])
 
     def ping(self) -> None:
         try:

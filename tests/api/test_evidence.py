@@ -4,12 +4,15 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PIL import Image
 
+from core.clock import utcnow
 from evidence.signatures import signed_payload
 from evidence.storage.filesystem import FilesystemBlobStore
 from tests.evidence_corpus import capture, md5_b64, photo, sha256, wav
@@ -297,6 +300,29 @@ def test_storage_sweep_reports_and_removes_unreferenced_blobs(app, world, client
     removed = sweep(settings, "--remove")
     assert removed.exit_code == 0, removed.output
     assert not runtime.blobs.exists(sha256(orphan)) and runtime.blobs.exists(item["sha256"])
+
+
+def test_storage_sweep_removes_direct_uploads_never_completed(app, world, client, settings):
+    runtime = app.extensions["fieldproof"]
+    data = photo((300, 200))
+    pending = client.post("/api/v1/evidence/uploads", json=capture(world.visit_id, data) | {"size": len(data)},
+                          headers=world.collector.headers).get_json()
+    put = client.put(pending["upload"]["url"], data=data, headers=world.collector.headers,
+                     content_type="application/octet-stream")
+    assert put.status_code == 204 and runtime.blobs.head_staging(pending["id"]) is not None
+    young = sweep(settings, "--remove")  # staged just now: not abandoned yet
+    assert young.exit_code == 0 and runtime.blobs.head_staging(pending["id"]) is not None, young.output
+
+    staged = runtime.blobs.root / "staging" / pending["id"]
+    long_ago = (utcnow() - timedelta(hours=25)).timestamp()
+    os.utime(staged, (long_ago, long_ago))  # the phone never called complete
+    report = sweep(settings)
+    assert report.exit_code == 1 and f"staging/{pending['id']}\tabandoned" in report.output
+    removed = sweep(settings, "--remove")
+    assert removed.exit_code == 0 and f"staging/{pending['id']}\tremoved" in removed.output
+    assert runtime.blobs.head_staging(pending["id"]) is None
+    late = client.post(f"/api/v1/evidence/{pending['id']}/complete", headers=world.collector.headers)
+    assert late.status_code == 409
 
 
 def test_sweep_keeps_retained_and_held_blobs(app, world, client, settings):

@@ -588,3 +588,24 @@ def test_s3_unreachable_endpoint_raises_storage_unavailable(make_blob):
     ):
         with pytest.raises(StorageUnavailable):
             call()
+
+
+def test_staged_uploads_are_listed_with_when_they_were_written(make_store, make_blob):
+    from evidence.services import sweep_staging
+
+    store = make_store()
+    blob = make_blob(1_000)
+    before = utcnow() - timedelta(minutes=5)  # a store's clock may differ from ours by a little
+    assert list(store.iter_staging()) == []
+    store.put_staging(UPLOAD_ID, blob.path, blob.size, blob.md5_b64)
+    [(upload_id, written_at)] = list(store.iter_staging())
+    assert upload_id == UPLOAD_ID and before <= written_at <= utcnow() + timedelta(minutes=5)
+
+    young = sweep_staging(store, older_than=timedelta(hours=24), remove=True)
+    assert young.abandoned == [] and store.head_staging(UPLOAD_ID) is not None
+    later = written_at + timedelta(hours=25)
+    listed = sweep_staging(store, older_than=timedelta(hours=24), now=later)
+    assert listed.abandoned == [UPLOAD_ID] and listed.removed == [] and store.head_staging(UPLOAD_ID) is not None
+    swept = sweep_staging(store, older_than=timedelta(hours=24), remove=True, now=later)
+    assert swept.removed == [UPLOAD_ID] and store.head_staging(UPLOAD_ID) is None
+    assert list(store.iter_staging()) == [] and list(store.iter_keys()) == []

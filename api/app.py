@@ -17,7 +17,7 @@ from api.admission import sealing_gate
 from api.auth import BEARER_SCHEME
 from api.console.auth import ConsoleSessions
 from api.tokens import TokenCache, announce_revocations
-from api.docs import ProblemResponsesPlugin, ProblemSchema, register_problem_responses
+from api.docs import ProblemResponsesPlugin, ProblemSchema, nullable_nested, register_problem_responses
 from core.crypto import FieldCipher
 from core.db import Database
 from core.errors import DependencyUnavailable, FieldProofError
@@ -63,6 +63,7 @@ class Api(SmorestApi):
 
     def _register_responses(self):
         register_problem_responses(self)
+        self.ma_plugin.converter.add_attribute_function(nullable_nested)
 
 
 def _development_secret(data_dir: Path) -> str:

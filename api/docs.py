@@ -11,6 +11,16 @@ from api.links import LinksPlugin
 from api.problems import PROBLEM_MEDIA_TYPE
 
 
+def download(description: str, *media_types: str) -> dict:
+    """A 200 of bytes: the real media types (a browser opens the PDF), plus
+    `application/octet-stream`, the one a client generator turns into a method returning the bytes.
+    `Repr-Digest` carries their SHA-256."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {"description": f"{description}; `Repr-Digest` carries their SHA-256",
+            "content": {media: binary for media in (*media_types, "application/octet-stream")},
+            "headers": {"Repr-Digest": {"schema": {"type": "string"}}, "ETag": {"schema": {"type": "string"}}}}
+
+
 class ViolationSchema(ma.Schema):
     rule = ma.fields.String(required=True, metadata={"description": "Rule id, e.g. hours.local"})
     detail = ma.fields.String(required=True)
@@ -71,6 +81,18 @@ class ProblemResponsesPlugin(BasePlugin):
                 codes.append(422)
             for code in sorted(set(codes)):
                 responses.setdefault(str(code), http.HTTPStatus(code).name)
+
+
+def nullable_nested(converter, field, ret, **kwargs) -> dict:
+    """A nested object that may be null, as `allOf: [ref]` + `nullable` (OpenAPI 3.0's way):
+    apispec's `anyOf: [{type: object}, ref]` lets a client generator take any object first and
+    lose the nested model."""
+    alternatives = ret.get("anyOf") or []
+    references = [choice for choice in alternatives if "$ref" in choice]
+    if len(alternatives) == 2 and len(references) == 1 and {"type": "object", "nullable": True} in alternatives:
+        del ret["anyOf"]
+        return {"allOf": references, "nullable": True}
+    return {}
 
 
 def register_problem_responses(api) -> None:

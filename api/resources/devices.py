@@ -4,7 +4,7 @@ from accounts import services as accounts
 from api.auth import current_actor, requires
 from api.context import db_session
 from api.resources.base import Blueprint, paginated
-from api.schemas.accounts import DeviceSchema
+from api.schemas.accounts import DeviceCreateSchema, DeviceSchema
 from api.schemas.common import SyncArgsSchema
 
 PREFIX = "/devices"
@@ -23,7 +23,7 @@ class Devices(MethodView):
         return paginated(query, pagination_parameters)
 
     @requires("collector")
-    @blp.arguments(DeviceSchema)
+    @blp.arguments(DeviceCreateSchema)
     @blp.response(201, DeviceSchema)
     def post(self, data):
         """Register a device's Ed25519 public key (base64 of the 32 raw bytes)."""

@@ -13,6 +13,7 @@ from api.admission import sealing
 from api.streaming import send_stored
 from api.auth import current_actor, requires
 from api.context import db_session, reads_only, runtime, settings
+from api.docs import download
 from api.requests import MalformedBody, accepts, streams_body, strict_json_loads
 from api.resources.base import Blueprint, paginated
 from api.schemas.evidence import (
@@ -48,10 +49,7 @@ MULTIPART_BODY = {
 BINARY_BODY = {"required": True, "content": {"application/octet-stream": {
     "schema": {"type": "string", "format": "binary"}}}}
 CONTENT_TYPES = ("image/jpeg", "image/png", "application/pdf", "audio/wav", "audio/mp4", "video/mp4", "text/plain")
-BINARY_RESPONSE = {"description": "The exact stored bytes; `Repr-Digest` carries their SHA-256",
-                   "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in CONTENT_TYPES},
-                   "headers": {"Repr-Digest": {"schema": {"type": "string"}},
-                               "ETag": {"schema": {"type": "string"}}}}
+BINARY_RESPONSE = download("The exact stored bytes", *CONTENT_TYPES)
 
 def _load(text_or_bytes, schema: ma.Schema) -> dict:
     """The metadata part: strict JSON (as for JSON bodies), then the schema."""
@@ -173,8 +171,7 @@ class EvidenceThumbnail(MethodView):
     @requires(*evidence.READERS)
     @blp.response(200)
     @blp.alt_response(409, response="CONFLICT")
-    @blp.doc(responses={200: {"description": "JPEG, at most 512 px, upright, without metadata",
-                              "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}})
+    @blp.doc(responses={200: download("JPEG, at most 512 px, upright, without metadata", "image/jpeg")})
     def get(self, evidence_id):
         """A photo's thumbnail, made while sealing; recorded as a `viewed` custody event. 409 until sealed."""
         return send_stored(evidence.record_view(db_session(), current_actor(), runtime(), str(evidence_id),

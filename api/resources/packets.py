@@ -8,6 +8,7 @@ from flask.views import MethodView
 from api.streaming import send_stored
 from api.auth import current_actor, requires
 from api.context import db_session, runtime
+from api.docs import download
 from api.resources.base import Blueprint, paginated
 from api.schemas.packets import PacketAcceptedSchema, PacketRequestSchema, PacketSchema, PdfArgsSchema
 from legal_docs import assembly as packets
@@ -16,12 +17,6 @@ from legal_docs import jobs as _jobs  # noqa: F401 - registers the build job wit
 PREFIX = ""
 blp = Blueprint("packets", __name__, description="Court-filing packets: PDF/A volumes and a verifiable bundle")
 
-
-
-def _binary(media_type: str, what: str) -> dict:
-    return {"description": f"{what}; `Repr-Digest` carries its SHA-256",
-            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
-            "headers": {"Repr-Digest": {"schema": {"type": "string"}}, "ETag": {"schema": {"type": "string"}}}}
 
 
 @blp.route("/cases/<case_id>/packets")
@@ -59,7 +54,7 @@ class PacketPdf(MethodView):
     @blp.arguments(PdfArgsSchema, location="query")
     @blp.response(200)
     @blp.alt_response(409, response="CONFLICT")
-    @blp.doc(responses={200: _binary("application/pdf", "One PDF/A-3b volume")})
+    @blp.doc(responses={200: download("One PDF/A-3b volume", "application/pdf")})
     def get(self, args, packet_id):
         """A PDF volume (1 by default), streamed; 409 until the packet is ready, 404 past the last volume."""
         return send_stored(packets.open_packet_file(db_session(), current_actor(), runtime(), packet_id,
@@ -71,7 +66,7 @@ class PacketBundle(MethodView):
     @requires(*packets.READERS)
     @blp.response(200)
     @blp.alt_response(409, response="CONFLICT")
-    @blp.doc(responses={200: _binary("application/zip", "The bundle: volumes, originals, signed manifest, VERIFY.md")})
+    @blp.doc(responses={200: download("The bundle: volumes, originals, signed manifest, VERIFY.md", "application/zip")})
     def get(self, packet_id):
         """The bundle zip, streamed; check it offline with `fieldproof verify-bundle`. 409 until ready."""
         return send_stored(packets.open_packet_file(db_session(), current_actor(), runtime(), packet_id))

@@ -4,7 +4,7 @@ from accounts import services as accounts
 from api.auth import requires
 from api.context import db_session
 from api.resources.base import Blueprint, paginated
-from api.schemas.accounts import UserPatchSchema, UserQueryArgsSchema, UserSchema
+from api.schemas.accounts import UserCreateSchema, UserPatchSchema, UserQueryArgsSchema, UserSchema
 
 PREFIX = "/users"
 blp = Blueprint("users", __name__, description="User accounts (admin)")
@@ -21,7 +21,7 @@ class Users(MethodView):
         return paginated(accounts.list_users(db_session(), **args), pagination_parameters)
 
     @requires("admin")
-    @blp.arguments(UserSchema)
+    @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
     def post(self, data):
         """Create a user with one role."""

@@ -6,29 +6,44 @@ from api.schemas.common import SyncArgsSchema, Timestamp
 
 
 
+# Requests and responses are separate schemas where they differ: a generated client reads a
+# schema used both ways as one model, and a write-only required field breaks its parsing.
+
+
 class LoginSchema(ma.Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+USERNAME = validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$")
+LOCALE = validate.OneOf(["en", "zh-CN"])
+
+
+class UserCreateSchema(ma.Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    display_name = fields.String(validate=validate.Length(max=200))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    locale = fields.String(allow_none=True, validate=LOCALE)
+    password = fields.String(required=True, validate=validate.Length(min=8, max=256))
 
 
 class UserSchema(ma.Schema):
-    id = fields.String(dump_only=True)
-    username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$"))
-    display_name = fields.String(validate=validate.Length(max=200))
+    id = fields.String(required=True)
+    username = fields.String(required=True)
+    display_name = fields.String(required=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    active = fields.Boolean(dump_only=True)
-    locale = fields.String(allow_none=True, validate=validate.OneOf(["en", "zh-CN"]))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=256))
-    created_at = Timestamp(dump_only=True)
-    updated_at = Timestamp(dump_only=True)
+    active = fields.Boolean(required=True)
+    locale = fields.String(required=True, allow_none=True, validate=LOCALE)
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
 
 
 class UserPatchSchema(ma.Schema):
     display_name = fields.String(validate=validate.Length(max=200))
     role = fields.String(validate=validate.OneOf(ROLES))
     active = fields.Boolean()
-    locale = fields.String(allow_none=True, validate=validate.OneOf(["en", "zh-CN"]))
-    password = fields.String(load_only=True, validate=validate.Length(min=8, max=256))
+    locale = fields.String(allow_none=True, validate=LOCALE)
+    password = fields.String(validate=validate.Length(min=8, max=256))
 
 
 class UserQueryArgsSchema(SyncArgsSchema):
@@ -42,15 +57,20 @@ class TokenSchema(ma.Schema):
     user = fields.Nested(UserSchema, required=True)
 
 
-class DeviceSchema(ma.Schema):
-    id = fields.String(dump_only=True)
-    user_id = fields.String(dump_only=True)
+class DeviceCreateSchema(ma.Schema):
     label = fields.String(required=True, validate=validate.Length(min=1, max=100))
     public_key = fields.String(required=True, validate=validate.Length(min=1, max=64),
                                metadata={"description": "Ed25519 public key: base64 of the 32 raw bytes"})
-    key_id = fields.String(dump_only=True, metadata={"description": "hex SHA-256 of the raw public key"})
-    created_at = Timestamp(dump_only=True)
 
 
-__all__ = ["LoginSchema", "UserSchema", "UserPatchSchema", "TokenSchema", "DeviceSchema",
-           "UserQueryArgsSchema"]
+class DeviceSchema(ma.Schema):
+    id = fields.String(required=True)
+    user_id = fields.String(required=True)
+    label = fields.String(required=True)
+    public_key = fields.String(required=True, metadata={"description": "Ed25519 public key: base64 of the 32 raw bytes"})
+    key_id = fields.String(required=True, metadata={"description": "hex SHA-256 of the raw public key"})
+    created_at = Timestamp(required=True)
+
+
+__all__ = ["LoginSchema", "UserCreateSchema", "UserSchema", "UserPatchSchema", "TokenSchema",
+           "DeviceCreateSchema", "DeviceSchema", "UserQueryArgsSchema"]

@@ -60,6 +60,10 @@ class ProblemResponsesPlugin(BasePlugin):
         super().init_spec(spec)
         self.links.init_spec(spec)
 
+    def schema_helper(self, name, definition, **kwargs):
+        """Rules across fields that a schema states in JSON Schema (`OPENAPI_RULES` on its class)."""
+        return getattr(kwargs.get("schema"), "OPENAPI_RULES", None)
+
     def operation_helper(self, path=None, operations=None, **kwargs):
         self._error_responses(path, operations)
         self.links.operation_helper(path=path, operations=operations, **kwargs)

@@ -7,6 +7,7 @@ import math
 import marshmallow as ma
 from flask import Flask, request
 from webargs.core import missing
+from werkzeug.datastructures import MultiDict
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from api.context import settings
@@ -118,8 +119,22 @@ def _query_has_nul(args) -> bool:
     return has_nul(args.keys()) or has_nul(v for _, v in args.items(multi=True))
 
 
+PAGINATION_ARGS = ("page", "page_size")
+
+
 class StrictParser(FlaskParser):
-    """webargs parser that reads JSON strictly and refuses unknown fields (marshmallow RAISE)."""
+    """webargs parser that reads JSON strictly and refuses unknown fields (marshmallow RAISE), in
+    the body and in the query: a misspelt filter is a 422, not a silently wider answer."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE, "querystring": ma.RAISE}
+
+    def load_querystring(self, req, schema):
+        """Each schema sees its own part of the query: flask-smorest's pagination the page
+        parameters, a view's arguments the rest (so that each can refuse what it does not know)."""
+        paging = set(schema.fields) <= set(PAGINATION_ARGS)
+        args = MultiDict((key, value) for key, value in req.args.items(multi=True)
+                         if (key in PAGINATION_ARGS) == paging or key in schema.fields)
+        return self._makeproxy(args, schema)
 
     def _get_schema(self, argmap, req):
         """One instance per schema class, made on first use: webargs would build (and deep-copy the

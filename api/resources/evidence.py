@@ -36,11 +36,11 @@ blp = Blueprint("evidence", __name__, description="Evidence: capture, content, c
 
 MULTIPART_BODY = {
     "required": True,
-    "description": "Part `metadata` (JSON, see CaptureSchema) and part `file` (the bytes). Streamed: the "
+    "description": "Part `metadata` (a JSON `Capture`) and part `file` (the bytes). Streamed: the "
                    "server hashes while it spools and refuses bytes that do not hash to `metadata.sha256`.",
     "content": {"multipart/form-data": {
-        "schema": {"type": "object", "required": ["metadata", "file"], "properties": {
-            "metadata": {"type": "string", "description": "JSON object as described by CaptureSchema"},
+        "schema": {"type": "object", "required": ["metadata", "file"], "additionalProperties": False, "properties": {
+            "metadata": CaptureSchema,  # a JSON part (encoding below)
             "file": {"type": "string", "format": "binary"},
         }},
         "encoding": {"metadata": {"contentType": "application/json"}},

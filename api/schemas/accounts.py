@@ -15,6 +15,7 @@ class LoginSchema(ma.Schema):
     password = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
 
+BASE64_32_BYTES = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
 USERNAME = validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$")
 LOCALE = validate.OneOf(["en", "zh-CN"])
 
@@ -60,7 +61,8 @@ class TokenSchema(ma.Schema):
 class DeviceCreateSchema(ma.Schema):
     label = fields.String(required=True, validate=validate.Length(min=1, max=100))
     public_key = fields.String(required=True, validate=validate.Length(min=1, max=64),
-                               metadata={"description": "Ed25519 public key: base64 of the 32 raw bytes"})
+                               metadata={"description": "Ed25519 public key: base64 of the 32 raw bytes",
+                                         "pattern": BASE64_32_BYTES})
 
 
 class DeviceSchema(ma.Schema):

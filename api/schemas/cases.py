@@ -1,10 +1,12 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.schemas.common import Currency, Latitude, Longitude, Money, SyncArgsSchema, Timestamp
+from api.schemas.common import Currency, Latitude, Longitude, Money, SyncArgsSchema, Timestamp, both_or_neither
+from cases.jurisdiction import US_STATES
 from cases.models import ADDRESS_KINDS, CASE_STATUSES
 
-JURISDICTION = validate.Regexp(r"^(CN|IN|US-[A-Z]{2})$", error="CN, IN or US-XX (two-letter state)")
+JURISDICTION = validate.OneOf(["CN", "IN", *(f"US-{state}" for state in sorted(US_STATES))],
+                              error="CN, IN or US-XX (XX a US state or territory's two-letter code)")
 
 
 class DebtorSchema(ma.Schema):
@@ -54,6 +56,7 @@ class AddressSchema(ma.Schema):
     country = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$", error="ISO 3166 alpha-2"))
     lat = Latitude(allow_none=True, load_default=None)
     lon = Longitude(allow_none=True, load_default=None)
+    OPENAPI_RULES = both_or_neither("lat", "lon")
 
     @ma.validates_schema
     def _both_or_neither(self, data, **kwargs):

@@ -2,7 +2,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.schemas.common import Id, Latitude, Longitude, SyncArgsSchema, Timestamp
+from api.schemas.common import Id, Latitude, Longitude, SyncArgsSchema, Timestamp, both_or_neither
 from evidence.models import CONSENT_STATES, KINDS, STATUSES
 
 SHA256 = validate.Regexp(r"^[0-9a-fA-F]{64}$", error="64 hex digits")
@@ -131,6 +131,7 @@ class NoteSchema(ma.Schema):
     lon = Longitude(allow_none=True, load_default=None)
     accuracy_m = fields.Float(allow_none=True, load_default=None, allow_nan=False,
                               validate=validate.Range(0, 100_000))
+    OPENAPI_RULES = both_or_neither("lat", "lon")
 
     @ma.validates_schema
     def _both_or_neither(self, data, **kwargs):

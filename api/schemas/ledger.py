@@ -2,7 +2,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.schemas.common import Id, Timestamp
+from api.schemas.common import Id, Timestamp, given
 
 MAX_SIZE = 2**62
 HEX64 = {"pattern": "^[0-9a-f]{64}$"}
@@ -70,13 +70,22 @@ class SigningKeySchema(ma.Schema):
 
 
 MAX_NOTE_LENGTH = 4096
+KEY_NAME = r"[!-*,-~]+"
+NOTE_PATTERN = (r"^" + KEY_NAME + r"\n(0|[1-9][0-9]{0,18})\n[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=\n([ -~]+\n)*"
+                r"\n(\u2014 " + KEY_NAME + r" ([A-Za-z0-9+/]{4})+([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)\n)+$")
+"""C2SP signed note of a checkpoint: origin, size, root, extension lines, a blank line, signatures."""
 Note = fields.String(validate=validate.Length(min=1, max=MAX_NOTE_LENGTH), metadata={
-    "description": "A checkpoint as the C2SP signed note served in `note` (body, blank line, signature lines)"})
+    "description": "A checkpoint as the C2SP signed note served in `note` (body, blank line, signature lines)",
+    "pattern": NOTE_PATTERN})
 
 
 class VerificationRequestSchema(ma.Schema):
     scope = fields.String(required=True, validate=validate.OneOf(("evidence", "case", "all")))
     id = Id(allow_none=True, metadata={"description": "The evidence item or case (not with scope all)"})
+    # an id with scope all, or none with another scope, is refused (said with `not`: see both_or_neither)
+    OPENAPI_RULES = {"not": {"anyOf": [
+        {"required": ["scope", "id"], "properties": {"scope": {"enum": ["all"]}, "id": {"type": "string"}}},
+        {**given("scope", {"enum": ["evidence", "case"]}), "not": given("id", {"type": "string"})}]}}
     checkpoints = fields.List(Note, validate=validate.Length(max=100), metadata={
         "description": "Signed notes of checkpoints the auditor fetched earlier and kept. Each must verify with a "
                        "key the server holds and the current tree must extend it; a log rolled back (even with "
@@ -86,7 +95,8 @@ class VerificationRequestSchema(ma.Schema):
 
 class KeptCheckpointRequestSchema(ma.Schema):
     note = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NOTE_LENGTH), metadata={
-        "description": "A checkpoint kept from earlier, as the C2SP signed note served in `note`"})
+        "description": "A checkpoint kept from earlier, as the C2SP signed note served in `note`",
+        "pattern": NOTE_PATTERN})
 
 
 class KeptCheckpointFailureSchema(ma.Schema):

@@ -72,13 +72,14 @@ def test_the_plain_page_keeps_ownership_and_auth(client, factory, world, visits)
     assert forbidden.status_code == client.get("/api/v1/visits?page_size=50&page=01", headers=legal.headers).status_code
 
 
-@pytest.mark.parametrize("query", ["page_size=0", "page_size=101", "page=0", "page_size=abc", "status=nonsense"])
+@pytest.mark.parametrize("query", ["page_size=0", "page_size=101", "page=0", "page_size=abc", "status=nonsense",
+                                   "colour=red&page_size=2"])
 def test_anything_but_the_plain_shape_is_refused_by_the_schemas(client, world, visits, query):
     response = client.get(f"/api/v1/visits?{query}", headers=world.collector.headers)
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
 
 
-@pytest.mark.parametrize("query", ["page_size=2&page_size=3", "colour=red&page_size=2", "page_size=2&status=completed"])
+@pytest.mark.parametrize("query", ["page_size=2&page_size=3", "page_size=2&status=completed"])
 def test_other_shapes_go_through_the_schemas_as_before(client, world, visits, query):
     """Not the plain shape: the full path answers (a repeated key or an unknown one as the schemas
     decide, a filter applied); the plain path never guesses."""

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import importlib
 import io
-import json
 import os
 import subprocess
 import sys
@@ -146,7 +145,7 @@ def test_a_collectors_day(served):
                 "consent": {"subject": "granted", "third_parties_present": False},
                 "device_id": str(device.id), "device_signature": base64.b64encode(signature).decode()}
     sealed = parsed(module("api.evidence.post_evidence").sync_detailed(client=collector, body=models.PostEvidenceBody(
-        metadata=json.dumps(metadata), file=types.File(payload=io.BytesIO(data),
+        metadata=models.Capture.from_dict(metadata), file=types.File(payload=io.BytesIO(data),
                                                        file_name="door.jpg", mime_type="image/jpeg"))),
         201, "Evidence")
     assert sealed.sha256 == digest and str(sealed.signature_status) == "signed"  # verified, or refused

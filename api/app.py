@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
         load_weasyprint()
     if settings.checkpoint_interval_seconds and settings.jobs == "thread":
-        from evidence.ledger_service import CheckpointScheduler
+        from custody.jobs import CheckpointScheduler
 
         runtime.extras["checkpoints"] = CheckpointScheduler(runtime, settings.checkpoint_interval_seconds)
         runtime.extras["checkpoints"].start()

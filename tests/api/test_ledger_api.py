@@ -12,10 +12,10 @@ from api.cli import main
 from core.errors import ConfigurationError
 from core.jobs import run_job
 from core.keys import key_path, load_signer, read_key_file
-from evidence.custody import record_custody_event
-from evidence.ledger import checkpoint as c2sp
-from evidence.ledger import merkle
-from evidence.ledger_service import CheckpointScheduler
+from custody.append import record_custody_event
+from custody.ledger import checkpoint as c2sp
+from custody.ledger import merkle
+from custody.jobs import CheckpointScheduler
 
 SHA = "cd" * 32
 
@@ -34,7 +34,7 @@ def append(runtime, count):
 def leaves(runtime):
     from sqlalchemy import select
 
-    from evidence.custody import CustodyEvent
+    from custody.models import CustodyEvent
 
     with runtime.db.transaction() as session:
         return [e.leaf.encode() for e in session.scalars(select(CustodyEvent).order_by(CustodyEvent.ledger_index))]

@@ -3,7 +3,7 @@ import io
 import json
 import re
 
-from evidence.custody import CustodyEvent
+from custody.models import CustodyEvent
 from sqlalchemy import func, select
 from tests.evidence_corpus import photo
 from tests.evidence_world import world  # noqa: F401 - fixture

@@ -1,6 +1,6 @@
 """Where the ledger stores a node (`node_position`): written order, and the stray-node range."""
-from evidence.custody import NODE_LEVELS, node_position
-from evidence.ledger.merkle import completed_subtrees
+from custody.models import NODE_LEVELS, node_position
+from custody.ledger.merkle import completed_subtrees
 
 
 def test_node_positions_follow_the_order_nodes_are_written():

@@ -75,7 +75,8 @@ def build(db: Database, count: int, label: str) -> float:
             record_custody_events(session, [event_fields(n) for n in range(first, min(count, first + BATCH))])
         done = min(count, first + BATCH)
         if done % report_every == 0 or done == count:
-            print(f"  {label}: {done:>9} leaves built  {done / (time.perf_counter() - start):8.0f} events/s", flush=True)
+            rate = done / (time.perf_counter() - start)
+            print(f"  {label}: {done:>9} leaves built  {rate:8.0f} events/s", flush=True)
     return count / (time.perf_counter() - start) if count else 0.0
 
 

@@ -121,7 +121,8 @@ def latest_checkpoint(session: Session) -> IssuedCheckpoint | None:
     return session.scalars(select(IssuedCheckpoint).order_by(IssuedCheckpoint.id.desc()).limit(1)).first()
 
 
-def issue_checkpoint(session: Session, signer: LedgerSigner, origin: str, *, only_if_changed: bool = False) -> IssuedCheckpoint:
+def issue_checkpoint(session: Session, signer: LedgerSigner, origin: str, *,
+                     only_if_changed: bool = False) -> IssuedCheckpoint:
     """Sign the current tree head and keep it.
 
     Holds the append lock so the size and root belong together; with `only_if_changed` the

@@ -180,7 +180,8 @@ def issue_checkpoint_job(runtime) -> None:
     """
     with runtime.db.transaction() as session:
         row = issue_checkpoint(session, runtime.signer, runtime.settings.ledger_origin, only_if_changed=True)
-        logging.getLogger("fieldproof.ledger").info("checkpoint", extra={"tree_size": row.tree_size, "key_id": row.key_id})
+        logging.getLogger("fieldproof.ledger").info("checkpoint",
+                                                    extra={"tree_size": row.tree_size, "key_id": row.key_id})
     resume_verifications(runtime)
 
 

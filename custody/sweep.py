@@ -204,7 +204,8 @@ class Sweep:
         self.report.checked += 1
         key = keys.get(row.key_id)
         if key is None:
-            self.report.fail(subject, "signing_key_unknown", f"signed by key {row.key_id}, which the server does not hold")
+            self.report.fail(subject, "signing_key_unknown",
+                             f"signed by key {row.key_id}, which the server does not hold")
             return
         try:
             signature = base64.b64decode(row.signature, validate=True)
@@ -240,7 +241,8 @@ class Sweep:
                                           checkpoint.root_hash, current.root_hash)
         except VerificationError as error:
             self.report.fail(subject, "consistency_failed",
-                             f"the current tree does not extend checkpoint {row.id} (size {checkpoint.tree_size}): {error}")
+                             f"the current tree does not extend checkpoint {row.id} "
+                             f"(size {checkpoint.tree_size}): {error}")
         except LedgerCorrupted as error:
             self.report.fail(subject, "consistency_failed", error.detail)
 
@@ -321,7 +323,8 @@ class Sweep:
             fields = {}
         if fields and fields.get("index") != position:
             self.report.fail(subject, "ledger_index_mismatch",
-                             f"the leaf says index {fields.get('index')}, but it stands at position {position}", **where)
+                             f"the leaf says index {fields.get('index')}, but it stands at position {position}",
+                             **where)
         try:
             if rebuild_leaf(ev) != leaf:
                 self.report.fail(subject, "event_edited", "the event's columns no longer rebuild its leaf", **where)

@@ -7,7 +7,7 @@ import hashlib
 import random
 import wave
 from dataclasses import replace
-from datetime import datetime, timedelta, UTC
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,7 @@ from legal_docs.content import (
 )
 
 ORIGIN = "fieldproof.test/ledger"
-GENERATED_AT = datetime(2026, 3, 9, 8, 30, tzinfo=UTC)
+GENERATED_AT = datetime(2026, 3, 9, 8, 30, tzinfo=timezone.utc)
 
 
 def signing_key(seed: bytes = b"fieldproof-test-key") -> Ed25519PrivateKey:
@@ -88,7 +88,7 @@ def build_ledger(items: list[tuple[str, str]], private_key: Ed25519PrivateKey, e
     store = MemoryNodeStore()
     leaves: list[bytes] = []
     owners: list[str | None] = []
-    start = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    start = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
 
     def append(event: dict, owner: str | None) -> None:
         event["index"] = len(leaves)
@@ -159,7 +159,7 @@ def make_packet_content(directory: Path, *, language: str = "en", jurisdiction: 
         files.append(("ev-note-1", "note", "text/plain", path, words["note"]))
     hashes = [(evidence_id, _sha256(path)) for evidence_id, _k, _m, path, _t in files]
     snapshot, custody = build_ledger(hashes, private_key)
-    base = datetime(2026, 3, 2, 1, 41, 7, tzinfo=UTC)
+    base = datetime(2026, 3, 2, 1, 41, 7, tzinfo=timezone.utc)
     exhibits = []
     for number, ((evidence_id, kind, media, path, title), (_id, sha256)) in enumerate(zip(files, hashes), 1):
         captured = base + timedelta(minutes=3 * number)
@@ -172,10 +172,10 @@ def make_packet_content(directory: Path, *, language: str = "en", jurisdiction: 
             lat=31.230416, lon=121.473701, distance_m=12.4,
             address_label="住所地址" if language == "zh-CN" else "home address",
             duration_s=1.5 if kind == "audio" else None))
-    visit = datetime(2026, 3, 2, 1, 38, tzinfo=UTC)
+    visit = datetime(2026, 3, 2, 1, 38, tzinfo=timezone.utc)
     chronology = (
-        ChronologyEntry(at=datetime(2026, 2, 20, 2, 0, tzinfo=UTC),
-                        local_at=datetime(2026, 2, 20, 2, 0, tzinfo=UTC).astimezone(ZoneInfo(zone)),
+        ChronologyEntry(at=datetime(2026, 2, 20, 2, 0, tzinfo=timezone.utc),
+                        local_at=datetime(2026, 2, 20, 2, 0, tzinfo=timezone.utc).astimezone(ZoneInfo(zone)),
                         zone=zone, kind="notice", summary="Collection letter sent by post"),
         ChronologyEntry(at=visit, local_at=visit.astimezone(ZoneInfo(zone)), zone=zone, kind="check_in",
                         summary="Checked in at the home address", actor="Wang Li", within_geofence=True,

@@ -83,7 +83,8 @@ def test_proofs_verify_against_signed_heads(client, factory, runtime):
     newer = client.get("/api/v1/ledger/head", headers=legal.headers).get_json()
     all_leaves = leaves(runtime)
     for index in (0, 5, 12):
-        proof = client.get(f"/api/v1/ledger/proofs/inclusion?index={index}&tree_size=13", headers=legal.headers).get_json()
+        proof = client.get(f"/api/v1/ledger/proofs/inclusion?index={index}&tree_size=13",
+                           headers=legal.headers).get_json()
         assert proof["index"] == index and proof["tree_size"] == 13
         merkle.verify_inclusion(index, 13, merkle.leaf_hash(all_leaves[index]),
                                 [bytes.fromhex(h) for h in proof["audit_path"]], bytes.fromhex(newer["root_hash"]))
@@ -144,7 +145,8 @@ def test_rotation_signs_new_heads_with_the_new_key_and_old_heads_still_verify(cl
     assert retired["retired_at"] is not None and retired["current"] is False
     c2sp.verify_checkpoint_signature(old_key, old_head["checkpoint"].encode(), base64.b64decode(old_head["signature"]))
     with pytest.raises(c2sp.SignatureError):
-        c2sp.verify_checkpoint_signature(new_key, old_head["checkpoint"].encode(), base64.b64decode(old_head["signature"]))
+        c2sp.verify_checkpoint_signature(new_key, old_head["checkpoint"].encode(),
+                                         base64.b64decode(old_head["signature"]))
     keys = client.get("/api/v1/ledger/keys", headers=auditor.headers).get_json()
     assert {k["key_id"] for k in keys} == {old_head["key_id"], new_head["key_id"]}
     # the old key file stays on disk, and the rotation is itself in the ledger

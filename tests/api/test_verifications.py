@@ -223,7 +223,8 @@ def test_reordered_custody_events_are_named(client, runtime, auditor):
     sql(runtime, "UPDATE custody_events SET ledger_index = 1 WHERE ledger_index = 2")
     sql(runtime, "UPDATE custody_events SET ledger_index = 2 WHERE ledger_index = -1")
     report = verify(client, runtime, auditor)
-    moved = {(f["ledger_index"], f["evidence_id"]) for f in report["failures"] if f["problem"] == "ledger_index_mismatch"}
+    moved = {(f["ledger_index"], f["evidence_id"]) for f in report["failures"]
+             if f["problem"] == "ledger_index_mismatch"}
     assert moved == {(1, stored[1].id), (2, stored[0].id)}
 
 
@@ -292,7 +293,8 @@ def test_a_forged_checkpoint_is_named(client, runtime, auditor):
     sql(runtime, "UPDATE checkpoints SET body = :body, root_hash = :root WHERE id = :id",
         body=forged_body, root="00" * 32, id=kept["id"])
     report = verify(client, runtime, auditor)
-    assert {(f["subject"], f["problem"]) for f in report["failures"]} == {(f"checkpoint {kept['id']}", "signature_invalid")}
+    problems = {(f["subject"], f["problem"]) for f in report["failures"]}
+    assert problems == {(f"checkpoint {kept['id']}", "signature_invalid")}
 
 
 def test_an_altered_checkpoint_signature_is_named(client, runtime, auditor):
@@ -303,7 +305,8 @@ def test_an_altered_checkpoint_signature_is_named(client, runtime, auditor):
     sql(runtime, "UPDATE checkpoints SET signature = :signature WHERE id = :id",
         signature=base64.b64encode(bytes(signature)).decode(), id=kept["id"])
     report = verify(client, runtime, auditor)
-    assert {(f["subject"], f["problem"]) for f in report["failures"]} == {(f"checkpoint {kept['id']}", "signature_invalid")}
+    problems = {(f["subject"], f["problem"]) for f in report["failures"]}
+    assert problems == {(f"checkpoint {kept['id']}", "signature_invalid")}
 
 
 def test_a_checkpoint_signed_with_a_key_planted_in_the_database_is_named(client, runtime, auditor):

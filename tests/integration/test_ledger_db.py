@@ -155,7 +155,8 @@ def test_proofs_from_the_database_verify_against_the_root(db):
                                         [bytes.fromhex(h) for h in proof.audit_path], roots[size])
         for first, second in ((1, 8), (8, 13), (13, 21), (1, 21), (21, 21)):
             proof = proofs.consistency_proof(session, first, second)
-            merkle.verify_consistency(first, second, [bytes.fromhex(h) for h in proof.proof], roots[first], roots[second])
+            merkle.verify_consistency(first, second, [bytes.fromhex(h) for h in proof.proof],
+                                      roots[first], roots[second])
         with pytest.raises(ValidationFailed):
             proofs.inclusion_proof(session, 21, 21)
         with pytest.raises(ValidationFailed):
@@ -264,9 +265,10 @@ def test_appended_events_are_attached_to_the_session_as_persistent_rows(db):
         assert batch[0].at == datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
         assert batch[0].details == {"n": 1, "note": "é\n\"x\""}
     stored = {e.ledger_index: e for e in all_events(db)}
-    for event in [single, *batch]:
-        row = stored[event.ledger_index]
-        assert (row.leaf, row.at, row.details, row.case_id) == (event.leaf, event.at, event.details, event.case_id)
+    for appended in [single, *batch]:
+        row = stored[appended.ledger_index]
+        assert (row.leaf, row.at, row.details, row.case_id) == (appended.leaf, appended.at, appended.details,
+                                                                appended.case_id)
         assert rebuild_leaf(row) == row.leaf.encode()
 
 
@@ -404,9 +406,9 @@ def test_the_nodes_a_proof_reads_are_known_without_a_dry_run():
     rng = random.Random(6962)
     pairs += [(rng.randrange(1, n + 1), n) for n in (2**20, 10**6, 10**6 + 1, 2**31 - 1) for _ in range(300)]
     for a, b in pairs:
-        assert set(proofs.consistency_keys(a, b)) == dry_run(lambda get: merkle.consistency_proof(get, a, b))
+        assert set(proofs.consistency_keys(a, b)) == dry_run(lambda get, a=a, b=b: merkle.consistency_proof(get, a, b))
         if a < b:
-            assert set(proofs.inclusion_keys(a, b)) == dry_run(lambda get: merkle.inclusion_proof(get, a, b))
+            assert set(proofs.inclusion_keys(a, b)) == dry_run(lambda get, a=a, b=b: merkle.inclusion_proof(get, a, b))
     for bad in ((5, 3), (-1, 3), (3, 3)):
         assert proofs.inclusion_keys(*bad) == []
     assert proofs.consistency_keys(5, 3) == []

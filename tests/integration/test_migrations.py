@@ -42,7 +42,7 @@ def test_ledger_nodes_move_to_positions_and_back(database_url):
     leaves = [bytes([n]) * 32 for n in range(37)]
     nodes: dict[tuple[int, int], bytes] = {}
     for index, leaf in enumerate(leaves):
-        for level, node_index, digest in merkle.completed_subtrees(index, leaf, lambda l, i: nodes[(l, i)]):
+        for level, node_index, digest in merkle.completed_subtrees(index, leaf, lambda lv, i: nodes[(lv, i)]):
             nodes[(level, node_index)] = digest
     config = alembic_config(database_url)
     engine = create_engine(database_url)
@@ -50,7 +50,7 @@ def test_ledger_nodes_move_to_positions_and_back(database_url):
         command.downgrade(config, "0006_verification_resume")
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO ledger_nodes (level, node_index, hash) VALUES (:l, :i, :h)"),
-                               [{"l": l, "i": i, "h": h} for (l, i), h in nodes.items()])
+                               [{"l": lv, "i": i, "h": h} for (lv, i), h in nodes.items()])
         upgrade(database_url)
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT position, level, node_index, hash FROM ledger_nodes")).all()

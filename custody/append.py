@@ -2,34 +2,29 @@
 
 The log is one sequence over the whole organisation. An event exists exactly when the work it
 records was committed, and the one-row `LedgerHead` serialises writers: indices are gap-free
-because a rolled-back caller also rolls back its index. Every write is a Core statement on the
-session's connection; the leaf is `canonical_leaf` (RFC 8785 through `core.canonical`).
+because a rolled-back caller also rolls back its index. The leaf is `canonical_leaf` (RFC 8785
+through `core.canonical`); the statements are SQLAlchemy's, run on the session's cursor (`_Statements`).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.errors import ValidationFailed
 from custody.ledger.leaf import ZERO_HASH_HEX, LeafFormatError, canonical_leaf, leaf_hash_hex
 from custody.ledger.merkle import completed_subtrees
-from custody.models import EVENT_TYPES, HEAD_ID, CustodyEvent, LedgerHead, node_position
-from custody.proofs import LedgerCorrupted, fetch_nodes
+from custody.models import EVENT_TYPES, HEAD_ID, CustodyEvent, LedgerHead, LedgerNode, node_position
+from custody.proofs import LedgerCorrupted, read_nodes
 
-_INSERT_EVENT = insert(CustodyEvent.__table__)  # SQLAlchemy's types write `at` and `details`
-# The other statements carry integers, text and bytes only: plain SQL, which costs the append a
-# third less than building each execution from an expression (`proofs` reads nodes the same way).
-_SELECT_HEAD = {"sqlite": f"SELECT size, last_leaf_hash FROM ledger_head WHERE id = {HEAD_ID}",
-                "postgresql": f"SELECT size, last_leaf_hash FROM ledger_head WHERE id = {HEAD_ID} FOR UPDATE"}
-_UPDATE_HEAD = f"UPDATE ledger_head SET size = {{0}}, last_leaf_hash = {{0}} WHERE id = {HEAD_ID}"
-_INSERT_NODE = "INSERT INTO ledger_nodes (position, level, node_index, hash) VALUES ({0}, {0}, {0}, {0})"
 _FIELDS = frozenset({"type", "evidence_id", "subject_id", "actor_id", "sha256", "case_id", "details", "at"})
 
 
@@ -71,39 +66,102 @@ def rebuild_leaf(event: CustodyEvent) -> bytes:
     ))
 
 
-def lock_head(session: Session) -> Row:
+class _Statements:
+    """The append's statements for one kind of database, run on the session's own DBAPI cursor.
+
+    Why not `Connection.execute`: the append is the hottest write, and SQLAlchemy's per-execution
+    work (execution context, result objects) cost it more than the database's own. SQLAlchemy
+    still writes the SQL (compiled from Core statements, with named parameters) and converts the
+    values (each column's public `bind_processor`), so a row is exactly what the ORM would write;
+    the cursor belongs to the session's transaction, so it all commits or rolls back with the caller.
+    """
+
+    def __init__(self, dialect):
+        named = type(dialect)(paramstyle="named") if dialect.paramstyle in ("qmark", "format") else dialect
+        head, events, nodes = LedgerHead.__table__, CustodyEvent.__table__, LedgerNode.__table__
+        where = head.c.id == bindparam("head_id")
+        self.select_head = str(select(head.c.size, head.c.last_leaf_hash).where(where).with_for_update()
+                               .compile(dialect=named))
+        self.update_head = str(update(head).where(where).values(size=bindparam("size"),
+                                                                last_leaf_hash=bindparam("last_leaf_hash"))
+                               .compile(dialect=named))
+        self.insert_event = str(insert(events).compile(dialect=named))
+        self.insert_node = str(insert(nodes).compile(dialect=named))
+        self.convert = [(column.name, process) for column in events.columns
+                        if (process := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        self.dbapi_error = dialect.loaded_dbapi.Error
+        self.dialect = dialect
+
+    def event(self, row: dict[str, Any]) -> dict[str, Any]:
+        converted = dict(row)
+        for name, process in self.convert:
+            converted[name] = process(converted[name])
+        return converted
+
+
+_STATEMENTS: dict[Any, _Statements] = {}
+
+
+@contextmanager
+def _cursor(connection: Connection) -> Iterator[tuple[Any, _Statements]]:
+    """The DBAPI cursor of the session's transaction; driver errors come out as SQLAlchemy's."""
+    key = (type(connection.dialect), connection.dialect.server_version_info)
+    statements = _STATEMENTS.get(key) or _STATEMENTS.setdefault(key, _Statements(connection.dialect))
+    cursor = connection.connection.cursor()
+    try:
+        yield cursor, statements
+    except statements.dbapi_error as error:
+        raise DBAPIError.instance(None, None, error, statements.dbapi_error, dialect=connection.dialect) from error
+    finally:
+        cursor.close()
+
+
+def lock_head(session: Session) -> tuple[int, str]:
     """Take the append lock: the head row FOR UPDATE (SQLite already holds BEGIN IMMEDIATE).
 
     Gives (size, last_leaf_hash). The row is created on first use, race-free, so an emptied
     database needs no seeding.
     """
-    return _lock_head(session.connection())
+    connection = session.connection()
+    with _cursor(connection) as (cursor, statements):
+        return _lock_head(connection, cursor, statements)
 
 
-def _lock_head(connection: Connection) -> Row:
-    select_head = _SELECT_HEAD[connection.dialect.name]
-    row = connection.exec_driver_sql(select_head).first()
+def _lock_head(connection: Connection, cursor, statements: _Statements) -> tuple[int, str]:
+    cursor.execute(statements.select_head, {"head_id": HEAD_ID})
+    row = cursor.fetchone()
     if row is None:
         upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         connection.execute(upsert(LedgerHead).values(id=HEAD_ID, size=0, last_leaf_hash=ZERO_HASH_HEX)
                            .on_conflict_do_nothing())
-        row = connection.exec_driver_sql(select_head).first()
-    return row
+        cursor.execute(statements.select_head, {"head_id": HEAD_ID})
+        row = cursor.fetchone()
+    return row[0], row[1]
 
 
-def _write(connection: Connection, rows: list[dict[str, Any]], nodes: list[tuple[int, int, bytes]],
+def _write(cursor, statements: _Statements, rows: list[dict[str, Any]], nodes: list[tuple[int, int, bytes]],
            size: int, last_leaf_hash: str) -> None:
-    """The append's writes: its events, the complete subtrees they close, the head."""
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.execute(_INSERT_EVENT, rows)
-    connection.exec_driver_sql(_INSERT_NODE.format(mark), [(node_position(level, index), level, index, node)
-                                                           for level, index, node in nodes])
-    connection.exec_driver_sql(_UPDATE_HEAD.format(mark), (size, last_leaf_hash))
+    """The append's writes: its events, the complete subtrees they close, the head; on PostgreSQL
+    in psycopg's pipeline mode (sent without waiting for each reply: one round trip)."""
+    pipeline = getattr(cursor.connection, "pipeline", None)
+    with pipeline() if pipeline is not None else nullcontext():
+        if len(rows) == 1:
+            cursor.execute(statements.insert_event, statements.event(rows[0]))
+        else:
+            cursor.executemany(statements.insert_event, [statements.event(row) for row in rows])
+        cursor.executemany(statements.insert_node, [
+            {"position": node_position(level, index), "level": level, "node_index": index, "hash": node}
+            for level, index, node in nodes])
+        cursor.execute(statements.update_head, {"size": size, "last_leaf_hash": last_leaf_hash, "head_id": HEAD_ID})
 
 
-def _stored(connection: Connection, keys: list[tuple[int, int]]):
+def _stored(cursor, dialect: str, keys: list[tuple[int, int]]):
     """The stored nodes an append reads, as `merkle`'s node getter (refusing a missing one)."""
-    nodes = fetch_nodes(connection, keys)
+    def query(sql: str, parameters) -> list:
+        cursor.execute(sql, parameters)
+        return cursor.fetchall()
+
+    nodes = read_nodes(query, dialect, keys)
 
     def get(level: int, index: int) -> bytes:
         try:
@@ -149,26 +207,25 @@ def _frontier(size: int) -> list[tuple[int, int]]:
 
 def record_custody_event(session: Session, *, type: str, actor_id: str, evidence_id: str | None = None,
                          subject_id: str | None = None, sha256: str | None = None, case_id: str | None = None,
-                         details: dict | None = None, at: datetime | None = None) -> CustodyEvent:
+                         details: dict | None = None, at: datetime | None = None) -> int:
     """Append a custody event to the ledger in the caller's transaction (the caller commits).
 
     `evidence_id` names an evidence item; `subject_id` anything else the event is about (a
     packet, a signing key, a verification run). Holds the head lock until that commit, so
-    concurrent writers get consecutive indices and each leaf names its true predecessor. The
-    returned event is attached to the session as a clean, persistent row.
+    concurrent writers get consecutive indices and each leaf names its true predecessor.
+    Returns the event's ledger index (`session.get(CustodyEvent, index)` reads it back).
     """
     _check_type(type)
     session.flush()  # the caller's pending rows go first, so the lock is taken in a clean state
     connection = session.connection()
-    index, previous = _lock_head(connection)
-    row = _event_row(index, previous, type=type, evidence_id=evidence_id, subject_id=subject_id,
-                     actor_id=actor_id, sha256=sha256, case_id=case_id, details=details, at=at)
-    nodes = completed_subtrees(index, bytes.fromhex(row["leaf_hash"]), _stored(connection, _left_siblings(index)))
-    _write(connection, [row], nodes, index + 1, row["leaf_hash"])
-    event = CustodyEvent(**row)
-    make_transient_to_detached(event)  # what was just written: no history, nothing to flush
-    session.add(event)
-    return event
+    with _cursor(connection) as (cursor, statements):
+        index, previous = _lock_head(connection, cursor, statements)
+        row = _event_row(index, previous, type=type, evidence_id=evidence_id, subject_id=subject_id,
+                         actor_id=actor_id, sha256=sha256, case_id=case_id, details=details, at=at)
+        nodes = completed_subtrees(index, bytes.fromhex(row["leaf_hash"]),
+                                   _stored(cursor, connection.dialect.name, _left_siblings(index)))
+        _write(cursor, statements, [row], nodes, index + 1, row["leaf_hash"])
+    return index
 
 
 def record_custody_events(session: Session, events: Iterable[Mapping[str, Any]]) -> range:
@@ -193,8 +250,13 @@ def record_custody_events(session: Session, events: Iterable[Mapping[str, Any]])
                             f" required; got {', '.join(sorted(fields))}")
     session.flush()
     connection = session.connection()
-    first, previous = _lock_head(connection)
-    stored = _stored(connection, _frontier(first))
+    with _cursor(connection) as (cursor, statements):
+        return _append_all(connection, cursor, statements, events)
+
+
+def _append_all(connection: Connection, cursor, statements: _Statements, events: list[Mapping[str, Any]]) -> range:
+    first, previous = _lock_head(connection, cursor, statements)
+    stored = _stored(cursor, connection.dialect.name, _frontier(first))
     nodes: dict[tuple[int, int], bytes] = {}
     rows, written = [], []
     index = first
@@ -209,7 +271,7 @@ def record_custody_events(session: Session, events: Iterable[Mapping[str, Any]])
                 nodes.pop((level - 1, 2 * i + 1), None)
         rows.append(row)
         index, previous = index + 1, row["leaf_hash"]
-    _write(connection, rows, written, index, previous)
+    _write(cursor, statements, rows, written, index, previous)
     return range(first, index)
 
 

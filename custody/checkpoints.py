@@ -128,7 +128,7 @@ def issue_checkpoint(session: Session, signer: LedgerSigner, origin: str, *,
     Holds the append lock so the size and root belong together; with `only_if_changed` the
     latest checkpoint is returned instead when neither the tree nor the key has changed since.
     """
-    size = lock_head(session).size
+    size, _last = lock_head(session)
     key = signer.key
     latest = latest_checkpoint(session)
     if only_if_changed and latest is not None and latest.tree_size == size and latest.key_id == key.key_id:
@@ -151,7 +151,7 @@ def signed_stored_head(session: Session, signer: LedgerSigner, origin: str) -> I
     and root, else a new one. Why not `only_if_changed`: a log rewritten back to the same size
     would still be matched by the old head's size; the root is recomputed from the stored nodes.
     """
-    size = lock_head(session).size
+    size, _last = lock_head(session)
     root = stored_root(session, size)
     latest = latest_checkpoint(session)
     if latest is not None and latest.key_id == signer.key_id:

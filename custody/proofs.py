@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from core.errors import IntegrityFailure, ValidationFailed
@@ -54,28 +53,34 @@ def _sqlite_fetch(count: int) -> str:
     return sql
 
 
-def fetch_nodes(session: Session | Connection, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+def fetch_nodes(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """Stored nodes by (level, index): one key lookup query (per 500 wanted on SQLite).
 
     Plain SQL on the session's connection: a proof needs a few dozen primary-key lookups, and
     building and compiling a SQLAlchemy expression for them cost several times the lookups.
+    """
+    connection = session.connection()
+    return read_nodes(lambda sql, params: connection.exec_driver_sql(sql, params).fetchall(),
+                      connection.dialect.name, keys)
+
+
+def read_nodes(query: Callable[[str, Any], list], dialect: str,
+               keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """`fetch_nodes` through `query(sql, parameters) -> rows`, which runs the driver's own SQL.
+
     PostgreSQL takes the positions as one array, one statement text whatever the count, so
     psycopg prepares it once. Rows are matched to what was asked by position (`node_position`).
     """
     wanted = {node_position(level, index): (level, index) for level, index in set(keys)}
-    nodes: dict[tuple[int, int], bytes] = {}
     if not wanted:
-        return nodes
-    connection = session.connection() if isinstance(session, Session) else session
+        return {}
     positions = sorted(wanted)
-    if connection.dialect.name == "postgresql":
-        rows = connection.exec_driver_sql(_PG_FETCH, (positions,)).fetchall()
-        nodes.update((wanted[position], bytes(node)) for position, node in rows)
-        return nodes
+    if dialect == "postgresql":
+        return {wanted[position]: bytes(node) for position, node in query(_PG_FETCH, (positions,))}
+    nodes: dict[tuple[int, int], bytes] = {}
     for start in range(0, len(positions), _NODE_CHUNK):
         chunk = tuple(positions[start:start + _NODE_CHUNK])
-        rows = connection.exec_driver_sql(_sqlite_fetch(len(chunk)), chunk).fetchall()
-        nodes.update((wanted[position], bytes(node)) for position, node in rows)
+        nodes.update((wanted[position], bytes(node)) for position, node in query(_sqlite_fetch(len(chunk)), chunk))
     return nodes
 
 

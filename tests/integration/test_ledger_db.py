@@ -253,11 +253,12 @@ def test_an_invalid_event_refuses_the_whole_batch(db):
     assert_ledger_intact(db, 3)
 
 
-def test_appended_events_are_attached_to_the_session_as_persistent_rows(db):
+def test_appended_events_read_back_within_the_transaction_as_they_were_written(db):
     with db.transaction() as session:
-        single = record_custody_event(session, type="viewed", evidence_id="a", actor_id="actor-1", sha256=SHA)
-        assert single in session and not session.dirty and not session.new
-        assert session.get(CustodyEvent, single.ledger_index) is single  # from the identity map
+        index = record_custody_event(session, type="viewed", evidence_id="a", actor_id="actor-1", sha256=SHA)
+        assert index == 0 and not session.dirty and not session.new
+        single = session.get(CustodyEvent, index)
+        assert (single.evidence_id, single.sha256, single.leaf_hash) == ("a", SHA, leaf_hash_hex(single.leaf.encode()))
         indices = record_custody_events(session, batch_fields(3, start=1))
         assert indices == range(1, 4)
         batch = [session.get(CustodyEvent, index) for index in indices]  # read back within the transaction

@@ -72,7 +72,7 @@ class _Statements:
     Why not `Connection.execute`: the append is the hottest write, and SQLAlchemy's per-execution
     work (execution context, result objects) cost it more than the database's own. SQLAlchemy
     still writes the SQL (compiled from Core statements, with named parameters) and converts the
-    values (each column's public `bind_processor`), so a row is exactly what the ORM would write;
+    values (each column type's `dialect_impl(...).bind_processor`), so a row is what the ORM writes;
     the cursor belongs to the session's transaction, so it all commits or rolls back with the caller.
     """
 
@@ -90,7 +90,6 @@ class _Statements:
         self.convert = [(column.name, process) for column in events.columns
                         if (process := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
         self.dbapi_error = dialect.loaded_dbapi.Error
-        self.dialect = dialect
 
     def event(self, row: dict[str, Any]) -> dict[str, Any]:
         converted = dict(row)

@@ -199,3 +199,20 @@ def test_development_generates_a_key_once_and_production_refuses_without_one(set
     with pytest.raises(ConfigurationError):
         load_signer(production.with_overrides(signing_key_file=unreadable))
     assert load_signer(production.with_overrides(signing_key_file=key_path(settings))).key_id == first.key_id
+
+
+def test_a_fresh_process_finds_the_custody_jobs_by_name(tmp_path):
+    """The embedded runner too: verification runs and checkpoints are submitted by name."""
+    import subprocess
+    import sys
+
+    script = (
+        "from core.settings import Settings\n"
+        "from api.app import create_app\n"
+        "from core.jobs import job_function\n"
+        f"create_app(Settings(env='development', data_dir={str(tmp_path)!r}, database_url='sqlite:///"
+        f"{tmp_path}/db.sqlite', storage_url='file://{tmp_path}/blobs', secret_key='s' * 48))\n"
+        "for name in ('verification.run', 'verification.resume', 'ledger.issue_checkpoint'):\n"
+        "    job_function(name)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=120)

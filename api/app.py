@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
         load_weasyprint()
     if settings.checkpoint_interval_seconds and settings.jobs == "thread":
-        from evidence.ledger_service import CheckpointScheduler
+        from custody.jobs import CheckpointScheduler
 
         runtime.extras["checkpoints"] = CheckpointScheduler(runtime, settings.checkpoint_interval_seconds)
         runtime.extras["checkpoints"].start()
@@ -227,10 +227,12 @@ def build_runtime(settings: Settings) -> Runtime:
                       cipher=FieldCipher.from_secret(settings.secret_key))
     runtime.blobs = open_blob_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url,
                                     retention_days=settings.retention_days)
-    if settings.jobs == "celery":
-        from api.worker import CeleryRunner, load_job_modules
+    from api.worker import load_job_modules
 
-        load_job_modules()
+    load_job_modules()  # whichever runner: a job is found by its name
+    if settings.jobs == "celery":
+        from api.worker import CeleryRunner
+
         runtime.jobs = CeleryRunner(settings)
     else:
         runtime.jobs = ThreadRunner(runtime)

@@ -17,8 +17,7 @@ MODEL_MODULES = (
     "cases.promises",
     "core.idempotency",
     "visits.models",
-    "evidence.custody",
-    "evidence.verification",
+    "custody.models",
     "evidence.models",
     "legal_docs.models",
 )

@@ -25,7 +25,7 @@ from core.settings import Settings
 log = logging.getLogger("fieldproof.worker")
 
 # Modules whose import registers jobs (`@job(...)`); a worker imports them all at start.
-JOB_MODULES = ("evidence.jobs", "evidence.verification", "evidence.ledger_service", "legal_docs.jobs")
+JOB_MODULES = ("evidence.jobs", "custody.jobs", "legal_docs.jobs")
 
 _runtime = None
 _runtime_lock = threading.Lock()
@@ -177,7 +177,7 @@ def resume_verifications_on_start(sender=None, **_kwargs) -> None:
     app = getattr(sender, "app", None)
     if app is None or app.main != "fieldproof":
         return
-    from evidence.verification import STALE_AFTER_SECONDS
+    from custody.jobs import STALE_AFTER_SECONDS
 
     for countdown in (None, STALE_AFTER_SECONDS + 1):
         try:

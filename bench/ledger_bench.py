@@ -39,11 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.dbtools import upgrade  # noqa: E402
 from core.db import Database  # noqa: E402
-from evidence import ledger_service  # noqa: E402
-from evidence.custody import record_custody_event, record_custody_events  # noqa: E402
-from evidence.ledger import merkle  # noqa: E402
+from custody import proofs  # noqa: E402
+from custody.append import record_custody_event, record_custody_events  # noqa: E402
+from custody.ledger import merkle  # noqa: E402
+from custody.sweep import hash_blob  # noqa: E402
 from evidence.storage.filesystem import FilesystemBlobStore  # noqa: E402
-from evidence.verification import hash_blob  # noqa: E402
 
 SHA = "5e" * 32
 BATCH = 10_000
@@ -75,7 +75,8 @@ def build(db: Database, count: int, label: str) -> float:
             record_custody_events(session, [event_fields(n) for n in range(first, min(count, first + BATCH))])
         done = min(count, first + BATCH)
         if done % report_every == 0 or done == count:
-            print(f"  {label}: {done:>9} leaves built  {done / (time.perf_counter() - start):8.0f} events/s", flush=True)
+            rate = done / (time.perf_counter() - start)
+            print(f"  {label}: {done:>9} leaves built  {rate:8.0f} events/s", flush=True)
     return count / (time.perf_counter() - start) if count else 0.0
 
 
@@ -125,21 +126,21 @@ def bench_appends(db: Database, first: int, count: int) -> tuple[float, list[flo
 def bench_proofs(db: Database, size: int, samples: int) -> dict[str, tuple[float, float]]:
     rng = random.Random(7)
     with db.transaction() as session:
-        root = ledger_service.stored_root(session, size)
+        root = proofs.stored_root(session, size)
     results = {}
     for name, make in (
-        ("inclusion", lambda s: ledger_service.inclusion_proof(s, rng.randrange(size), size)),
-        ("consistency", lambda s: ledger_service.consistency_proof(s, rng.randrange(1, size + 1), size)),
+        ("inclusion", lambda s: proofs.inclusion_proof(s, rng.randrange(size), size)),
+        ("consistency", lambda s: proofs.consistency_proof(s, rng.randrange(1, size + 1), size)),
     ):
         timings = []
-        proofs = []
+        made = []
         for _ in range(samples):
             began = time.perf_counter()
             with db.transaction() as session:
-                proofs.append(make(session))
+                made.append(make(session))
             timings.append((time.perf_counter() - began) * 1000)
         # the proofs are real: a sample of them must verify against the stored root
-        for proof in proofs[:: max(1, samples // 50)]:
+        for proof in made[:: max(1, samples // 50)]:
             if name == "inclusion":
                 merkle.verify_inclusion(proof.index, size, bytes.fromhex(proof.leaf_hash),
                                         [bytes.fromhex(h) for h in proof.audit_path], root)
@@ -206,7 +207,7 @@ def run_database(label: str, url: str, events: int, appends: int, samples: int) 
     upgrade(url)
     db = Database(url)
     with db.transaction() as session:
-        if ledger_service.tree_size(session):
+        if proofs.tree_size(session):
             raise SystemExit(f"{label}: the database already holds a ledger; give an empty one")
     built = max(0, events - appends)
     print(f"{label}: building {built} leaves with the batch path, {BATCH} per transaction")

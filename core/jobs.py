@@ -11,6 +11,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 log = logging.getLogger("fieldproof.jobs")
 
 JobFunction = Callable[..., None]
@@ -42,6 +45,11 @@ def run_job(runtime: Any, name: str, payload: dict) -> None:
 
 class JobRunner(Protocol):
     def submit(self, name: str, payload: dict) -> None: ...
+
+
+def submit_after_commit(session: Session, jobs: JobRunner, name: str, payload: dict) -> None:
+    """A job must never start before the row it works on is visible to other connections."""
+    event.listen(session, "after_commit", lambda _session: jobs.submit(name, payload), once=True)
 
 
 class ThreadRunner:

@@ -14,6 +14,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Inte
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, Timestamped, uuid_pk
+from custody.verification import register_evidence_model
 
 KINDS = ("photo", "audio", "document", "note")
 STATUSES = ("pending_upload", "sealed", "rejected")
@@ -99,3 +100,6 @@ class EvidenceItem(Timestamped, Base):
         if self.derived_from is None:
             return None
         return {"regions": self.redaction_regions, "mode": self.redaction_mode, "reason": self.redaction_reason}
+
+
+register_evidence_model(EvidenceItem)  # verification runs re-hash the bytes its rows name

@@ -36,8 +36,9 @@ from core.clock import utcnow
 from core.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
 from core.hashing import digest_stream
 from core.runtime import Runtime
+from custody.append import custody_for_evidence, record_custody_event
+from custody.models import CustodyEvent
 from evidence import images
-from evidence.custody import CustodyEvent, custody_for_evidence, record_custody_event
 from evidence.errors import EvidenceRejected, HashMismatch, InvalidSignature, TooLarge
 from evidence.media import screen_media
 from evidence.models import EvidenceItem

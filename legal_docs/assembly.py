@@ -36,8 +36,11 @@ from core.actor import Actor
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, IntegrityFailure, NotFound, ValidationFailed
 from core.hashing import digest_stream
-from evidence.custody import SigningKey, custody_for_evidence, record_custody_event
-from evidence.ledger_service import inclusion_proof, issue_checkpoint
+from core.jobs import submit_after_commit
+from custody.append import custody_for_evidence, record_custody_event
+from custody.checkpoints import issue_checkpoint
+from custody.models import SigningKey
+from custody.proofs import inclusion_proof
 from evidence.models import EvidenceItem
 from evidence.storage.base import BlobNotFound
 from legal_docs.content import (
@@ -106,8 +109,6 @@ def request_packet(session: Session, actor: Actor, jobs, case_id: str, *, langua
                    bates_prefix: str | None = None, evidence_ids: list[str] | None = None,
                    consent_overrides: list[dict] | None = None) -> Packet:
     """Queue a new version of the case's packet; the build job starts once this commits."""
-    from evidence.verification import submit_after_commit
-
     if not actor.has_role(*REQUESTERS):
         raise Forbidden("only legal users and admins build packets")
     if bates_prefix is not None and not BATES_PREFIX.match(bates_prefix):
@@ -183,7 +184,7 @@ def open_packet_file(session: Session, actor: Actor, runtime, packet_id: str, *,
         name, details = f"{packet.bates_prefix}_v{packet.version}_vol{volume:02d}.pdf", {"file": "pdf", "volume": volume}
     stream = runtime.blobs.open(sha256)
     try:
-        record_custody_event(session, type="downloaded", evidence_id=packet.id, actor_id=actor.id, sha256=sha256,
+        record_custody_event(session, type="downloaded", subject_id=packet.id, actor_id=actor.id, sha256=sha256,
                              case_id=packet.case_id, details={"packet_version": packet.version, **details})
     except BaseException:
         stream.close()

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.errors import IntegrityFailure
-from evidence.ledger.checkpoint import key_id
+from custody.ledger.checkpoint import key_id
 from legal_docs.content import PacketContent
 from legal_docs.manifest import BundleFile, build_manifest, exhibit_file_name, sign_manifest
 from legal_docs.render import RenderedPacket, volume_file_name

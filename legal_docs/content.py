@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from evidence.ledger.checkpoint import Checkpoint
+from custody.ledger.checkpoint import Checkpoint
 
 __all__ = [
     "CaseSummary",

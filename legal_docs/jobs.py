@@ -20,7 +20,7 @@ from cases.services import record_event
 from core.clock import utcnow
 from core.errors import FieldProofError
 from core.jobs import job
-from evidence.custody import record_custody_event
+from custody.append import record_custody_event
 from evidence.services import verify_stored
 from legal_docs.assembly import BUILD_JOB, assemble_content
 from legal_docs.bundle import write_bundle
@@ -125,7 +125,7 @@ def build_packet(runtime, packet_id: str) -> None:
         packet.warnings = list(rendered.warnings)
         packet.bundle_sha256, packet.bundle_size, packet.manifest_sha256 = bundle_sha256, bundle_size, \
             bundle.manifest_sha256
-        record_custody_event(session, type="packet_built", evidence_id=packet.id, actor_id=packet.requested_by,
+        record_custody_event(session, type="packet_built", subject_id=packet.id, actor_id=packet.requested_by,
                              sha256=bundle_sha256, case_id=packet.case_id,
                              details={"packet_version": packet.version, "manifest_sha256": bundle.manifest_sha256,
                                       "exhibits": len(exhibits), "volumes": len(volumes),

@@ -1,7 +1,7 @@
 """The offline packet verifier: a bundle zip in, a precise report out.
 
 No database, network, settings or Flask: only the zip, an optional pinned
-key, and the pure ledger verifier primitives (``evidence.ledger``), which the
+key, and the pure ledger verifier primitives (``custody.ledger``), which the
 server's own verification job uses too, so both judge evidence alike.
 
 The archive is inspected before a byte is decompressed: unsafe names
@@ -27,9 +27,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from evidence.ledger.checkpoint import SignedCheckpoint, key_id, verify_checkpoint_signature
-from evidence.ledger.merkle import hash_from_hex
-from evidence.ledger.verify import Failure, VerificationError, VerificationResult, verify_event
+from custody.ledger.checkpoint import SignedCheckpoint, key_id, verify_checkpoint_signature
+from custody.ledger.merkle import hash_from_hex
+from custody.ledger.verify import Failure, VerificationError, VerificationResult, verify_event
 
 __all__ = ["BundleLimits", "BundleReport", "format_report", "verify_bundle"]
 

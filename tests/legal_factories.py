@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image, ImageDraw
 
-from evidence.ledger.checkpoint import Checkpoint, key_id, sign_checkpoint
-from evidence.ledger.leaf import ZERO_HASH_HEX, canonical_leaf, leaf_hash_hex
-from evidence.ledger.merkle import MemoryNodeStore, inclusion_proof, leaf_hash
+from custody.ledger.checkpoint import Checkpoint, key_id, sign_checkpoint
+from custody.ledger.leaf import ZERO_HASH_HEX, canonical_leaf, leaf_hash_hex
+from custody.ledger.merkle import MemoryNodeStore, inclusion_proof, leaf_hash
 from legal_docs.content import (
     CaseSummary,
     ChronologyEntry,

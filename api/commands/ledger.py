@@ -15,7 +15,7 @@ def keys():
 @with_appcontext
 def keys_rotate():
     """Put a new signing key in place; the old file stays (retired) so old checkpoints still verify."""
-    from evidence.ledger_service import rotate_signing_key
+    from custody.checkpoints import rotate_signing_key
 
     runtime = current_app.extensions["fieldproof"]
     with runtime.db.transaction() as session:
@@ -33,7 +33,7 @@ def ledger():
 @with_appcontext
 def ledger_checkpoint():
     """Sign and keep a checkpoint of the current tree now, and print it."""
-    from evidence.ledger_service import issue_checkpoint, tree_head
+    from custody.checkpoints import issue_checkpoint, tree_head
 
     runtime = current_app.extensions["fieldproof"]
     with runtime.db.transaction() as session:

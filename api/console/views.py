@@ -223,8 +223,8 @@ def case_gallery(case_id):
 
 # --- auditors -------------------------------------------------------------------------------------
 
-from evidence import ledger_service as ledger  # noqa: E402
-from evidence import verification as verifications  # noqa: E402
+from custody import checkpoints as ledger  # noqa: E402
+from custody import verification as verifications  # noqa: E402
 
 AUDITORS = ("auditor", "admin")
 NAV.append(("console.audit", "Audit", AUDITORS))

@@ -19,8 +19,8 @@ from api.schemas.ledger import (
     SigningKeySchema,
     TreeHeadSchema,
 )
-from evidence import ledger_service as ledger
-from evidence import verification
+from custody import checkpoints as ledger
+from custody import proofs, verification
 
 PREFIX = "/ledger"
 blp = Blueprint("ledger", __name__, description="The custody ledger: signed tree heads, proofs, public keys")
@@ -78,7 +78,7 @@ class InclusionProof(MethodView):
     @blp.response(200, InclusionProofSchema)
     def get(self, args):
         """RFC 9162 audit path for leaf `index` in the tree of `tree_size` leaves."""
-        return ledger.inclusion_proof(db_session(), args["index"], args.get("tree_size"))
+        return proofs.inclusion_proof(db_session(), args["index"], args.get("tree_size"))
 
 
 @blp.route("/proofs/consistency")
@@ -88,7 +88,7 @@ class ConsistencyProof(MethodView):
     @blp.response(200, ConsistencyProofSchema)
     def get(self, args):
         """RFC 9162 proof that the tree of `second` leaves extends the tree of `first`."""
-        return ledger.consistency_proof(db_session(), args["first"], args.get("second"))
+        return proofs.consistency_proof(db_session(), args["first"], args.get("second"))
 
 
 @blp.route("/public-key")

@@ -6,7 +6,7 @@ from api.context import db_session, runtime
 from api.resources.base import Blueprint, paginated
 from api.schemas.ledger import VerificationAcceptedSchema, VerificationRequestSchema, VerificationSchema
 from cases import services as cases
-from evidence import verification as verifications
+from custody import verification as verifications
 
 PREFIX = "/verifications"
 blp = Blueprint("verifications", __name__, description="Integrity verification runs for auditors")

@@ -12,10 +12,10 @@ from api.cli import main
 from core.errors import ConfigurationError
 from core.jobs import run_job
 from core.keys import key_path, load_signer, read_key_file
-from evidence.custody import record_custody_event
-from evidence.ledger import checkpoint as c2sp
-from evidence.ledger import merkle
-from evidence.ledger_service import CheckpointScheduler
+from custody.append import record_custody_event
+from custody.ledger import checkpoint as c2sp
+from custody.ledger import merkle
+from custody.jobs import CheckpointScheduler
 
 SHA = "cd" * 32
 
@@ -34,7 +34,7 @@ def append(runtime, count):
 def leaves(runtime):
     from sqlalchemy import select
 
-    from evidence.custody import CustodyEvent
+    from custody.models import CustodyEvent
 
     with runtime.db.transaction() as session:
         return [e.leaf.encode() for e in session.scalars(select(CustodyEvent).order_by(CustodyEvent.ledger_index))]
@@ -83,7 +83,8 @@ def test_proofs_verify_against_signed_heads(client, factory, runtime):
     newer = client.get("/api/v1/ledger/head", headers=legal.headers).get_json()
     all_leaves = leaves(runtime)
     for index in (0, 5, 12):
-        proof = client.get(f"/api/v1/ledger/proofs/inclusion?index={index}&tree_size=13", headers=legal.headers).get_json()
+        proof = client.get(f"/api/v1/ledger/proofs/inclusion?index={index}&tree_size=13",
+                           headers=legal.headers).get_json()
         assert proof["index"] == index and proof["tree_size"] == 13
         merkle.verify_inclusion(index, 13, merkle.leaf_hash(all_leaves[index]),
                                 [bytes.fromhex(h) for h in proof["audit_path"]], bytes.fromhex(newer["root_hash"]))
@@ -144,7 +145,8 @@ def test_rotation_signs_new_heads_with_the_new_key_and_old_heads_still_verify(cl
     assert retired["retired_at"] is not None and retired["current"] is False
     c2sp.verify_checkpoint_signature(old_key, old_head["checkpoint"].encode(), base64.b64decode(old_head["signature"]))
     with pytest.raises(c2sp.SignatureError):
-        c2sp.verify_checkpoint_signature(new_key, old_head["checkpoint"].encode(), base64.b64decode(old_head["signature"]))
+        c2sp.verify_checkpoint_signature(new_key, old_head["checkpoint"].encode(),
+                                         base64.b64decode(old_head["signature"]))
     keys = client.get("/api/v1/ledger/keys", headers=auditor.headers).get_json()
     assert {k["key_id"] for k in keys} == {old_head["key_id"], new_head["key_id"]}
     # the old key file stays on disk, and the rotation is itself in the ledger
@@ -197,3 +199,20 @@ def test_development_generates_a_key_once_and_production_refuses_without_one(set
     with pytest.raises(ConfigurationError):
         load_signer(production.with_overrides(signing_key_file=unreadable))
     assert load_signer(production.with_overrides(signing_key_file=key_path(settings))).key_id == first.key_id
+
+
+def test_a_fresh_process_finds_the_custody_jobs_by_name(tmp_path):
+    """The embedded runner too: verification runs and checkpoints are submitted by name."""
+    import subprocess
+    import sys
+
+    script = (
+        "from core.settings import Settings\n"
+        "from api.app import create_app\n"
+        "from core.jobs import job_function\n"
+        f"create_app(Settings(env='development', data_dir={str(tmp_path)!r}, database_url='sqlite:///"
+        f"{tmp_path}/db.sqlite', storage_url='file://{tmp_path}/blobs', secret_key='s' * 48))\n"
+        "for name in ('verification.run', 'verification.resume', 'ledger.issue_checkpoint'):\n"
+        "    job_function(name)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=120)

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 
 import pypdf
 import pytest
+from sqlalchemy import func, select
 
-from evidence.custody import custody_for_evidence
+from custody.models import CustodyEvent
 from legal_docs.verify_bundle import verify_bundle
 from tests.evidence_corpus import SHANGHAI, photo
 
@@ -45,8 +46,13 @@ def build(client, app, world, user=None, **body) -> dict:
 
 
 def packet_custody(app, packet_id: str):
+    """The packet's custody events: it is their subject, never an evidence item."""
     with app.extensions["fieldproof"].db.transaction() as session:
-        return [(e.type, e.sha256, e.actor_id, e.details) for e in custody_for_evidence(session, packet_id)]
+        events = session.scalars(select(CustodyEvent).where(CustodyEvent.subject_id == packet_id)
+                                 .order_by(CustodyEvent.ledger_index)).all()
+        assert session.scalar(select(func.count()).select_from(CustodyEvent)
+                              .where(CustodyEvent.evidence_id == packet_id)) == 0
+        return [(e.type, e.sha256, e.actor_id, e.details) for e in events]
 
 
 def test_packet_is_built_downloaded_and_its_bundle_verifies_offline(client, app, world, factory, tmp_path):

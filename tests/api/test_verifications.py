@@ -18,11 +18,12 @@ from sqlalchemy import Integer, String, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.clock import new_id
-from evidence import verification
-from evidence.custody import CustodyEvent, record_custody_event
-from evidence.ledger import checkpoint as c2sp
-from evidence.ledger import merkle
-from evidence.ledger.leaf import canonical_leaf, leaf_hash_hex
+from custody import jobs, sweep, verification
+from custody.append import record_custody_event
+from custody.ledger import checkpoint as c2sp
+from custody.ledger import merkle
+from custody.ledger.leaf import canonical_leaf, leaf_hash_hex
+from custody.models import CustodyEvent, Verification
 
 
 class _StandInBase(DeclarativeBase):
@@ -43,8 +44,10 @@ class StandInEvidenceItem(_StandInBase):
 def runtime(app, monkeypatch):
     runtime = app.extensions["fieldproof"]
     _StandInBase.metadata.create_all(runtime.db.engine)
-    monkeypatch.setattr(verification, "_evidence_item_model", lambda: StandInEvidenceItem)
+    registered = verification.evidence_item_model()
+    verification.register_evidence_model(StandInEvidenceItem)
     yield runtime
+    verification.register_evidence_model(registered)
     _StandInBase.metadata.drop_all(runtime.db.engine)
 
 
@@ -220,7 +223,8 @@ def test_reordered_custody_events_are_named(client, runtime, auditor):
     sql(runtime, "UPDATE custody_events SET ledger_index = 1 WHERE ledger_index = 2")
     sql(runtime, "UPDATE custody_events SET ledger_index = 2 WHERE ledger_index = -1")
     report = verify(client, runtime, auditor)
-    moved = {(f["ledger_index"], f["evidence_id"]) for f in report["failures"] if f["problem"] == "ledger_index_mismatch"}
+    moved = {(f["ledger_index"], f["evidence_id"]) for f in report["failures"]
+             if f["problem"] == "ledger_index_mismatch"}
     assert moved == {(1, stored[1].id), (2, stored[0].id)}
 
 
@@ -289,7 +293,8 @@ def test_a_forged_checkpoint_is_named(client, runtime, auditor):
     sql(runtime, "UPDATE checkpoints SET body = :body, root_hash = :root WHERE id = :id",
         body=forged_body, root="00" * 32, id=kept["id"])
     report = verify(client, runtime, auditor)
-    assert {(f["subject"], f["problem"]) for f in report["failures"]} == {(f"checkpoint {kept['id']}", "signature_invalid")}
+    problems = {(f["subject"], f["problem"]) for f in report["failures"]}
+    assert problems == {(f"checkpoint {kept['id']}", "signature_invalid")}
 
 
 def test_an_altered_checkpoint_signature_is_named(client, runtime, auditor):
@@ -300,7 +305,8 @@ def test_an_altered_checkpoint_signature_is_named(client, runtime, auditor):
     sql(runtime, "UPDATE checkpoints SET signature = :signature WHERE id = :id",
         signature=base64.b64encode(bytes(signature)).decode(), id=kept["id"])
     report = verify(client, runtime, auditor)
-    assert {(f["subject"], f["problem"]) for f in report["failures"]} == {(f"checkpoint {kept['id']}", "signature_invalid")}
+    problems = {(f["subject"], f["problem"]) for f in report["failures"]}
+    assert problems == {(f"checkpoint {kept['id']}", "signature_invalid")}
 
 
 def test_a_checkpoint_signed_with_a_key_planted_in_the_database_is_named(client, runtime, auditor):
@@ -389,7 +395,7 @@ def test_a_finished_run_delivered_again_does_nothing(client, runtime, auditor):
     report = verify(client, runtime, auditor)
     with runtime.db.transaction() as session:
         size = session.scalar(text("SELECT count(*) FROM custody_events"))
-    verification.run_verification(runtime, report["id"])
+    jobs.run_verification(runtime, report["id"])
     with runtime.db.transaction() as session:
         assert session.scalar(text("SELECT count(*) FROM custody_events")) == size
 
@@ -427,28 +433,22 @@ class _StreamOnlyStore:
         return ReadOnly()
 
 
-@pytest.mark.parametrize("size", [0, 1, verification.READ_SIZE - 1, verification.READ_SIZE,
-                                  3 * verification.READ_SIZE + 17])
-def test_hash_blob_gives_the_sha256_and_length_from_a_file_and_from_streams(tmp_path, monkeypatch, size):
+@pytest.mark.parametrize("size", [0, 1, sweep.READ_SIZE - 1, sweep.READ_SIZE, 3 * sweep.READ_SIZE + 17])
+def test_hash_blob_gives_the_sha256_and_length_from_a_file_and_from_streams(tmp_path, size):
     from evidence.storage.filesystem import FilesystemBlobStore
 
     content = bytes(range(256)) * (size // 256) + bytes(size % 256)
     sha256 = hashlib.sha256(content).hexdigest()
     store = FilesystemBlobStore(tmp_path / "blobs")
     store.put_file(io.BytesIO(content), sha256, len(content))
-    assert verification.hash_blob(store, sha256) == (sha256, size)
-    monkeypatch.setattr(verification, "FILE_READ_SIZE", 4096 * 3)  # many blocks through the hashing thread
-    assert verification.hash_blob(store, sha256) == (sha256, size)
+    assert sweep.hash_blob(store, sha256) == (sha256, size)
     for readinto in (True, False):
-        assert verification.hash_blob(_StreamOnlyStore({sha256: content}, readinto), sha256) == (sha256, size)
+        assert sweep.hash_blob(_StreamOnlyStore({sha256: content}, readinto), sha256) == (sha256, size)
 
 
-@pytest.mark.parametrize("block", [4096, None])
-def test_hash_blob_reads_the_bytes_on_disk_not_a_cached_answer(tmp_path, monkeypatch, block):
+def test_hash_blob_reads_the_bytes_on_disk_not_a_cached_answer(tmp_path):
     from evidence.storage.filesystem import FilesystemBlobStore
 
-    if block:
-        monkeypatch.setattr(verification, "FILE_READ_SIZE", block)
     content = b"evidence " * 300_000
     sha256 = hashlib.sha256(content).hexdigest()
     store = FilesystemBlobStore(tmp_path / "blobs")
@@ -458,36 +458,47 @@ def test_hash_blob_reads_the_bytes_on_disk_not_a_cached_answer(tmp_path, monkeyp
     with open(path, "r+b") as handle:
         handle.seek(len(content) - 1)
         handle.write(b"X")
-    digest, length = verification.hash_blob(store, sha256)
+    digest, length = sweep.hash_blob(store, sha256)
     assert (digest, length) == (hashlib.sha256(content[:-1] + b"X").hexdigest(), len(content))
     with open(path, "ab") as handle:  # bytes appended behind the store's back count too
         handle.write(b"more")
-    assert verification.hash_blob(store, sha256) == (hashlib.sha256(content[:-1] + b"Xmore").hexdigest(),
-                                                     len(content) + 4)
+    assert sweep.hash_blob(store, sha256) == (hashlib.sha256(content[:-1] + b"Xmore").hexdigest(),
+                                              len(content) + 4)
 
 
 def test_hash_blob_reports_a_blob_truncated_while_it_is_read(tmp_path, monkeypatch):
     """No memory maps: a file cut short under the sweep gives a short length, never SIGBUS."""
     from evidence.storage.filesystem import FilesystemBlobStore
 
-    monkeypatch.setattr(verification, "FILE_READ_SIZE", 1 << 16)
-    content = os.urandom(1 << 20)
+    content = os.urandom(8 << 20)
     sha256 = hashlib.sha256(content).hexdigest()
     store = FilesystemBlobStore(tmp_path / "blobs")
     store.put_file(io.BytesIO(content), sha256, len(content))
     path = tmp_path / "blobs" / "sha256" / sha256[:2] / sha256[2:4] / sha256
     path.chmod(0o644)
-    real_preadv, calls = os.preadv, []
+    opened = store.open
 
-    def preadv(fd, buffers, offset):
-        calls.append(offset)
-        if len(calls) == 2:  # after the first block
-            os.truncate(path, 100_000)
-        return real_preadv(fd, buffers, offset)
+    class CutAfterFirstRead(io.RawIOBase):
+        def __init__(self, stream):
+            super().__init__()
+            self.stream, self.reads = stream, 0
 
-    monkeypatch.setattr(verification.os, "preadv", preadv)
-    digest, length = verification.hash_blob(store, sha256)
-    assert length == 100_000 and digest == hashlib.sha256(content[:100_000]).hexdigest()
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            self.reads += 1
+            if self.reads == 2:  # after the first block
+                os.truncate(path, 300_000)
+            return self.stream.readinto(buffer)
+
+        def close(self):
+            self.stream.close()
+            super().close()
+
+    monkeypatch.setattr(store, "open", lambda sha: CutAfterFirstRead(opened(sha)))
+    digest, length = sweep.hash_blob(store, sha256)  # what the store had read ahead still counts
+    assert length < len(content) and digest == hashlib.sha256(content[:length]).hexdigest()
 
 
 # --- checkpoints the auditor kept ----------------------------------------------------------------
@@ -623,7 +634,7 @@ def lost_run(runtime, auditor, status: str, heartbeat_age_seconds: float | None,
 
     now = utcnow()
     with runtime.db.transaction() as session:
-        row = verification.Verification(
+        row = Verification(
             scope="all", subject_id=None, requested_by=auditor.id, status=status, progress=0.3 if status == "running"
             else 0.0, checked=0, failed=0, failures=[], created_at=now - timedelta(seconds=created_age_seconds),
             started_at=now - timedelta(seconds=100) if status == "running" else None, attempts=1 if status == "running"
@@ -637,10 +648,10 @@ def lost_run(runtime, auditor, status: str, heartbeat_age_seconds: float | None,
 def test_queued_and_running_verifications_of_a_dead_process_are_resubmitted_and_finish(client, runtime, auditor):
     items(runtime, 1)
     queued = lost_run(runtime, auditor, "queued", None)
-    running = lost_run(runtime, auditor, "running", verification.STALE_AFTER_SECONDS + 5)
+    running = lost_run(runtime, auditor, "running", jobs.STALE_AFTER_SECONDS + 5)
     alive = lost_run(runtime, auditor, "running", 1)  # another process is on it: left alone
     fresh = lost_run(runtime, auditor, "queued", None, created_age_seconds=1)  # its job is on its way
-    resubmitted = verification.resume_verifications(runtime)
+    resubmitted = jobs.resume_verifications(runtime)
     assert set(resubmitted) == {queued, running}
     assert runtime.jobs.wait_idle()
     for verification_id in (queued, running):
@@ -650,12 +661,12 @@ def test_queued_and_running_verifications_of_a_dead_process_are_resubmitted_and_
     assert client.get(f"/api/v1/verifications/{running}", headers=auditor.headers).get_json()["attempts"] == 2
     assert client.get(f"/api/v1/verifications/{alive}", headers=auditor.headers).get_json()["status"] == "running"
     # at start-up nothing queued is young enough to wait for
-    assert verification.resume_verifications(runtime, queued_grace_seconds=0) == [fresh]
+    assert jobs.resume_verifications(runtime, queued_grace_seconds=0) == [fresh]
     assert runtime.jobs.wait_idle()
     # a delivery of a run that another runner holds with a live lease does nothing
-    verification.run_verification(runtime, alive)
+    jobs.run_verification(runtime, alive)
     with runtime.db.transaction() as session:
-        row = session.get(verification.Verification, alive)
+        row = session.get(Verification, alive)
         assert (row.status, row.runner, row.attempts) == ("running", "dead-runner", 1)
 
 
@@ -663,7 +674,7 @@ def test_a_run_taken_over_after_its_lease_lapsed_leaves_the_report_to_the_new_ru
                                                                                       monkeypatch):
     items(runtime, 1)
     verification_id = lost_run(runtime, auditor, "queued", None)
-    original = verification.Sweep.run
+    original = sweep.Sweep.run
 
     def slow_run(sweep):
         report = original(sweep)
@@ -671,10 +682,10 @@ def test_a_run_taken_over_after_its_lease_lapsed_leaves_the_report_to_the_new_ru
         sql(runtime, "UPDATE verifications SET runner = 'other-runner' WHERE id = :id", id=verification_id)
         return report
 
-    monkeypatch.setattr(verification.Sweep, "run", slow_run)
-    verification.run_verification(runtime, verification_id)
+    monkeypatch.setattr(sweep.Sweep, "run", slow_run)
+    jobs.run_verification(runtime, verification_id)
     with runtime.db.transaction() as session:
-        row = session.get(verification.Verification, verification_id)
+        row = session.get(Verification, verification_id)
         assert row.status == "running" and row.runner == "other-runner" and row.finished_at is None
 
 
@@ -682,25 +693,25 @@ def test_the_heartbeat_renews_the_lease_while_a_run_works(client, runtime, audit
     import time as real_time
 
     items(runtime, 1)
-    monkeypatch.setattr(verification, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(jobs, "HEARTBEAT_SECONDS", 0.05)
     verification_id = lost_run(runtime, auditor, "queued", None)
     beats = []
-    original = verification.Sweep.run
+    original = sweep.Sweep.run
 
     def slow_run(sweep):
         for _ in range(3):
             real_time.sleep(0.15)
             with runtime.db.transaction() as session:
-                beats.append(session.get(verification.Verification, verification_id).heartbeat_at)
+                beats.append(session.get(Verification, verification_id).heartbeat_at)
         return original(sweep)
 
-    monkeypatch.setattr(verification.Sweep, "run", slow_run)
-    verification.run_verification(runtime, verification_id)
+    monkeypatch.setattr(sweep.Sweep, "run", slow_run)
+    jobs.run_verification(runtime, verification_id)
     assert beats == sorted(beats) and len(set(beats)) == 3
 
 
 def test_the_scheduler_resubmits_lost_runs_at_start(monkeypatch):
-    from evidence.ledger_service import CheckpointScheduler
+    from custody.jobs import CheckpointScheduler
 
     submitted = []
 
@@ -735,7 +746,7 @@ def test_a_celery_worker_resubmits_lost_runs_when_it_starts(client, runtime, aud
     from core.jobs import run_job
 
     items(runtime, 1)
-    lost = lost_run(runtime, auditor, "running", verification.STALE_AFTER_SECONDS + 5)
+    lost = lost_run(runtime, auditor, "running", jobs.STALE_AFTER_SECONDS + 5)
     celery_app = make_celery(runtime.settings.with_overrides(jobs="celery", broker_url="memory://"))
     sent = []
 
@@ -750,7 +761,7 @@ def test_a_celery_worker_resubmits_lost_runs_when_it_starts(client, runtime, aud
     # what celery.apps.worker does once the worker's consumer is ready
     worker_ready.send(sender=Consumer(celery_app))
     assert [(name, args) for name, args, _ in sent] == [("fieldproof.run_job", ("verification.resume", {}))] * 2
-    assert sent[0][2] is None and sent[1][2] > verification.STALE_AFTER_SECONDS  # now, and once a fresh lease lapsed
+    assert sent[0][2] is None and sent[1][2] > jobs.STALE_AFTER_SECONDS  # now, and once a fresh lease lapsed
     run_job(runtime, *sent[0][1])  # what a pool process does with the message
     assert runtime.jobs.wait_idle()
     report = client.get(f"/api/v1/verifications/{lost}", headers=auditor.headers).get_json()

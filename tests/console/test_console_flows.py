@@ -3,7 +3,7 @@ import io
 import json
 import re
 
-from evidence.custody import CustodyEvent
+from custody.models import CustodyEvent
 from sqlalchemy import func, select
 from tests.evidence_corpus import photo
 from tests.evidence_world import world  # noqa: F401 - fixture
@@ -15,9 +15,9 @@ def sealed_photo(client, world, **overrides) -> dict:  # noqa: F811
     return response.get_json()
 
 
-def custody_count(app, evidence_id, type_=None):
+def custody_count(app, evidence_id, type_=None, *, about=CustodyEvent.evidence_id):
     with app.extensions["fieldproof"].db.transaction() as session:
-        query = select(func.count()).select_from(CustodyEvent).where(CustodyEvent.evidence_id == evidence_id)
+        query = select(func.count()).select_from(CustodyEvent).where(about == evidence_id)
         if type_:
             query = query.where(CustodyEvent.type == type_)
         return session.scalar(query)
@@ -93,7 +93,7 @@ def test_packet_build_progress_and_downloads(app, console, client, world):  # no
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     bundle = client.get(f"/console/packets/{packet_id}/bundle")
     assert bundle.status_code == 200 and bundle.data[:2] == b"PK"
-    assert custody_count(app, packet_id, "downloaded") == 2
+    assert custody_count(app, packet_id, "downloaded", about=CustodyEvent.subject_id) == 2
 
 
 def test_auditor_runs_a_verification_and_verifies_bundles(app, console, client, world, factory, tmp_path):  # noqa: F811

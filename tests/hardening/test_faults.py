@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from core.settings import Settings
-from evidence.custody import CustodyEvent
+from custody.models import CustodyEvent
 from evidence.models import EvidenceItem
 from evidence.storage.base import StorageUnavailable
 from tests.conftest import TEST_SECRET

@@ -10,18 +10,11 @@ from sqlalchemy import event, func, select, text
 
 from core.db import Database
 from core.errors import ValidationFailed
-from evidence.custody import (
-    CustodyEvent,
-    LedgerHead,
-    LedgerNode,
-    custody_for_evidence,
-    rebuild_leaf,
-    record_custody_event,
-    record_custody_events,
-)
-from evidence import ledger_service
-from evidence.ledger import merkle
-from evidence.ledger.leaf import ZERO_HASH_HEX, leaf_hash_hex, verify_leaf_chain
+from custody import checkpoints, proofs
+from custody.append import custody_for_evidence, rebuild_leaf, record_custody_event, record_custody_events
+from custody.models import CustodyEvent, LedgerHead, LedgerNode
+from custody.ledger import merkle
+from custody.ledger.leaf import ZERO_HASH_HEX, leaf_hash_hex, verify_leaf_chain
 
 SHA = "ab" * 32
 
@@ -55,7 +48,7 @@ def assert_ledger_intact(db, expected_size):
         head = session.get(LedgerHead, 1)
         assert (head.size, head.last_leaf_hash) == (expected_size, events[-1].leaf_hash)
         stored = {(n.level, n.index): n.hash for n in session.scalars(select(LedgerNode))}
-        root = ledger_service.stored_root(session, expected_size)
+        root = proofs.stored_root(session, expected_size)
     memory = merkle.MemoryNodeStore()
     for leaf in leaves:
         memory.append(merkle.leaf_hash(leaf))
@@ -153,20 +146,21 @@ def test_proofs_from_the_database_verify_against_the_root(db):
     append(db, 21)
     events = all_events(db)
     with db.transaction() as session:
-        roots = {size: ledger_service.stored_root(session, size) for size in (1, 8, 13, 21)}
+        roots = {size: proofs.stored_root(session, size) for size in (1, 8, 13, 21)}
         for size in (1, 8, 13, 21):
             for index in range(size):
-                proof = ledger_service.inclusion_proof(session, index, size)
+                proof = proofs.inclusion_proof(session, index, size)
                 assert proof.leaf_hash == events[index].leaf_hash
                 merkle.verify_inclusion(index, size, bytes.fromhex(proof.leaf_hash),
                                         [bytes.fromhex(h) for h in proof.audit_path], roots[size])
         for first, second in ((1, 8), (8, 13), (13, 21), (1, 21), (21, 21)):
-            proof = ledger_service.consistency_proof(session, first, second)
-            merkle.verify_consistency(first, second, [bytes.fromhex(h) for h in proof.proof], roots[first], roots[second])
+            proof = proofs.consistency_proof(session, first, second)
+            merkle.verify_consistency(first, second, [bytes.fromhex(h) for h in proof.proof],
+                                      roots[first], roots[second])
         with pytest.raises(ValidationFailed):
-            ledger_service.inclusion_proof(session, 21, 21)
+            proofs.inclusion_proof(session, 21, 21)
         with pytest.raises(ValidationFailed):
-            ledger_service.consistency_proof(session, 3, 22)
+            proofs.consistency_proof(session, 3, 22)
 
 
 def test_a_proof_is_one_batched_read_whatever_the_size(db):
@@ -181,10 +175,10 @@ def test_a_proof_is_one_batched_read_whatever_the_size(db):
         with db.transaction() as session:
             session.execute(text("SELECT 1"))  # the transaction's own BEGIN is not the proof's
             before = len(statements)
-            ledger_service.inclusion_proof(session, 37, 70)
+            proofs.inclusion_proof(session, 37, 70)
             inclusion_reads = len(statements) - before
             before = len(statements)
-            ledger_service.consistency_proof(session, 23, 70)
+            proofs.consistency_proof(session, 23, 70)
             consistency_reads = len(statements) - before
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
@@ -196,8 +190,8 @@ def test_a_missing_stored_node_is_reported_not_guessed(db):
     with db.transaction() as session:
         session.execute(text("DELETE FROM ledger_nodes WHERE level = 2 AND node_index = 1"))
     with db.transaction() as session:
-        with pytest.raises(ledger_service.LedgerCorrupted):
-            ledger_service.inclusion_proof(session, 0, 8)
+        with pytest.raises(proofs.LedgerCorrupted):
+            proofs.inclusion_proof(session, 0, 8)
 
 
 # --- the fast append path and the batch append ------------------------------------------------
@@ -259,11 +253,12 @@ def test_an_invalid_event_refuses_the_whole_batch(db):
     assert_ledger_intact(db, 3)
 
 
-def test_appended_events_are_attached_to_the_session_as_persistent_rows(db):
+def test_appended_events_read_back_within_the_transaction_as_they_were_written(db):
     with db.transaction() as session:
-        single = record_custody_event(session, type="viewed", evidence_id="a", actor_id="actor-1", sha256=SHA)
-        assert single in session and not session.dirty and not session.new
-        assert session.get(CustodyEvent, single.ledger_index) is single  # from the identity map
+        index = record_custody_event(session, type="viewed", evidence_id="a", actor_id="actor-1", sha256=SHA)
+        assert index == 0 and not session.dirty and not session.new
+        single = session.get(CustodyEvent, index)
+        assert (single.evidence_id, single.sha256, single.leaf_hash) == ("a", SHA, leaf_hash_hex(single.leaf.encode()))
         indices = record_custody_events(session, batch_fields(3, start=1))
         assert indices == range(1, 4)
         batch = [session.get(CustodyEvent, index) for index in indices]  # read back within the transaction
@@ -271,9 +266,10 @@ def test_appended_events_are_attached_to_the_session_as_persistent_rows(db):
         assert batch[0].at == datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
         assert batch[0].details == {"n": 1, "note": "é\n\"x\""}
     stored = {e.ledger_index: e for e in all_events(db)}
-    for event in [single, *batch]:
-        row = stored[event.ledger_index]
-        assert (row.leaf, row.at, row.details, row.case_id) == (event.leaf, event.at, event.details, event.case_id)
+    for appended in [single, *batch]:
+        row = stored[appended.ledger_index]
+        assert (row.leaf, row.at, row.details, row.case_id) == (appended.leaf, appended.at, appended.details,
+                                                                appended.case_id)
         assert rebuild_leaf(row) == row.leaf.encode()
 
 
@@ -311,14 +307,14 @@ def test_an_append_whose_left_sibling_was_deleted_refuses_and_writes_nothing(db)
     append(db, 3)
     with db.transaction() as session:
         session.execute(text("DELETE FROM ledger_nodes WHERE level = 1 AND node_index = 0"))
-    with pytest.raises(KeyError):
+    with pytest.raises(proofs.LedgerCorrupted):
         with db.transaction() as session:
             record_custody_event(session, type="viewed", evidence_id="x", actor_id="actor-1", sha256=SHA)
-    with pytest.raises(KeyError):
+    with pytest.raises(proofs.LedgerCorrupted):
         with db.transaction() as session:
             record_custody_events(session, batch_fields(2))
     with db.transaction() as session:
-        assert ledger_service.tree_size(session) == 3
+        assert proofs.tree_size(session) == 3
         assert session.scalar(select(func.count()).select_from(CustodyEvent)) == 3
 
 
@@ -328,8 +324,8 @@ def test_fetch_nodes_reads_many_nodes_in_chunks(db):
     with db.transaction() as session:
         stored = {(n.level, n.index): n.hash for n in session.scalars(select(LedgerNode))}
         wanted = list(stored) + [(0, 5000), (12, 0)]  # two that do not exist
-        assert ledger_service.fetch_nodes(session, wanted) == stored
-        assert ledger_service.fetch_nodes(session, []) == {}
+        assert proofs.fetch_nodes(session, wanted) == stored
+        assert proofs.fetch_nodes(session, []) == {}
 
 
 # --- leaf bytes: the fast canonical form is RFC 8785, byte for byte ---------------------------
@@ -359,11 +355,13 @@ def _random_value(rng, depth=0):
     return {rng.choice(keys): _random_value(rng, depth + 1) for _ in range(rng.randrange(4))}
 
 
-def test_leaf_bytes_is_canonical_leaf_byte_for_byte():
+def test_canonical_leaf_is_rfc8785_byte_for_byte():
     import random
 
-    from evidence.custody import leaf_bytes, leaf_event
-    from evidence.ledger.leaf import LeafFormatError, canonical_leaf
+    import rfc8785
+
+    from custody.append import leaf_event
+    from custody.ledger.leaf import LeafFormatError, canonical_leaf
 
     rng = random.Random(9162)
     for number in range(3000):
@@ -376,19 +374,19 @@ def test_leaf_bytes_is_canonical_leaf_byte_for_byte():
                            case_id=rng.choice([None, "case-1", "é"]),
                            details=details if isinstance(details, dict) else ({"v": details} if details else None))
         try:
-            expected = canonical_leaf(event)
-        except LeafFormatError as error:
-            with pytest.raises(LeafFormatError) as raised:
-                leaf_bytes(event)
-            assert type(raised.value) is type(error)
+            leaf = canonical_leaf(event)
+        except LeafFormatError:
+            if event["sha256"] != "ABC" and event["prev_leaf_hash"] != "f" * 63:  # else the leaf's own checks
+                with pytest.raises(rfc8785.CanonicalizationError):
+                    rfc8785.dumps(event)
             continue
-        assert leaf_bytes(event) == expected, event
+        assert leaf == rfc8785.dumps(event), event
 
 
 def test_format_at_matches_strftime():
     import random
 
-    from evidence.custody import format_at
+    from custody.append import format_at
 
     rng = random.Random(3339)
     for _ in range(2000):
@@ -403,18 +401,18 @@ def test_the_nodes_a_proof_reads_are_known_without_a_dry_run():
     import random
 
     def dry_run(compute):
-        return ledger_service._needed_nodes(compute)
+        return proofs._needed_nodes(compute)
 
     pairs = [(a, b) for b in range(0, 140) for a in range(0, b + 1)]
     rng = random.Random(6962)
     pairs += [(rng.randrange(1, n + 1), n) for n in (2**20, 10**6, 10**6 + 1, 2**31 - 1) for _ in range(300)]
     for a, b in pairs:
-        assert set(ledger_service.consistency_keys(a, b)) == dry_run(lambda get: merkle.consistency_proof(get, a, b))
+        assert set(proofs.consistency_keys(a, b)) == dry_run(lambda get, a=a, b=b: merkle.consistency_proof(get, a, b))
         if a < b:
-            assert set(ledger_service.inclusion_keys(a, b)) == dry_run(lambda get: merkle.inclusion_proof(get, a, b))
+            assert set(proofs.inclusion_keys(a, b)) == dry_run(lambda get, a=a, b=b: merkle.inclusion_proof(get, a, b))
     for bad in ((5, 3), (-1, 3), (3, 3)):
-        assert ledger_service.inclusion_keys(*bad) == []
-    assert ledger_service.consistency_keys(5, 3) == []
+        assert proofs.inclusion_keys(*bad) == []
+    assert proofs.consistency_keys(5, 3) == []
 
 
 def test_an_index_taken_behind_the_heads_back_refuses_the_append_with_an_integrity_error(db):
@@ -451,9 +449,9 @@ def test_a_head_is_signed_only_once_the_leaves_it_covers_are_on_disk(db, setting
 
     monkeypatch.setattr(os, "fdatasync", fdatasync)
     with db.transaction() as session:
-        assert ledger_service.issue_checkpoint(session, signer, "test.example/log").tree_size == 3
+        assert checkpoints.issue_checkpoint(session, signer, "test.example/log").tree_size == 3
     wal = str(settings.database_url.removeprefix("sqlite:///")) + "-wal"
     assert synced == [os.path.realpath(wal)]
     with db.transaction() as session:  # nothing new to vouch for: no sync
-        ledger_service.issue_checkpoint(session, signer, "test.example/log", only_if_changed=True)
+        checkpoints.issue_checkpoint(session, signer, "test.example/log", only_if_changed=True)
     assert len(synced) == 1

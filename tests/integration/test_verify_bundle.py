@@ -9,7 +9,7 @@ import rfc8785
 from click.testing import CliRunner
 
 from api.commands.packets import verify_bundle_command
-from evidence.ledger.checkpoint import Checkpoint
+from custody.ledger.checkpoint import Checkpoint
 from legal_docs.bundle import write_bundle
 from legal_docs.manifest import sign_manifest
 from legal_docs.render import render_packet

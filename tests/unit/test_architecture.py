@@ -34,7 +34,7 @@ FORBIDDEN = {
     "api": {"psycopg", "psycopg2", "sqlite3", "boto3", "botocore"},
 }
 # the pure ledger core, also used offline by verify-bundle: no database, web or network
-PURE = {"custody/log": {"sqlalchemy", "flask", "boto3", "requests", "urllib", "http", "psycopg"}}
+PURE = {"custody/ledger": {"sqlalchemy", "flask", "boto3", "requests", "urllib", "http", "psycopg"}}
 # libraries whose private attributes product code must not touch
 GUARDED = ("sqlalchemy", "psycopg", "weasyprint")
 

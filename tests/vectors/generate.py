@@ -3,7 +3,7 @@
     .venv/bin/python tests/vectors/generate.py
 
 The Merkle answers come from a naive, recursive transcription of RFC 9162
-section 2.1 written here on purpose, not from evidence.ledger, and are checked
+section 2.1 written here on purpose, not from custody.ledger, and are checked
 against the published answers of transparency-dev/merkle
 (proof/verify_test.go) before anything is written. Leaf vectors pin canonical
 JSON spelled out by hand; checkpoint vectors pin the golang.org/x/mod/sumdb/note

@@ -47,7 +47,7 @@ def test_device_key_pattern_is_exactly_32_bytes_of_base64():
 def test_a_signed_checkpoint_note_matches_the_note_pattern():
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from evidence.ledger import checkpoint as c2sp
+    from custody.ledger import checkpoint as c2sp
 
     key = Ed25519PrivateKey.generate()
     signed = c2sp.sign_checkpoint(key, c2sp.Checkpoint("fieldproof.local/custody", 7, bytes(range(32))))

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import rfc8785
 
-from evidence.ledger.checkpoint import Checkpoint
+from custody.ledger.checkpoint import Checkpoint
 from legal_docs.manifest import (
     MANIFEST_FORMAT,
     BundleFile,

@@ -1,6 +1,6 @@
 """Where the ledger stores a node (`node_position`): written order, and the stray-node range."""
-from evidence.custody import NODE_LEVELS, node_position
-from evidence.ledger.merkle import completed_subtrees
+from custody.models import NODE_LEVELS, node_position
+from custody.ledger.merkle import completed_subtrees
 
 
 def test_node_positions_follow_the_order_nodes_are_written():
@@ -8,7 +8,7 @@ def test_node_positions_follow_the_order_nodes_are_written():
     nodes: dict[tuple[int, int], bytes] = {}
     last, seen = -1, set()
     for index in range(300):
-        written = completed_subtrees(index, index.to_bytes(32, "big"), lambda l, i: nodes[(l, i)])
+        written = completed_subtrees(index, index.to_bytes(32, "big"), lambda lv, i: nodes[(lv, i)])
         positions = [node_position(level, i) for level, i, _h in written]
         assert positions == list(range(index * NODE_LEVELS, index * NODE_LEVELS + len(written)))
         assert positions[0] > last and not seen & set(positions)

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from evidence.ledger.checkpoint import (
+from custody.ledger.checkpoint import (
     Checkpoint,
     CheckpointFormatError,
     SignatureError,
@@ -38,9 +38,9 @@ from evidence.ledger.checkpoint import (
     parse_signed_note,
     verify_checkpoint_signature,
 )
-from evidence.ledger import merkle
-from evidence.ledger.leaf import LeafChainError, LeafFormatError, parse_leaf
-from evidence.ledger.merkle import (
+from custody.ledger import merkle
+from custody.ledger.leaf import LeafChainError, LeafFormatError, parse_leaf
+from custody.ledger.merkle import (
     HASH_SIZE,
     ProofError,
     ProofInputError,

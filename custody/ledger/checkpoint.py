@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from evidence.ledger.merkle import HASH_SIZE, VerificationError
+from custody.ledger.merkle import HASH_SIZE, VerificationError
 
 __all__ = [
     "ED25519_SIGNATURE_TYPE",
@@ -199,7 +199,7 @@ def verify_checkpoint_signature(public_key: Ed25519PublicKey, body: bytes, signa
 def note_signature_line(key_name: str, public_key_raw: bytes, signature: bytes) -> bytes:
     """One signed-note signature line, newline included."""
     blob = note_key_hash(key_name, public_key_raw) + bytes(signature)
-    return f"{SIGNATURE_LINE_PREFIX}{key_name} {base64.b64encode(blob).decode('ascii')}\n".encode("utf-8")
+    return f"{SIGNATURE_LINE_PREFIX}{key_name} {base64.b64encode(blob).decode('ascii')}\n".encode()
 
 
 def signed_note(

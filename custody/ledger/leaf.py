@@ -15,7 +15,8 @@ from typing import Any
 
 import rfc8785
 
-from evidence.ledger.merkle import VerificationError, leaf_hash
+from core.canonical import canonical_json
+from custody.ledger.merkle import VerificationError, leaf_hash
 
 __all__ = [
     "REQUIRED_FIELDS",
@@ -75,7 +76,7 @@ def canonical_leaf(event: Mapping[str, Any]) -> bytes:
     """The RFC 8785 canonical JSON bytes of a custody event, after checking its fields."""
     _check_event(event)
     try:
-        return rfc8785.dumps(dict(event))
+        return canonical_json(dict(event))
     except rfc8785.CanonicalizationError as exc:
         raise LeafFormatError(f"custody event cannot be canonicalized: {exc}") from exc
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from evidence.ledger.checkpoint import (
+from custody.ledger.checkpoint import (
     Checkpoint,
     CheckpointFormatError,
     SignatureError,
@@ -21,9 +21,9 @@ from evidence.ledger.checkpoint import (
     signed_note,
     verify_checkpoint_signature,
 )
-from evidence.ledger.leaf import canonical_leaf, leaf_hash_hex
-from evidence.ledger.merkle import EMPTY_ROOT, MemoryNodeStore, consistency_proof, inclusion_proof, leaf_hash
-from evidence.ledger.verify import (
+from custody.ledger.leaf import canonical_leaf, leaf_hash_hex
+from custody.ledger.merkle import EMPTY_ROOT, MemoryNodeStore, consistency_proof, inclusion_proof, leaf_hash
+from custody.ledger.verify import (
     CheckpointMismatchError,
     EventMismatchError,
     ProofInputError,
@@ -311,9 +311,9 @@ def test_result_lets_faults_that_are_not_findings_through():
 def test_a_kept_checkpoint_is_opened_with_whichever_trusted_key_signed_it_across_a_rotation():
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from evidence.ledger import checkpoint as c2sp
-    from evidence.ledger import merkle
-    from evidence.ledger.verify import open_kept_checkpoint, verify_kept_checkpoint
+    from custody.ledger import checkpoint as c2sp
+    from custody.ledger import merkle
+    from custody.ledger.verify import open_kept_checkpoint, verify_kept_checkpoint
 
     old, new, stranger = (Ed25519PrivateKey.generate() for _ in range(3))
     keys = {c2sp.key_id(k.public_key().public_bytes_raw()): k.public_key() for k in (old, new)}

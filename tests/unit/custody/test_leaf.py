@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evidence.ledger.leaf import (
+from custody.ledger.leaf import (
     ZERO_HASH_HEX,
     LeafChainError,
     LeafFormatError,
@@ -16,7 +16,7 @@ from evidence.ledger.leaf import (
     parse_leaf,
     verify_leaf_chain,
 )
-from evidence.ledger.merkle import VerificationError, leaf_hash
+from custody.ledger.merkle import VerificationError, leaf_hash
 
 VECTORS = json.loads((Path(__file__).resolve().parents[2] / "vectors" / "leaf.json").read_text(encoding="utf-8"))
 ERRORS = {"leaf_chain_broken": LeafChainError, "leaf_malformed": LeafFormatError}

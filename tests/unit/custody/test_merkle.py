@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evidence.ledger.merkle import (
+from custody.ledger.merkle import (
     EMPTY_ROOT,
     MemoryNodeStore,
     ProofError,

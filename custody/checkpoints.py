@@ -1,0 +1,179 @@
+"""Signed tree heads: checkpoints issued and kept, the signing keys that signed them.
+
+Checkpoints are issued on demand, by the head endpoint when the tree has grown, and by the
+`ledger.issue_checkpoint` job on a timer; every one is kept, which is what lets a later
+verification catch a log that was rolled back.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Select, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from core.clock import utcnow
+from core.db import sync_committed
+from core.errors import NotFound
+from core.keys import LedgerKey, LedgerSigner, key_path, rotate_key_file
+from custody.append import lock_head, record_custody_event
+from custody.ledger import checkpoint as c2sp
+from custody.models import IssuedCheckpoint, SigningKey
+from custody.proofs import stored_root, tree_size
+
+
+# --- signing keys -----------------------------------------------------------------------------
+
+
+def register_signing_key(session: Session, key: LedgerKey) -> SigningKey:
+    """Record the signing key's public half; the first use of a new key retires the others."""
+    row = session.get(SigningKey, key.key_id)
+    if row is not None:
+        return row
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    session.execute(update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=now))
+    session.execute(insert(SigningKey).values(
+        key_id=key.key_id, algorithm="ed25519", public_key=key.public_raw, public_key_pem=key.public_pem,
+        created_at=now, retired_at=None,
+    ).on_conflict_do_nothing())
+    return session.get(SigningKey, key.key_id)
+
+
+def signing_keys(session: Session) -> Select:
+    """Every key that ever signed a checkpoint, newest first."""
+    return select(SigningKey).order_by(SigningKey.created_at.desc(), SigningKey.key_id)
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    key_id: str
+    algorithm: str
+    public_key_pem: str
+    public_key: str
+    created_at: datetime | None
+    retired_at: datetime | None
+    current: bool
+
+
+def public_key(session: Session, signer: LedgerSigner, key_id: str | None = None) -> PublicKey:
+    """The current signing key, or the one named (retired keys still verify old checkpoints)."""
+    current = signer.key
+    if key_id is None or key_id == current.key_id:
+        row = session.get(SigningKey, current.key_id)
+        return PublicKey(current.key_id, "ed25519", current.public_pem, base64.b64encode(current.public_raw).decode(),
+                         row.created_at if row else None, None, True)
+    row = session.get(SigningKey, key_id)
+    if row is None:
+        raise NotFound(f"no signing key {key_id}")
+    return PublicKey(row.key_id, row.algorithm, row.public_key_pem, base64.b64encode(row.public_key).decode(),
+                     row.created_at, row.retired_at, False)
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    """A signed checkpoint as served: the exact body, its signature, and the signed-note form."""
+
+    id: int
+    checkpoint: str
+    tree_size: int
+    root_hash: str
+    signature: str
+    key_id: str
+    issued_at: datetime
+    note: str
+
+
+def tree_head(session: Session, row: IssuedCheckpoint) -> TreeHead:
+    key = session.get(SigningKey, row.key_id)
+    signed = c2sp.SignedCheckpoint(c2sp.Checkpoint.parse(row.body.encode("utf-8")), base64.b64decode(row.signature))
+    note = c2sp.signed_note(signed, Ed25519PublicKey.from_public_bytes(bytes(key.public_key)))
+    return TreeHead(id=row.id, checkpoint=row.body, tree_size=row.tree_size, root_hash=row.root_hash,
+                    signature=row.signature, key_id=row.key_id, issued_at=row.issued_at, note=note.decode("utf-8"))
+
+
+def rotate_signing_key(session: Session, runtime) -> tuple[str | None, TreeHead]:
+    """Rotate the key file, record both keys and the rotation, and sign a head with the new key.
+
+    The old key is registered first (it may never have signed), so the table always lists it;
+    the rotation is itself a custody event, so the ledger says when its keys changed.
+    """
+    old, new = rotate_key_file(key_path(runtime.settings))
+    if old is not None:
+        register_signing_key(session, old)
+    register_signing_key(session, new)
+    record_custody_event(session, type="key_rotated", subject_id=new.key_id, actor_id="system",
+                         details={"previous_key_id": old.key_id} if old else None)
+    row = issue_checkpoint(session, runtime.signer, runtime.settings.ledger_origin)
+    if row.key_id != new.key_id:
+        raise RuntimeError("the signer did not pick up the rotated key file")
+    return (old.key_id if old else None), tree_head(session, row)
+
+
+def latest_checkpoint(session: Session) -> IssuedCheckpoint | None:
+    return session.scalars(select(IssuedCheckpoint).order_by(IssuedCheckpoint.id.desc()).limit(1)).first()
+
+
+def issue_checkpoint(session: Session, signer: LedgerSigner, origin: str, *,
+                     only_if_changed: bool = False) -> IssuedCheckpoint:
+    """Sign the current tree head and keep it.
+
+    Holds the append lock so the size and root belong together; with `only_if_changed` the
+    latest checkpoint is returned instead when neither the tree nor the key has changed since.
+    """
+    size, _last = lock_head(session)
+    key = signer.key
+    latest = latest_checkpoint(session)
+    if only_if_changed and latest is not None and latest.tree_size == size and latest.key_id == key.key_id:
+        return latest
+    root = stored_root(session, size)
+    sync_committed(session)  # the leaves this head covers survive a power loss (SQLite's WAL)
+    signed = c2sp.sign_checkpoint(key.private_key, c2sp.Checkpoint(origin, size, root))
+    register_signing_key(session, key)
+    row = IssuedCheckpoint(tree_size=size, root_hash=root.hex(), body=signed.body().decode("utf-8"),
+                     signature=signed.signature_b64, key_id=key.key_id, issued_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def signed_stored_head(session: Session, signer: LedgerSigner, origin: str) -> IssuedCheckpoint:
+    """A checkpoint of the stored tree as it is now, signed by the current key.
+
+    The latest kept one when its signed body (not its columns) still names exactly this size
+    and root, else a new one. Why not `only_if_changed`: a log rewritten back to the same size
+    would still be matched by the old head's size; the root is recomputed from the stored nodes.
+    """
+    size, _last = lock_head(session)
+    root = stored_root(session, size)
+    latest = latest_checkpoint(session)
+    if latest is not None and latest.key_id == signer.key_id:
+        try:
+            body = c2sp.verify_checkpoint_signature(signer.key.public_key, latest.body.encode("utf-8"),
+                                                    base64.b64decode(latest.signature, validate=True))
+        except (c2sp.CheckpointFormatError, c2sp.SignatureError, ValueError):
+            body = None
+        if body is not None and (body.origin, body.tree_size, body.root_hash) == (origin, size, root):
+            return latest
+    return issue_checkpoint(session, signer, origin)
+
+
+def current_tree_head(session: Session, signer: LedgerSigner, origin: str) -> TreeHead:
+    """The latest signed head, issuing a fresh one first when the tree has grown since."""
+    latest = latest_checkpoint(session)
+    if latest is None or latest.tree_size != tree_size(session) or latest.key_id != signer.key_id:
+        latest = issue_checkpoint(session, signer, origin, only_if_changed=True)
+    return tree_head(session, latest)
+
+
+def list_checkpoints(session: Session) -> Select:
+    """Every checkpoint ever issued, newest first."""
+    return select(IssuedCheckpoint).order_by(IssuedCheckpoint.id.desc())
+

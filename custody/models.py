@@ -1,0 +1,148 @@
+"""The custody ledger's tables: events (the leaves), stored nodes, the head, keys, checkpoints, verifications."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.clock import utcnow
+from core.db import Base, uuid_pk
+
+EVENT_TYPES = frozenset({
+    "created", "sealed", "viewed", "downloaded", "derived", "packeted", "exported",
+    "legal_hold_set", "legal_hold_released", "verified",
+    # events about what is not an evidence item: a packet assembled, a checkpoint key rotated
+    "packet_built", "key_rotated",
+})
+
+HEAD_ID = 1
+NODE_LEVELS = 64  # a level fits in the low 6 bits of a node's position
+
+
+class CustodyEvent(Base):
+    """One leaf of the ledger; the row keeps the exact leaf text that was hashed.
+
+    `evidence_id` names an evidence item and nothing else; `subject_id` names what an event is
+    about when that is not an evidence item (a packet, a signing key, a verification run). The
+    leaf has one field for both, `evidence_id`, filled from whichever is set (`leaf_event`):
+    leaves written before the two were split name packets there too, and keep their bytes.
+    """
+
+    __tablename__ = "custody_events"
+    __table_args__ = (CheckConstraint("evidence_id IS NULL OR subject_id IS NULL", name="one_subject"),)
+
+    ledger_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(32))
+    evidence_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    subject_id: Mapped[str | None] = mapped_column(String(64))  # not indexed: nothing looks events up by it
+    case_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict | None] = mapped_column(JSON)
+    leaf: Mapped[str] = mapped_column(Text)
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+    prev_leaf_hash: Mapped[str] = mapped_column(String(64))
+
+
+def node_position(level: int, index: int) -> int:
+    """Where a stored node sits: (its last leaf) · 64 + level.
+
+    Why not (level, index): the nodes one append completes (its leaf and the parents it closes)
+    are then neighbours at the end of one B-tree, and the whole table is in the order it was
+    written, so an append writes one index page where a (level, index) key wrote one per level.
+    A node covers leaves beyond a log of n leaves exactly when its position is >= n · 64.
+    """
+    return (((index + 1) << level) - 1) * NODE_LEVELS + level
+
+
+class LedgerNode(Base):
+    """A complete subtree's hash: leaves [index·2^level, (index+1)·2^level); written once."""
+
+    __tablename__ = "ledger_nodes"
+    __table_args__ = (
+        CheckConstraint("position = (((CAST(node_index AS BIGINT) + 1) << level) - 1) * 64 + level", name="position"),
+    )
+
+    # INTEGER on SQLite, where that makes it the rowid: one B-tree, no separate key index
+    position: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                          autoincrement=False)
+    level: Mapped[int] = mapped_column(Integer)
+    index: Mapped[int] = mapped_column("node_index", Integer)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerHead(Base):
+    """The single row every append locks: the log's size and its last leaf hash."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer)
+    last_leaf_hash: Mapped[str] = mapped_column(String(64))
+
+
+class SigningKey(Base):
+    """A public checkpoint key, kept after retirement so old checkpoints still verify.
+
+    The private key lives in a file (FIELDPROOF_SIGNING_KEY_FILE), never here.
+    """
+
+    __tablename__ = "signing_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16), default="ed25519")
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]
+
+
+class IssuedCheckpoint(Base):
+    """A signed tree head as issued (the row; `custody.ledger.checkpoint.Checkpoint` is the value).
+
+    Every one is kept so rollbacks can be caught later.
+    """
+
+    __tablename__ = "checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tree_size: Mapped[int] = mapped_column(Integer, index=True)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(ForeignKey("signing_keys.key_id"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Verification(Base):
+    """One requested verification run and its report (kept: an auditor cites it later)."""
+
+    __tablename__ = "verifications"
+
+    id: Mapped[str] = uuid_pk()
+    scope: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    checked: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[list] = mapped_column(JSON, default=list)
+    tree_size: Mapped[int | None] = mapped_column(Integer)
+    root_hash: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    # signed notes of checkpoints the auditor kept, each checked against the run's signed head
+    kept_checkpoints: Mapped[list | None] = mapped_column(JSON)
+    # the lease of the delivery running it: a run whose heartbeat stopped died with its process
+    runner: Mapped[str | None] = mapped_column(String(32))
+    heartbeat_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    @property
+    def kept_checkpoint_count(self) -> int:
+        return len(self.kept_checkpoints or [])

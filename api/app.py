@@ -13,10 +13,10 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from api import idempotency, observability, problems, requests, security
+from accounts.token_cache import TokenCache, announce_revocations
 from api.admission import sealing_gate
 from api.auth import BEARER_SCHEME
 from api.console.auth import ConsoleSessions
-from api.tokens import TokenCache, announce_revocations
 from api.docs import ProblemResponsesPlugin, ProblemSchema, register_problem_responses
 from core.crypto import FieldCipher
 from core.db import Database
@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         runtime.extras["checkpoints"] = CheckpointScheduler(runtime, settings.checkpoint_interval_seconds)
         runtime.extras["checkpoints"].start()
 
-    # Production on PostgreSQL only: the cache needs the revocation channel (api/tokens.py), and in
+    # Production on PostgreSQL only: the cache needs the revocation channel (accounts/token_cache.py), and in
     # development every request looking its token up keeps hand-edited test data honest.
     tokens = TokenCache(settings.database_url, enabled=settings.production and runtime.db.dialect == "postgresql")
     announce_revocations(runtime.db.sessions, tokens)

@@ -10,7 +10,6 @@ from functools import wraps
 
 from flask import g, request
 
-from accounts.services import hash_token, verify_token
 from api.context import db_session, runtime
 from core.actor import Actor
 from core.errors import Forbidden, Unauthenticated
@@ -38,16 +37,8 @@ def current_actor() -> Actor:
 
 
 def _verified(token: str) -> Actor:
-    """From the verified-token cache (api/tokens.py: revocation stays immediate), else the database."""
-    cache = runtime().extras.get("tokens")
-    if cache is None:
-        return verify_token(db_session(), token)[0]
-    token_hash = hash_token(token)
-    actor, generation = cache.lookup(token_hash)
-    if actor is None:
-        actor, expires_at = verify_token(db_session(), token)
-        cache.keep(token_hash, actor, expires_at, generation)
-    return actor
+    """Through the verified-token cache (accounts/token_cache.py: revocation stays immediate)."""
+    return runtime().extras["tokens"].verify(db_session(), token)
 
 
 def optional_actor() -> Actor | None:

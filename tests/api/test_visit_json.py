@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import marshmallow as ma
 import pytest
 
 from api.schemas.visits import VisitSchema

@@ -18,11 +18,8 @@ from api.admission import sealing_gate
 from api.auth import BEARER_SCHEME
 from api.console.auth import ConsoleSessions
 from api.docs import ProblemResponsesPlugin, ProblemSchema, register_problem_responses
-from core.crypto import FieldCipher
-from core.db import Database
+from api.runtime import build_runtime
 from core.errors import DependencyUnavailable, FieldProofError
-from core.jobs import ThreadRunner
-from core.runtime import Runtime
 from core.settings import Settings
 from evidence.errors import EvidenceRejected
 
@@ -216,27 +213,6 @@ def _check_rule_overrides(settings: Settings) -> None:
 
         for jurisdiction in ("CN", "IN", "US-NY", "US-CA"):
             organisation_profile(jurisdiction, settings.rule_overrides)
-
-
-def build_runtime(settings: Settings) -> Runtime:
-    """Everything a process needs, made once: used by the app factory and by workers."""
-    from evidence.storage.base import open_blob_store
-
-    runtime = Runtime(settings=settings, db=Database(settings.database_url),
-                      cipher=FieldCipher.from_secret(settings.secret_key))
-    runtime.blobs = open_blob_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url,
-                                    retention_days=settings.retention_days)
-    if settings.jobs == "celery":
-        from api.worker import CeleryRunner, load_job_modules
-
-        load_job_modules()
-        runtime.jobs = CeleryRunner(settings)
-    else:
-        runtime.jobs = ThreadRunner(runtime)
-    from core.keys import load_signer
-
-    runtime.signer = load_signer(settings)
-    return runtime
 
 
 def _database_unavailable(error: OperationalError):

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from api import idempotency, observability, problems, requests, security
 from accounts.token_cache import TokenCache, announce_revocations
-from api.admission import sealing_gate
+from api.admission import Gate
 from api.auth import BEARER_SCHEME
 from api.console.auth import ConsoleSessions
 from api.docs import ProblemResponsesPlugin, ProblemSchema, register_problem_responses
@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     announce_revocations(runtime.db.sessions, tokens)
     runtime.extras["tokens"] = tokens
 
-    runtime.extras["sealing"] = sealing_gate()
+    runtime.extras["sealing"] = Gate(settings.sealing_slots)
 
     metrics = observability.install(app)
     runtime.extras["metrics"] = metrics

@@ -5,10 +5,10 @@ Ownership (a collector's own cases and visits) is decided by the domain services
 """
 from __future__ import annotations
 
-from copy import deepcopy
 from functools import wraps
 
 from flask import g, request
+from flask_smorest import Blueprint
 
 from api.context import db_session, runtime
 from core.actor import Actor
@@ -26,13 +26,12 @@ def bearer_token() -> str | None:
 
 
 def current_actor() -> Actor:
-    state = g._get_current_object()  # one proxy lookup: this runs more than once per request
-    actor = state.get("actor")
+    actor = g.get("actor")
     if actor is None:
         token = bearer_token()
         if token is None:
             raise Unauthenticated("a bearer token is required")
-        actor = state.actor = _verified(token)
+        actor = g.actor = _verified(token)
     return actor
 
 
@@ -49,7 +48,9 @@ def optional_actor() -> Actor | None:
 
 
 def requires(*roles: str):
-    """Authenticate, then allow only `roles` (all authenticated users when none are given)."""
+    """Authenticate, then allow only `roles` (all authenticated users when none are given); the
+    OpenAPI document names the scheme and the roles."""
+    documented = Blueprint.doc(security=[{"bearerAuth": []}], **{"x-roles": list(roles) if roles else ["any"]})
 
     def decorator(view):
         @wraps(view)
@@ -59,10 +60,6 @@ def requires(*roles: str):
                 raise Forbidden(f"role {actor.role!r} may not do this")
             return view(*args, **kwargs)
 
-        wrapper._apidoc = deepcopy(getattr(view, "_apidoc", {}))
-        manual = wrapper._apidoc.setdefault("manual_doc", {})
-        manual["security"] = [{"bearerAuth": []}]
-        manual["x-roles"] = list(roles) if roles else ["any"]
-        return wrapper
+        return documented(wrapper)
 
     return decorator

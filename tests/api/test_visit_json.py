@@ -40,7 +40,7 @@ def _orm_visits(app, ids):
 
 
 def test_every_visit_response_is_the_schemas_dump(app, client, world, visits):
-    """The list, the read and the write answers are `VisitSchema`'s output for the stored visit."""
+    """The list and the read answer `VisitSchema`'s output for the stored visit."""
     schema = VisitSchema()
     listed = {v["id"]: v for v in client.get("/api/v1/visits?page_size=50", headers=world.collector.headers).get_json()}
     for visit in _orm_visits(app, [v["id"] for v in visits]):

@@ -12,8 +12,8 @@ from flask_smorest import Api as SmorestApi
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from api import idempotency, observability, problems, requests, security
 from accounts.token_cache import TokenCache, announce_revocations
+from api import idempotency, observability, problems, requests, security
 from api.admission import Gate
 from api.auth import BEARER_SCHEME
 from api.console.auth import ConsoleSessions

@@ -8,19 +8,18 @@ a time finish in order. A request that waited too long gets 503 with Retry-After
 """
 from __future__ import annotations
 
-import os
 import threading
 from functools import wraps
 
 from api.context import runtime
 from core.errors import DependencyUnavailable
 
-SLOTS_ENV = "FIELDPROOF_SEALING_SLOTS"
 WAIT_S = 60.0
 
 
 class Gate:
-    """At most `slots` holders at once in this process."""
+    """At most `slots` holders at once in this process (FIELDPROOF_SEALING_SLOTS). One per process:
+    gunicorn forks after the app is made, and a fork copies the semaphore unheld."""
 
     def __init__(self, slots: int, wait_s: float = WAIT_S):
         self.slots = slots
@@ -34,12 +33,6 @@ class Gate:
 
     def __exit__(self, *exc) -> None:
         self._semaphore.release()
-
-
-def sealing_gate() -> Gate:
-    """One per process (gunicorn forks after the app is made, so each worker has its own semaphore
-    object: a fork copies it unheld). Slots: FIELDPROOF_SEALING_SLOTS, default the CPU count."""
-    return Gate(int(os.environ.get(SLOTS_ENV) or os.cpu_count() or 2))
 
 
 def sealing(view):

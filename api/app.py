@@ -12,17 +12,14 @@ from flask_smorest import Api as SmorestApi
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from accounts.token_cache import TokenCache, announce_revocations
 from api import idempotency, observability, problems, requests, security
-from api.admission import sealing_gate
+from api.admission import Gate
 from api.auth import BEARER_SCHEME
 from api.console.auth import ConsoleSessions
-from api.tokens import TokenCache, announce_revocations
 from api.docs import ProblemResponsesPlugin, ProblemSchema, nullable_nested, register_problem_responses
-from core.crypto import FieldCipher
-from core.db import Database
+from api.runtime import build_runtime
 from core.errors import DependencyUnavailable, FieldProofError
-from core.jobs import ThreadRunner
-from core.runtime import Runtime
 from core.settings import Settings
 from evidence.errors import EvidenceRejected
 
@@ -136,13 +133,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         runtime.extras["checkpoints"] = CheckpointScheduler(runtime, settings.checkpoint_interval_seconds)
         runtime.extras["checkpoints"].start()
 
-    # Production on PostgreSQL only: the cache needs the revocation channel (api/tokens.py), and in
+    # Production on PostgreSQL only: the cache needs the revocation channel (accounts/token_cache.py), and in
     # development every request looking its token up keeps hand-edited test data honest.
     tokens = TokenCache(settings.database_url, enabled=settings.production and runtime.db.dialect == "postgresql")
     announce_revocations(runtime.db.sessions, tokens)
     runtime.extras["tokens"] = tokens
 
-    runtime.extras["sealing"] = sealing_gate()
+    runtime.extras["sealing"] = Gate(settings.sealing_slots)
 
     metrics = observability.install(app)
     runtime.extras["metrics"] = metrics
@@ -217,29 +214,6 @@ def _check_rule_overrides(settings: Settings) -> None:
 
         for jurisdiction in ("CN", "IN", "US-NY", "US-CA"):
             organisation_profile(jurisdiction, settings.rule_overrides)
-
-
-def build_runtime(settings: Settings) -> Runtime:
-    """Everything a process needs, made once: used by the app factory and by workers."""
-    from evidence.storage.base import open_blob_store
-
-    runtime = Runtime(settings=settings, db=Database(settings.database_url),
-                      cipher=FieldCipher.from_secret(settings.secret_key))
-    runtime.blobs = open_blob_store(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url,
-                                    retention_days=settings.retention_days)
-    from api.worker import load_job_modules
-
-    load_job_modules()  # whichever runner: a job is found by its name
-    if settings.jobs == "celery":
-        from api.worker import CeleryRunner
-
-        runtime.jobs = CeleryRunner(settings)
-    else:
-        runtime.jobs = ThreadRunner(runtime)
-    from core.keys import load_signer
-
-    runtime.signer = load_signer(settings)
-    return runtime
 
 
 def _database_unavailable(error: OperationalError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 import logging
 import secrets
@@ -19,62 +18,19 @@ import threading
 from celery import Celery
 from celery.signals import worker_ready
 
+from api.runtime import build_runtime, celery_app, load_job_modules
 from core.jobs import run_job
 from core.settings import Settings
 
 log = logging.getLogger("fieldproof.worker")
 
-# Modules whose import registers jobs (`@job(...)`); a worker imports them all at start.
-JOB_MODULES = ("evidence.jobs", "custody.jobs", "legal_docs.jobs")
-
 _runtime = None
 _runtime_lock = threading.Lock()
 
 
-def load_job_modules() -> None:
-    for name in JOB_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                raise
-
-
-def transport_options(settings: Settings) -> dict:
-    """Redis transport: redeliver an unacknowledged message once the visibility timeout passes.
-
-    kombu sweeps for such messages every `unacked_restore_interval` seconds but scans Redis only on
-    every `unacked_restore_throttle`-th sweep (10 x 10 s by default), so a message of a killed
-    worker would wait up to ~100 s beyond the timeout; the sweep is tied to the timeout instead.
-    The timeout must exceed the longest job: Redis cannot tell a slow job from a dead worker.
-    """
-    timeout = settings.job_visibility_timeout_seconds
-    return {"visibility_timeout": timeout, "unacked_restore_interval": max(1, min(10, timeout // 4)),
-            "unacked_restore_throttle": 1}
-
-
-def checkpoint_schedule(settings: Settings) -> dict:
-    """The periodic signed tree head (the embedded default's `CheckpointScheduler`), for `celery beat`."""
-    if not settings.checkpoint_interval_seconds:
-        return {}
-    return {"ledger-checkpoint": {"task": "fieldproof.run_job", "schedule": float(settings.checkpoint_interval_seconds),
-                                  "args": ("ledger.issue_checkpoint", {})}}
-
-
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("fieldproof", broker=settings.broker_url, set_as_current=False)
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_serializer="json",
-        accept_content=["json"],
-        broker_transport_options=transport_options(settings),
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-        task_default_queue="fieldproof",
-        beat_schedule=checkpoint_schedule(settings),
-    )
+    """The Celery app of `celery_app` with the task that runs jobs (a worker's side of the queue)."""
+    app = celery_app(settings)
 
     @app.task(name="fieldproof.run_job", bind=True, max_retries=5, default_retry_delay=5)
     def run_named_job(task, name: str, payload: dict) -> None:
@@ -154,8 +110,6 @@ def worker_runtime(settings: Settings):
     global _runtime
     with _runtime_lock:
         if _runtime is None:
-            from api.app import build_runtime
-
             load_job_modules()
             _runtime = build_runtime(settings.with_overrides(jobs="thread"))
         return _runtime
@@ -187,16 +141,3 @@ def resume_verifications_on_start(sender=None, **_kwargs) -> None:
 
 
 worker_ready.connect(resume_verifications_on_start, weak=False, dispatch_uid="fieldproof.resume_verifications")
-
-
-class CeleryRunner:
-    """Submits jobs to the Celery queue; the API nodes run nothing themselves."""
-
-    def __init__(self, settings: Settings):
-        self.celery = make_celery(settings)
-
-    def submit(self, name: str, payload: dict) -> None:
-        from core.jobs import job_function
-
-        job_function(name)
-        self.celery.send_task("fieldproof.run_job", args=(name, dict(payload)))

@@ -17,7 +17,7 @@ from sqlalchemy import Date, ForeignKey, Index, Numeric, Select, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases.models import Case
-from cases.services import record_event
+from cases.timeline import record_event
 from core.db import Base, Timestamped, uuid_pk
 
 PROMISE_STATUSES = ("open", "kept", "broken")

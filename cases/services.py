@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from accounts.models import User
 from cases.jurisdiction import parse_jurisdiction
 from cases.models import Address, Case, CaseEvent
+from cases.promises import RepaymentPromise, sweep_broken_promises
+from cases.timeline import record_event
 from core.actor import Actor
 from core.clock import utcnow
 from core.crypto import FieldCipher, mask_tail
@@ -41,8 +43,6 @@ def list_cases(session: Session, actor: Actor, *, status: str | None = None, col
                q: str | None = None, broken_promises: bool | None = None) -> Select:
     query = visible_cases(actor).order_by(Case.created_at, Case.id)
     if broken_promises:
-        from cases.promises import RepaymentPromise, sweep_broken_promises
-
         sweep_broken_promises(session, utcnow())  # a promise is broken from its due moment, not its sweep
         query = query.where(Case.id.in_(select(RepaymentPromise.case_id).where(RepaymentPromise.status == "broken")))
     if q:
@@ -158,14 +158,6 @@ def reveal_identity(case: Case, cipher: FieldCipher) -> dict[str, str | None]:
         if case.debtor_national_id_encrypted else None,
         "phone": cipher.decrypt(case.debtor_phone_encrypted, "cases.phone") if case.debtor_phone_encrypted else None,
     }
-
-
-def record_event(session: Session, case_id: str, type_: str, actor_id: str | None, details: dict | None = None,
-                 *, subject_id: str | None = None, at: datetime | None = None) -> CaseEvent:
-    event = CaseEvent(case_id=case_id, type=type_, actor_id=actor_id, subject_id=subject_id,
-                      details=details or {}, at=at or utcnow())
-    session.add(event)
-    return event
 
 
 def case_timeline(session: Session, actor: Actor, case_id: str, *, updated_since: datetime | None = None) -> Select:

@@ -40,7 +40,7 @@ if not control_socket_disable:
 
 
 def post_worker_init(worker):
-    """Pools filled, listener up, page statements built before the first request (api/warmup.py)."""
+    """Pools filled and the token listener up before the first request (api/warmup.py)."""
     if "fieldproof" not in getattr(worker.wsgi, "extensions", {}):
         return  # another app on these settings (the load bench's hello world)
     from api.warmup import warm_up

@@ -11,7 +11,7 @@ def preflight(settings: Settings) -> None:
     inherits a socket; each child builds its own runtime on its first job."""
     from sqlalchemy import text
 
-    from api.app import build_runtime
+    from api.runtime import build_runtime
 
     runtime = build_runtime(settings.with_overrides(jobs="thread"))
     try:
@@ -31,7 +31,8 @@ def preflight(settings: Settings) -> None:
 def worker(concurrency: int, loglevel: str, hostname: str | None, beat: bool) -> None:
     """Run background jobs from the broker (needs FIELDPROOF_JOBS=celery and FIELDPROOF_BROKER_URL)."""
     from api import observability
-    from api.worker import load_job_modules, make_celery
+    from api.runtime import load_job_modules
+    from api.worker import make_celery
 
     settings = Settings.from_env()
     if settings.jobs != "celery":

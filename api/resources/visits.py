@@ -2,8 +2,8 @@ from flask.views import MethodView
 
 from api.auth import current_actor, requires
 from api.context import db_session, reads_only, settings
-from api.resources.base import Blueprint, paginated, plain_page
-from api.schemas.visits import (VISIT_JSON, CheckInRequestSchema, CheckOutRequestSchema, RouteArgsSchema,
+from api.resources.base import Blueprint, paginated
+from api.schemas.visits import (CheckInRequestSchema, CheckOutRequestSchema, RouteArgsSchema,
                                 RouteSchema, VisitCreateSchema, VisitQueryArgsSchema, VisitSchema)
 from visits import services as visits
 
@@ -15,7 +15,6 @@ blp = Blueprint("visits", __name__, description="Lawful visits: scheduling, geof
 class Visits(MethodView):
     @reads_only
     @requires(*visits.READERS)
-    @plain_page(lambda actor: visits.list_visits(db_session(), actor), VISIT_JSON)
     @blp.arguments(VisitQueryArgsSchema, location="query")
     @blp.response(200, VisitSchema(many=True))
     @blp.paginate()

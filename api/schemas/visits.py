@@ -9,7 +9,6 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.schemas.common import Currency, Id, Latitude, Longitude, Money, SyncArgsSchema, Timestamp
-from api.shapes import BOOLEAN, DAY, JSON, MOMENT, NUMBER, TEXT, Group, Shape, Value
 from visits.models import OUTCOMES, VISIT_STATUSES
 from visits.profiles import RULE_IDS
 
@@ -100,39 +99,6 @@ class VisitSchema(ma.Schema):
     flags = fields.Dict(metadata={"description": "What a reviewer should look at (clock skew, travel, overrun)"})
     created_at = Timestamp()
     updated_at = Timestamp()
-
-    def dump(self, obj, *, many=None):
-        """The mobile sync reads this on every request, and marshmallow's field machinery cost more
-        than the query: whole dumps go through `visit_json`, which tests/api/test_visit_json.py keeps
-        equal to the fields above (marshmallow's own output, on the same visits)."""
-        if self.only or self.exclude or type(self) is not VisitSchema:
-            return super().dump(obj, many=many)
-        if self.many if many is None else many:
-            return [visit_json(visit) for visit in obj]
-        return visit_json(obj)
-
-
-VISIT_JSON = Shape(
-    Value("id", TEXT), Value("case_id", TEXT), Value("address_id", TEXT), Value("collector_id", TEXT),
-    Value("second_collector_id", TEXT), Value("window_start", MOMENT), Value("window_end", MOMENT),
-    Value("time_zone", TEXT), Value("local_date", DAY), Value("status", TEXT), Value("scheduled_by", TEXT),
-    Group("check_in", "checked_in_at",
-          Value("at", MOMENT, "checked_in_at"), Value("device_at", TEXT, "check_in_device_at"),
-          Value("received_at", MOMENT, "check_in_received_at"), Value("by", TEXT, "checked_in_by"),
-          Value("lat", NUMBER, "check_in_lat"), Value("lon", NUMBER, "check_in_lon"),
-          Value("accuracy_m", NUMBER, "check_in_accuracy_m"), Value("distance_m", NUMBER, "check_in_distance_m"),
-          Value("within_geofence", BOOLEAN), Value("outside_window", BOOLEAN),
-          Value("clock_skew_s", NUMBER), Value("impossible_travel", BOOLEAN)),
-    Group("check_out", "checked_out_at",
-          Value("at", MOMENT, "checked_out_at"), Value("lat", NUMBER, "check_out_lat"),
-          Value("lon", NUMBER, "check_out_lon"), Value("outcome", TEXT), Value("summary", TEXT)),
-    Value("flags", JSON), Value("created_at", MOMENT), Value("updated_at", MOMENT),
-)
-
-
-def visit_json(visit) -> dict:
-    """VisitSchema's output for one visit, without the field machinery (see VisitSchema.dump)."""
-    return VISIT_JSON.render(visit)
 
 
 class VisitQueryArgsSchema(SyncArgsSchema):

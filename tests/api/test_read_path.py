@@ -6,7 +6,7 @@ import time
 import pytest
 from sqlalchemy import event
 
-from api.tokens import TokenCache
+from accounts.token_cache import TokenCache
 
 
 def _statements(engine):
@@ -77,7 +77,7 @@ def cached_app(app):
     cache = runtime.extras["tokens"]
     assert isinstance(cache, TokenCache) and not cache.enabled  # development: off
     cache.enabled = True
-    cache.lookup("warm-up")  # start the listener
+    cache.start()  # start the listener
     assert _wait(lambda: cache.tokens.live)
     yield app, cache
     cache.stop()
@@ -104,7 +104,7 @@ def test_a_revocation_in_another_process_reaches_this_cache(cached_app, factory)
 
     from accounts.models import User
     from accounts.services import hash_token
-    from api.tokens import announce_revocations
+    from accounts.token_cache import announce_revocations
 
     app, cache = cached_app
     client = app.test_client()

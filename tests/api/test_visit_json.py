@@ -1,13 +1,12 @@
-"""The list endpoint's plain path (api/resources/base.py `plain_page`, `visit_json`) answers exactly
-what the marshmallow schemas and flask-smorest would, and keeps every rule they enforce."""
+"""A visit on the wire: `VisitSchema` is its one serialiser (list, read, check-in, check-out), and the
+list page keeps every rule the schemas and the domain's query enforce."""
 from __future__ import annotations
 
 import json
 
-import marshmallow as ma
 import pytest
 
-from api.schemas.visits import VisitSchema, visit_json
+from api.schemas.visits import VisitSchema
 from tests.api.visit_helpers import HOME, check_in, check_out, clock, local, make_world, scheduled  # noqa: F401
 
 
@@ -40,16 +39,19 @@ def _orm_visits(app, ids):
         session.close()
 
 
-def test_visit_json_is_the_marshmallow_schemas_output(app, visits):
+def test_every_visit_response_is_the_schemas_dump(app, client, world, visits):
+    """The list and the read answer `VisitSchema`'s output for the stored visit."""
     schema = VisitSchema()
+    listed = {v["id"]: v for v in client.get("/api/v1/visits?page_size=50", headers=world.collector.headers).get_json()}
     for visit in _orm_visits(app, [v["id"] for v in visits]):
-        assert visit_json(visit) == ma.Schema.dump(schema, visit)
-        assert json.dumps(visit_json(visit), sort_keys=True) == json.dumps(ma.Schema.dump(schema, visit), sort_keys=True)
-    assert {f for f in schema.fields} == set(visit_json(_orm_visits(app, [visits[2]["id"]])[0]))
+        dumped = json.loads(json.dumps(schema.dump(visit)))
+        assert listed[visit.id] == dumped
+        assert client.get(f"/api/v1/visits/{visit.id}", headers=world.collector.headers).get_json() == dumped
+    assert set(schema.fields) == set(listed[visits[2]["id"]])
 
 
-def test_the_plain_page_answers_as_the_full_path_does(client, world, visits):
-    """`?page=1` takes the plain path; `?page=01` (valid, but not the plain shape) the full one."""
+def test_a_page_reads_the_same_however_its_number_is_written(client, world, visits):
+    """`?page=1` and `?page=01` are the same page, with the same headers."""
     for user in (world.collector, world.supervisor):
         plain = client.get("/api/v1/visits?page_size=2&page=1", headers=user.headers)
         full = client.get("/api/v1/visits?page_size=2&page=01", headers=user.headers)
@@ -61,7 +63,7 @@ def test_the_plain_page_answers_as_the_full_path_does(client, world, visits):
             assert plain.headers[name] == full.headers[name] or name == "X-Request-ID"
 
 
-def test_the_plain_page_keeps_ownership_and_auth(client, factory, world, visits):
+def test_the_list_keeps_ownership_and_auth(client, factory, world, visits):
     stranger = factory.user("collector")
     assert client.get("/api/v1/visits?page_size=50", headers=stranger.headers).get_json() == []
     denied = client.get("/api/v1/visits?page_size=50")
@@ -74,24 +76,23 @@ def test_the_plain_page_keeps_ownership_and_auth(client, factory, world, visits)
 
 @pytest.mark.parametrize("query", ["page_size=0", "page_size=101", "page=0", "page_size=abc", "status=nonsense",
                                    "colour=red&page_size=2"])
-def test_anything_but_the_plain_shape_is_refused_by_the_schemas(client, world, visits, query):
+def test_malformed_or_unknown_queries_are_refused_by_the_schemas(client, world, visits, query):
     response = client.get(f"/api/v1/visits?{query}", headers=world.collector.headers)
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
 
 
 @pytest.mark.parametrize("query", ["page_size=2&page_size=3", "page_size=2&status=completed"])
-def test_other_shapes_go_through_the_schemas_as_before(client, world, visits, query):
-    """Not the plain shape: the full path answers (a repeated key or an unknown one as the schemas
-    decide, a filter applied); the plain path never guesses."""
+def test_repeated_and_filter_keys_as_the_schemas_decide(client, world, visits, query):
+    """A repeated key as the schemas decide, a filter applied."""
     response = client.get(f"/api/v1/visits?{query}", headers=world.collector.headers)
     assert response.status_code == 200
     if "status" in query:
         assert [v["status"] for v in response.get_json()] == ["completed"]
 
 
-def test_one_page_statement_per_role_serves_each_actor_their_own(client, factory, world, visits):
-    """The plain path builds its statement once per role with the actor's id bound per request
-    (`PageStatements`): actors of the same role, one after the other, each see only their own."""
+def test_each_actor_of_a_role_sees_their_own_pages(client, factory, world, visits):
+    """Actors of the same role, one after the other, each see only their own; a page past the end
+    still carries the total."""
     stranger = factory.user("collector")
     for _ in range(2):
         mine = client.get("/api/v1/visits?page_size=50", headers=world.collector.headers)
@@ -117,10 +118,10 @@ def _set_columns(app, visit_id, **values):
             setattr(visit, name, value)
 
 
-def test_awkward_values_read_the_same_on_the_plain_page_as_through_the_schemas(app, client, world, visits):
-    """On PostgreSQL the plain page is written by the database (api/shapes.py): microseconds with
-    trailing zeros and none at all, whole and tiny and negative floats, quotes, backslashes, control
-    characters, non-BMP text and nested JSON must come out as marshmallow writes them."""
+def test_awkward_values_read_the_same_on_every_path(app, client, world, visits):
+    """Microseconds with trailing zeros and none at all, whole and tiny and negative floats, quotes,
+    backslashes, control characters, non-BMP text and nested JSON: the list, the read and the
+    schema's own dump agree, on both back ends."""
     from datetime import UTC, datetime
 
     _set_columns(app, visits[2]["id"],
@@ -143,106 +144,35 @@ def test_awkward_values_read_the_same_on_the_plain_page_as_through_the_schemas(a
     assert awkward["check_out"]["at"] == "2026-03-01T02:40:00.000001Z"
     assert awkward["check_in"]["device_at"].endswith('"Ω\\\n🎉') and awkward["flags"]["nested"] == {"": {}}
     assert next(v for v in plain.get_json() if v["id"] == visits[0]["id"])["flags"] is None
+    for visit in _orm_visits(app, [visits[0]["id"], visits[2]["id"]]):
+        read = client.get(f"/api/v1/visits/{visit.id}", headers=world.collector.headers).get_json()
+        assert read == next(v for v in plain.get_json() if v["id"] == visit.id)
+        assert read == json.loads(json.dumps(VisitSchema().dump(visit)))
 
 
-def test_on_postgresql_the_database_writes_the_page(app, client, world, visits, monkeypatch):
-    """Python renders no row of the plain page on PostgreSQL, and every row elsewhere."""
-    from api.schemas.visits import VISIT_JSON
-    from api.shapes import Shape
-
-    rendered = []
-    monkeypatch.setattr(VISIT_JSON, "render", lambda row: rendered.append(row) or Shape.render(VISIT_JSON, row))
+def test_the_list_is_in_window_order(client, world, visits):
     response = client.get("/api/v1/visits?page_size=50", headers=world.collector.headers)
     assert response.status_code == 200 and len(response.get_json()) == 3
-    on_postgres = app.extensions["fieldproof"].db.dialect == "postgresql"
-    assert len(rendered) == (0 if on_postgres else 3)
     assert [v["window_start"] for v in response.get_json()] == sorted(v["window_start"] for v in visits)
 
 
-def test_a_page_connection_lost_is_503_and_the_next_page_reads_again(app, client, world, visits, database_url,
-                                                                     monkeypatch):
-    """The plain page runs on a DBAPI connection of the read-only pool (PostgreSQL): a connection
-    that died is a 503 like everywhere else, and the pool is renewed, so the next request reads."""
+def test_a_read_connection_lost_is_503_and_the_next_page_reads_again(app, client, world, visits, database_url):
+    """Connections of the read-only pool that died while idle: the request on one answers 503 like
+    everywhere else, and the pool is renewed, so the next request reads."""
     if app.extensions["fieldproof"].db.dialect != "postgresql":
-        pytest.skip("the page is read on a DBAPI connection on PostgreSQL only")
+        pytest.skip("terminating server connections needs PostgreSQL")
     from sqlalchemy import create_engine, text
-
-    from api.context import db_session
-    from api.resources.base import PageStatement
-
-    admin = create_engine(database_url)
-    real, killed = PageStatement.json_page, []
-
-    def kill_then_read(statement, engine, params):
-        """Every other connection of the database dies after the request authenticated (on its
-        own connection, which lives), before the page is read."""
-        if not killed:
-            spared = db_session().connection().connection.dbapi_connection.info.backend_pid
-            with admin.begin() as connection:
-                killed.append(connection.scalar(text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid NOT IN (pg_backend_pid(), :spared) AND backend_type = 'client backend'"),
-                    {"spared": spared}))
-        return real(statement, engine, params)
 
     page = "/api/v1/visits?page_size=50"
     assert client.get(page, headers=world.collector.headers).status_code == 200
-    readers = app.extensions["fieldproof"].db.reader_engine
-    held = [readers.raw_connection() for _ in range(4)]
-    for connection in held:
-        connection.close()  # four idle in the pool: all but one die below, unused
-    monkeypatch.setattr(PageStatement, "json_page", kill_then_read)
-    lost = client.get(page, headers=world.collector.headers)
+    admin = create_engine(database_url)
+    with admin.begin() as connection:
+        killed = connection.scalar(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"))
     admin.dispose()
-    assert killed[0] >= 1
+    assert killed >= 1
+    lost = client.get(page, headers=world.collector.headers)
     assert lost.status_code == 503 and lost.mimetype == "application/problem+json"
     again = client.get(page, headers=world.collector.headers)
     assert again.status_code == 200 and len(again.get_json()) == 3
-
-
-def test_the_page_statement_is_prepared_once_per_connection_and_again_when_the_server_forgot_it(
-        app, client, world, visits, monkeypatch):
-    """On PostgreSQL the page runs as a named prepared statement through libpq (`json_page`): made
-    once on a connection, reused by every later page, made again when the server dropped it (a
-    DISCARD ALL, a pooler in between) rather than answering 500, and taken as made when the server
-    already has it (a pooler's server connection that another client prepared it on)."""
-    if app.extensions["fieldproof"].db.dialect != "postgresql":
-        pytest.skip("the page is read on a DBAPI connection on PostgreSQL only")
-    from psycopg import pq
-
-    from api.resources import base
-
-    prepared, executed, real = [], [], base._expect
-
-    def recording(dbapi_connection, result, status):
-        (prepared if status == pq.ExecStatus.COMMAND_OK else executed).append(dbapi_connection)
-        return real(dbapi_connection, result, status)
-
-    monkeypatch.setattr(base, "_expect", recording)
-    page = "/api/v1/visits?page_size=50"
-    expected = client.get(page, headers=world.collector.headers).get_json()
-    assert len(expected) == 3
-    for _ in range(5):
-        assert client.get(page, headers=world.collector.headers).get_json() == expected
-    used = {id(connection): connection for connection in executed}
-    assert len(executed) == 6 and len(prepared) <= len(used)  # at most once per connection
-    assert len({id(connection) for connection in prepared}) == len(prepared)
-    for connection in used.values():  # idle in the pool now
-        connection.execute("DEALLOCATE ALL")
-    before = len(prepared)
-    again = client.get(page, headers=world.collector.headers)
-    assert again.status_code == 200 and again.get_json() == expected
-    assert len(prepared) == before + 1 and prepared[-1] is executed[-1]
-
-    readers = app.extensions["fieldproof"].db.reader_engine
-    statements = [made.for_role("collector", "postgresql") for made in base.PageStatements.made]
-    idle = [readers.raw_connection() for _ in range(readers.pool.checkedin())]
-    for connection in idle:  # every statement on the server; the pool has forgotten them
-        for statement in filter(None, statements):
-            connection.dbapi_connection.pgconn.prepare(statement.name, statement.sql.encode(), None)
-        connection.info.pop("page_statements", None)
-        connection.close()
-    before = len(prepared)
-    again = client.get(page, headers=world.collector.headers)
-    assert again.status_code == 200 and again.get_json() == expected
-    assert len(prepared) == before  # the duplicate is not an error: nothing went through `_expect`

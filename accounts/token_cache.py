@@ -20,6 +20,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from accounts.models import AccessToken, User
+from accounts.services import hash_token, verify_token
 from core.actor import Actor
 from core.clock import utcnow
 
@@ -116,7 +118,7 @@ class TokenCache:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        """Start this process's listener now rather than on the first lookup (api/warmup.py)."""
+        """Start this process's listener now rather than on the first lookup (a worker's warm-up)."""
         if self.enabled:
             self._ensure_listener()
 
@@ -130,16 +132,18 @@ class TokenCache:
                 self._listener.start()
                 self._pid = os.getpid()
 
-    def lookup(self, token_hash: str) -> tuple[Actor | None, int]:
-        """(cached actor or None, the generation to pass to `keep` after a database lookup)."""
+    def verify(self, session: Session, token: str) -> Actor:
+        """The token's actor: from the cache while it is live, else looked up (and kept, unless a
+        revocation was announced since the lookup began)."""
         if not self.enabled:
-            return None, -1
+            return verify_token(session, token)[0]
         self._ensure_listener()
-        return self.tokens.get(token_hash), self.tokens.generation
-
-    def keep(self, token_hash: str, actor: Actor, expires_at: datetime, generation: int) -> None:
-        if self.enabled and generation >= 0:
+        token_hash, generation = hash_token(token), self.tokens.generation
+        actor = self.tokens.get(token_hash)
+        if actor is None:
+            actor, expires_at = verify_token(session, token)
             self.tokens.put(token_hash, actor, expires_at, generation)
+        return actor
 
     def stop(self) -> None:
         if self._listener is not None:
@@ -147,8 +151,6 @@ class TokenCache:
 
 
 def _ends_tokens(session: Session) -> bool:
-    from accounts.models import AccessToken, User
-
     for obj in session.dirty:
         if isinstance(obj, AccessToken) and session.is_modified(obj) and obj.revoked_at is not None:
             return True

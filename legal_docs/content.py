@@ -19,7 +19,7 @@ __all__ = [
     "CaseSummary",
     "ChronologyEntry",
     "Consent",
-    "CustodyEvent",
+    "CustodyLine",
     "Exhibit",
     "LedgerSnapshot",
     "PacketContent",
@@ -86,8 +86,8 @@ class ChronologyEntry:
 
 
 @dataclass(frozen=True)
-class CustodyEvent:
-    """A custody event as the ledger holds it: the exact leaf bytes and their inclusion proof."""
+class CustodyLine:
+    """A line of an exhibit's chain of custody: the ledger event's exact leaf bytes and inclusion proof."""
 
     index: int
     type: str
@@ -132,7 +132,7 @@ class Exhibit:
     collector: str
     device: str
     consent: Consent
-    custody: tuple[CustodyEvent, ...]
+    custody: tuple[CustodyLine, ...]
     lat: float | None = None
     lon: float | None = None
     distance_m: float | None = None
@@ -211,3 +211,7 @@ class PacketContent:
     def jurisdiction_family(self) -> str:
         """CN, IN or US: the declaration form follows the country, not the state."""
         return self.jurisdiction.split("-", 1)[0]
+
+
+# The old name, for legal_docs/assembly.py (being moved on another branch) until it imports CustodyLine.
+CustodyEvent = CustodyLine

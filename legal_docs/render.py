@@ -160,6 +160,7 @@ class _Piece:
     pages: int
     bookmarks: list
     plates: list[tuple[int, tuple[float, float, float, float], Plate]] = field(default_factory=list)
+    cells: list[tuple[int, tuple[float, float, float, float], int, str]] = field(default_factory=list)
     continues: bool = False
 
 
@@ -329,8 +330,22 @@ def _exhibit_chunk(tag: str, indices: Sequence[int], heading: bool):
     return layout.write(document, tag, plates=plates, continues=not heading), spans
 
 
+def _cells(document) -> list[tuple[int, tuple[float, float, float, float], int, str]]:
+    """The empty boxes left for Bates ranges (``bates-N`` in the index, ``hash-N`` in the appendix):
+    page, box relative to the enclosing section's box on that page, exhibit number, style."""
+    cells = []
+    for index, page in enumerate(document.pages):
+        sections = [rect for name, rect in page.anchors.items() if name.startswith("sec-")]
+        for name, (x0, y0, x1, y1) in page.anchors.items():
+            style, _, number = name.partition("-")
+            if style in ("bates", "hash") and number.isdigit():
+                sx, sy, *_ = next(r for r in sections if r[0] <= x0 <= r[2] and r[1] <= y0 <= r[3])
+                cells.append((index, (x0 - sx, y0 - sy, x1 - sx, y1 - sy), int(number), style))
+    return cells
+
+
 def _task(job: tuple):
-    """One unit of work; exhibit chunks carry no page numbers, so they are laid out once, in any order."""
+    """One unit of work; pieces carry no page numbers, so they are laid out once, in any order."""
     kind, *args = job
     if kind == "assemble":
         return _assemble(*args)
@@ -339,7 +354,7 @@ def _task(job: tuple):
     layout: _Layout = _STATE["layout"]
     tag, context = args
     document = layout.render(kind, items=_STATE["printed"], **context)
-    return len(document.pages) if tag is None else layout.write(document, tag)
+    return layout.write(document, tag, cells=_cells(document))
 
 
 class _Runner:
@@ -446,13 +461,26 @@ def tag_font_subsets(pdf: pikepdf.Pdf) -> None:
                 holder[name] = pikepdf.Name("/" + tag + "+" + base.split("+", 1)[-1])
 
 
-def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, first_number: int,
-              packet_id: str) -> tuple[int, str]:
-    """Join a volume's pieces, draw the plates, the running heads and the Bates numbers on every
-    page, write the outline and attach the manifest. Returns the file's size and SHA-256."""
+def _assemble(pieces: list[_Piece], cover: tuple[str, dict], target: Path, manifest: bytes, first_number: int,
+              spans: dict[int, tuple[int, int]]) -> tuple[int, str, int]:
+    """Lay out the volume's cover (``cover``: the packet's or a volume's, with its numbers), then its
+    stamp document: each page's Bates number and the ranges that go into the index and appendix
+    cells. Join the pieces; draw the plates, the running heads and the stamps on every page; write
+    the outline and attach the manifest. Returns the file's size and SHA-256 and the cover's pages."""
     layout: _Layout = _STATE["layout"]
-    pages = sum(piece.pages for piece in pieces)
-    stamps = layout.write(layout.render("stamp", first=first_number, pages=pages), f"stamp-{target.stem}")
+    prefix = layout.content.bates_prefix
+    kind, context = cover
+    pieces = [layout.write(layout.render(kind, items=_STATE["printed"], **context), f"cover-{target.stem}"), *pieces]
+    cells: list[list[tuple]] = [[] for _ in range(sum(piece.pages for piece in pieces))]
+    offset = 0
+    for piece in pieces:
+        for page_index, (x0, y0, x1, y1), number, style in piece.cells:
+            first, last = spans[number]
+            lines = [bates_range(prefix, first, last)] if style == "hash" else \
+                [bates_number(prefix, first)] + ([f"–{bates_number(prefix, last)}"] if last != first else [])
+            cells[offset + page_index].append((style, x0, y0, x1 - x0, y1 - y0, lines))
+        offset += piece.pages
+    stamps = layout.write(layout.render("stamp", first=first_number, pages=cells), f"stamp-{target.stem}")
     heads_path = layout.work_dir / "heads.pdf"
     with pikepdf.open(pieces[0].path) as pdf, pikepdf.open(stamps.path) as stamp_pdf, \
             pikepdf.open(heads_path) as heads_pdf:
@@ -460,7 +488,8 @@ def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, first_num
         try:
             for other in others:
                 pdf.pages.extend(other.pages)
-            volume_id = hashlib.md5(f"{packet_id}/{target.name}".encode(), usedforsecurity=False).digest()
+            volume_id = hashlib.md5(f"{layout.content.packet_id}/{target.name}".encode(),
+                                    usedforsecurity=False).digest()
             pdf.trailer.ID = pikepdf.Array([pikepdf.String(volume_id), pikepdf.String(volume_id)])
             heads = pdf.copy_foreign(heads_pdf.pages[0].as_form_xobject())
             for page in pdf.pages:
@@ -503,7 +532,7 @@ def _assemble(pieces: Sequence[_Piece], target: Path, manifest: bytes, first_num
             for other in others:
                 other.close()
     digest = digest_file(target)
-    return digest.size, digest.sha256_hex
+    return digest.size, digest.sha256_hex, pieces[0].pages
 
 
 def volume_file_name(content: PacketContent, number: int) -> str:
@@ -566,63 +595,53 @@ def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Se
     volume_of = {printed[i].exhibit.number: v + 1 for v, group in enumerate(plan) for i in group}
     numbers = [(printed[group[0]].exhibit.number, printed[group[-1]].exhibit.number) for group in plan]
     chunks = [(v, indices) for v, group in enumerate(plan) for indices in _chunks(list(group), CHUNK_EXHIBITS)]
+    targets = [out_dir / Path(volume_file_name(content, v + 1)).name for v in range(len(plan))]
 
-    def matter(front_pages: int, covers: Sequence[int], back_pages: int, chunk_results):
-        """Jobs for the front and back matter and the volume covers, numbered on the given counts."""
-        number, firsts, spans = start + front_pages, [start], {}
+    # Phase 1: everything that prints no page number, laid out once each: the running heads, the
+    # front matter, the exhibit chunks and the back matter.
+    known = {"volume_of": volume_of, "volumes": len(plan)}
+    _heads, front, back, *chunk_results = runner.run(
+        [("heads", "heads", {}), ("front", "front", known), ("back", "back", known),
+         *(("exhibits", f"ex{n:04d}", tuple(indices), n == 0) for n, (_v, indices) in enumerate(chunks))])
+    pieces: list[list[_Piece]] = [[] for _ in plan]
+    for (v, _indices), (piece, _spans) in zip(chunks, chunk_results):
+        pieces[v].append(piece)
+    pieces[0].insert(0, front)
+    pieces[-1].append(back)
+
+    # Phase 2: the numbers, on a guessed page count for each cover; each volume assembled in parallel
+    # with its cover and its stamp document. When a cover turns out otherwise, again on the true count.
+    covers = [COVER_PAGES_GUESS] * len(plan)
+    for _attempt in range(4):
+        number, firsts, spans = start, [], {}
         for v in range(len(plan)):
-            if v:
-                firsts.append(number)
-                number += covers[v]
+            firsts.append(number)
+            number += covers[v] + (front.pages if v == 0 else 0)
             for (cv, _indices), (piece, chunk_spans) in zip(chunks, chunk_results):
                 if cv == v:
                     spans.update({n: (number + a, number + b) for n, (a, b) in chunk_spans.items()})
                     number += piece.pages
-        last = number + back_pages - 1
+        last = number + back.pages - 1
         volume_spans = [(first, (firsts[v + 1] - 1) if v + 1 < len(plan) else last, numbers[v])
                         for v, first in enumerate(firsts)]
-        context = {"start": start, "total_last": last, "spans": spans, "volume_of": volume_of,
-                   "volume_spans": volume_spans}
-        jobs = [("front", "front", context), ("back", "back", context)]
-        jobs += [("volume", f"vol{v + 1:02d}", {"volume": v + 1, "volumes": len(plan), "first": firsts[v],
-                                                "volume_exhibits": numbers[v]}) for v in range(1, len(plan))]
-        return jobs, spans, volume_spans
-
-    # Phase 1: the running heads, the exhibit chunks, and the front and back matter with placeholder
-    # numbers (of the real numbers' width) to count their pages.
-    placeholder = {"start": start, "total_last": start + 1, "volume_of": volume_of,
-                   "spans": {e.number: (start, start + 1) for e in content.exhibits},
-                   "volume_spans": [(start, start + 1, n) for n in numbers]}
-    chunk_jobs = [("exhibits", f"ex{n:04d}", tuple(indices), n == 0) for n, (_v, indices) in enumerate(chunks)]
-    _heads, front_pages, back_pages, *chunk_results = runner.run(
-        [("heads", "heads", {}), ("front", None, placeholder), ("back", None, placeholder), *chunk_jobs])
-    covers = [1] + [COVER_PAGES_GUESS] * (len(plan) - 1)
-    # Phase 2: the same matter with the real numbers, again if a page count moved.
-    for _attempt in range(4):
-        jobs, spans, volume_spans = matter(front_pages, covers, back_pages, chunk_results)
-        front, back, *volume_covers = runner.run(jobs)
-        counted = [1] + [piece.pages for piece in volume_covers]
-        if (front.pages, back.pages, counted) == (front_pages, back_pages, covers):
+        pagination = Pagination(
+            exhibits=tuple(ExhibitPlacement(n, volume_of[n], *spans[n]) for n in sorted(spans)),
+            volumes=tuple(VolumePlacement(v + 1, volume_file_name(content, v + 1), b - a + 1, a, b)
+                          for v, (a, b, _n) in enumerate(volume_spans)))
+        manifest = build_manifest(content, [BundleFile(exhibit_file_name(e), e.sha256, e.size, "exhibit")
+                                            for e in content.exhibits], pagination)
+        covers_context = [("cover", {"start": start, "total_last": last, "volume_spans": volume_spans, **known})]
+        covers_context += [("volume", {"volume": v + 1, "first": firsts[v], "volume_exhibits": numbers[v], **known})
+                           for v in range(1, len(plan))]
+        written = runner.run([("assemble", pieces[v], covers_context[v], targets[v], manifest, firsts[v], spans)
+                              for v in range(len(plan))])
+        counted = [cover_pages for _size, _digest, cover_pages in written]
+        if counted == covers:
             break
-        front_pages, back_pages, covers = front.pages, back.pages, counted
-    else:  # pragma: no cover - page counts do not depend on the numbers' values
-        raise RuntimeError("page counts did not settle")
-
-    pagination = Pagination(
-        exhibits=tuple(ExhibitPlacement(n, volume_of[n], *spans[n]) for n in sorted(spans)),
-        volumes=tuple(VolumePlacement(v + 1, volume_file_name(content, v + 1), b - a + 1, a, b)
-                      for v, (a, b, _n) in enumerate(volume_spans)))
-    exhibit_files = [BundleFile(exhibit_file_name(e), e.sha256, e.size, "exhibit") for e in content.exhibits]
-    manifest = build_manifest(content, exhibit_files, pagination)
-    # Phase 3: each volume assembled, in parallel.
-    volume_pieces = [[front] if v == 0 else [volume_covers[v - 1]] for v in range(len(plan))]
-    for (v, _indices), (piece, _spans) in zip(chunks, chunk_results):
-        volume_pieces[v].append(piece)
-    volume_pieces[-1].append(back)
-    targets = [out_dir / Path(volume_file_name(content, v + 1)).name for v in range(len(plan))]
-    written = runner.run([("assemble", pieces, targets[v], manifest, volume_spans[v][0], content.packet_id)
-                          for v, pieces in enumerate(volume_pieces)])
+        covers = counted
+    else:  # pragma: no cover - a cover is one page unless there are hundreds of volumes
+        raise RuntimeError("cover page counts did not settle")
     volumes = tuple(Volume(v + 1, targets[v], b - a + 1, a, b, size, digest, bates_number(content.bates_prefix, a),
                            bates_number(content.bates_prefix, b))
-                    for v, ((size, digest), (a, b, _n)) in enumerate(zip(written, volume_spans)))
+                    for v, ((size, digest, _c), (a, b, _n)) in enumerate(zip(written, volume_spans)))
     return RenderedPacket(volumes, pagination, manifest, tuple(warnings), content.bates_prefix)

@@ -438,3 +438,98 @@ def test_volume_covers_have_their_words_and_bookmark(split_packets):
             if content.language == "zh-CN":
                 assert any("CJK-SC" in name for name in first_page_fonts), first_page_fonts
     assert len(ids) == len(rendered.volumes) - 1
+
+
+# --- PDF conformance findings (qpdf, poppler, pikepdf/fontTools) ------------------------------
+
+
+def _font_programs(pdf):
+    """(tag, font name, SHA-256 of the embedded program) of every font subset in a file."""
+    found = set()
+    for font in pdf.objects:
+        if isinstance(font, pikepdf.Dictionary) and font.get("/Type") == pikepdf.Name.FontDescriptor:
+            key = next((k for k in ("/FontFile", "/FontFile2", "/FontFile3") if k in font), None)
+            name = str(font.FontName)[1:]
+            if key is not None and "+" in name:
+                tag, base = name.split("+", 1)
+                found.add((tag, base, hashlib.sha256(font[key].read_bytes()).hexdigest()))
+    return found
+
+
+def test_font_subset_tags_are_unique_per_font_program(split_packets):
+    """Volumes joined from several pieces: different subsets never share a tag (ISO 32000-1 §9.6.4)."""
+    _content, rendered = split_packets
+    for volume in rendered.volumes:
+        with pikepdf.open(volume.path) as pdf:
+            programs = _font_programs(pdf)
+        by_tag = {}
+        for tag, base, digest in programs:
+            by_tag.setdefault((tag, base), set()).add(digest)
+        assert programs and all(len(digests) == 1 for digests in by_tag.values()), by_tag
+
+
+def _pdf_date(value: str):
+    from datetime import datetime
+    match = re.fullmatch(r"D:(\d{14})(Z|[+-]\d\d'\d\d'?)?", value)
+    zone = (match.group(2) or "Z").replace("'", "")
+    return datetime.strptime(match.group(1) + ("+0000" if zone == "Z" else zone), "%Y%m%d%H%M%S%z")
+
+
+def test_info_and_xmp_dates_are_equal(tmp_path):
+    """Info /CreationDate and /ModDate equal XMP CreateDate and ModifyDate, even when the packet was
+    generated at a fraction of a second."""
+    from dataclasses import replace
+    from datetime import datetime
+
+    content, _key = make_packet_content(tmp_path / "in", photos=1, pdf=False, audio=False)
+    content = replace(content, generated_at=content.generated_at.replace(microsecond=654_321))
+    rendered = render_packet(content, tmp_path / "out")
+    xmp = "{http://ns.adobe.com/xap/1.0/}"
+    with pikepdf.open(rendered.volumes[0].path) as pdf:
+        with pdf.open_metadata() as meta:
+            created, modified = meta.get(f"{xmp}CreateDate"), meta.get(f"{xmp}ModifyDate")
+        assert created and modified
+        assert _pdf_date(str(pdf.docinfo.CreationDate)) == datetime.fromisoformat(created)
+        assert _pdf_date(str(pdf.docinfo.ModDate)) == datetime.fromisoformat(modified)
+
+
+def _words(path, page: int) -> list[tuple[float, float, float, str]]:
+    """(xMin, yMin, xMax, word) on a page (1-based), from poppler's pdftotext -bbox."""
+    import html
+    import subprocess
+    out = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), "-bbox", str(path), "-"],
+                         capture_output=True, text=True, check=True).stdout
+    return [(float(x0), float(y0), float(x1), html.unescape(word)) for x0, y0, x1, word in
+            re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', out)]
+
+
+def test_hash_appendix_header_sits_over_its_columns(packet):
+    """By glyph positions in the PDF: the Bates range and SHA-256 headers start where their columns
+    start, and the exhibit header ends where the right-aligned numbers end (CJK headers too)."""
+    content, rendered = packet
+    words = render.labels(content)
+    title, short, bates_label = str(words.hash_appendix), str(words.exhibit_short), str(words.bates_range)
+    volume = rendered.volumes[-1]
+    page = next(i for i, text in enumerate(_texts(volume.path), 1) if text.startswith(title))
+    found = _words(volume.path, page)
+    row_range = next(w for w in found if w[3].startswith(rendered.exhibit_bates(1)[0]))
+    row_hash = next(w for w in found if w[3] == content.exhibits[0].sha256)
+    row_number = next(w for w in found if w[3] == "1" and abs(w[1] - row_range[1]) < 1)
+    header_short = next(w for w in found if w[3] == short)
+    header_range = next(w for w in found if w[3] == bates_label.split()[0])
+    header_hash = next(w for w in found if w[3] == "SHA-256")
+    assert abs(header_range[0] - row_range[0]) < 0.5, (header_range, row_range)
+    assert abs(header_hash[0] - row_hash[0]) < 0.5, (header_hash, row_hash)
+    assert abs(header_short[2] - row_number[2]) < 0.5, (header_short, row_number)
+
+
+def test_every_volume_over_the_limit_is_warned(tmp_path):
+    """Volumes of one exhibit that cannot fit the limit are named in the packet's warnings like any other."""
+    content, _key = make_packet_content(tmp_path / "in", photos=3, pdf=False, audio=False)
+    limit = 400_000                       # each photo is larger than this on its own
+    rendered = render_packet(content, tmp_path / "out", max_volume_bytes=limit)
+    over = [volume for volume in rendered.volumes if volume.size > limit]
+    assert len(over) >= 3
+    for volume in over:
+        assert any(warning.startswith(f"volume {volume.number} is") and f"{limit}-byte limit" in warning
+                   for warning in rendered.warnings), (volume.number, rendered.warnings)

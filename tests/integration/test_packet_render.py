@@ -533,3 +533,37 @@ def test_every_volume_over_the_limit_is_warned(tmp_path):
     for volume in over:
         assert any(warning.startswith(f"volume {volume.number} is") and f"{limit}-byte limit" in warning
                    for warning in rendered.warnings), (volume.number, rendered.warnings)
+
+
+def test_volumes_honour_the_limit_whenever_one_exhibit_fits(split_packets):
+    """Chinese volumes too: their font subsets hold only the glyphs shown, so a volume carries its
+    photos and little else; every glyph shown is in the embedded program, under its CID."""
+    import io
+
+    from fontTools.cffLib import CFFFontSet
+
+    content, rendered = split_packets
+    assert len(rendered.volumes) >= 2
+    assert all(volume.size <= 1_200_000 for volume in rendered.volumes), [v.size for v in rendered.volumes]
+    assert not [w for w in rendered.warnings if "limit" in w]
+    with pikepdf.open(rendered.volumes[1].path) as pdf:
+        page = pdf.pages[1]
+        shown = _glyphs_shown(pdf, page)
+        programs = {}
+        for _name, font in page.Resources.Font.items():
+            descriptor = font.DescendantFonts[0].FontDescriptor
+            if "/FontFile3" in descriptor:
+                assert descriptor.FontFile3.Subtype == pikepdf.Name.CIDFontType0C
+                cff = CFFFontSet()
+                cff.decompile(io.BytesIO(descriptor.FontFile3.read_bytes()), None)
+                programs[str(font.BaseFont)] = cff[cff.fontNames[0]]
+    if content.language == "zh-CN":
+        assert programs
+    for base, code, _text in shown:
+        if base in programs:
+            program = programs[base]
+            name = f"cid{int.from_bytes(code, 'big'):05d}"
+            assert name in program.charset, (base, name)
+            charstring, _ = program.CharStrings.getItemAndSelector(name)
+            charstring.decompile()
+            assert len(charstring.program) > 1, (base, name)   # an outline, not an empty glyph

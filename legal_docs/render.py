@@ -6,24 +6,25 @@ the photos into the empty boxes the stylesheet left for them, draws the running 
 numbers (also laid out by WeasyPrint) over every page, writes the outline and attaches the manifest.
 
 * The packet is made in pieces, each its own small WeasyPrint document, so memory stays bounded
-  and pieces lay out in parallel in worker processes (``RENDER_WORKERS``, from
-  ``FIELDPROOF_RENDER_WORKERS``, default min(2, CPUs)): each volume's exhibits in chunks of
-  ``CHUNK_EXHIBITS``, the front matter (cover, summary, chronology, exhibit index), the cover of
-  each volume from the second on, and the back matter (declaration, hash appendix, how to verify).
-* Phase 1 lays out the exhibit chunks, which print no page number, and counts the pages of the
-  front and back matter laid out with placeholder numbers. Bates numbers are monospaced and of a
-  fixed width, so phase 2, which lays out the front and back matter and the volume covers with the
-  real numbers, gives the same counts (it is repeated if it does not).
-* Phase 3 assembles each volume in a worker. What repeats on every page is laid out once: the
-  running heads, one page drawn as a form XObject on each page. The Bates numbers are a volume's
-  *stamp document*: one page per page of the volume, the number in a margin box from the page
-  counter (``counter-reset`` to the volume's first number).
+  and pieces lay out in parallel in worker processes (the ``render_workers`` setting,
+  ``FIELDPROOF_RENDER_WORKERS``; default min(2, CPUs)).
+* Phase 1 lays out, once each and in any order, everything that prints no page number: the front
+  matter (summary, chronology, exhibit index), each volume's exhibits in chunks of
+  ``CHUNK_EXHIBITS``, the back matter (declaration, hash appendix, how to verify) and the running
+  heads (one page, drawn on every page: what repeats is laid out once). The Bates cells of the index
+  and the appendix are boxes left empty, as the photos' are.
+* Phase 2 numbers the pages (each cover guessed at ``COVER_PAGES_GUESS`` pages) and assembles each
+  volume in a worker: its cover (the packet's, or the volume's) and its *stamp document* are laid out
+  there, the stamp being one page per page of the volume with the Bates number in a margin box from
+  the page counter (``counter-reset`` to the volume's first number) and the index and appendix ranges
+  in boxes placed where the empty cells landed. When a cover turns out longer, phase 2 runs again.
 * Photos are *plates*: the stylesheet gives each a box of fixed size; WeasyPrint reports where it
   landed (``Page.anchors``) and pikepdf draws the JPEG there as a DCTDecode image, copying its bytes
   when it is already print-sized (``PRINT_MAX_EDGE``), else after one downscale.
 * Joined pieces each carry their own font subsets, which WeasyPrint tags by font name only; the
   assembly tags each font program by its own hash, so different subsets never share a tag
-  (ISO 32000-1 §9.6.4) and identical ones share one program.
+  (ISO 32000-1 §9.6.4) and identical ones share one program. Chinese subsets are cut down to the
+  glyphs shown (``settle_fonts``), so a volume carries its photos and little else.
 * Volumes are planned from byte estimates (plates + text + fonts), exhibits never split. A volume
   of several exhibits that comes out over the limit makes the packet be planned again on the
   measured overhead; a volume still over the limit is named in the packet's warnings.

@@ -656,7 +656,8 @@ def _render(content: PacketContent, out_dir: Path, scratch: Path, limit: int, st
 def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Sequence[range], runner: _Runner,
              out_dir: Path, start: int, warnings: list[str]) -> RenderedPacket:
     volume_of = {printed[i].exhibit.number: v + 1 for v, group in enumerate(plan) for i in group}
-    numbers = [(printed[group[0]].exhibit.number, printed[group[-1]].exhibit.number) for group in plan]
+    numbers = [(printed[group[0]].exhibit.number, printed[group[-1]].exhibit.number) if group else (0, 0)
+               for group in plan]
     chunks = [(v, indices) for v, group in enumerate(plan) for indices in _chunks(list(group), CHUNK_EXHIBITS)]
     targets = [out_dir / Path(volume_file_name(content, v + 1)).name for v in range(len(plan))]
 

@@ -524,8 +524,8 @@ def settle_fonts(pdf: pikepdf.Pdf) -> None:
                 holder[name] = pikepdf.Name("/" + tag + "+" + base.split("+", 1)[-1])
 
 
-def _assemble(pieces: list[_Piece], cover: tuple[str, dict], target: Path, manifest: bytes, first_number: int,
-              spans: dict[int, tuple[int, int]]) -> tuple[int, str, int]:
+def _assemble(pieces: list[_Piece], cover: tuple[str, dict], target: Path, manifest: tuple[bytes, bytes],
+              first_number: int, spans: dict[int, tuple[int, int]]) -> tuple[int, str, int]:
     """Lay out the volume's cover (``cover``: the packet's or a volume's, with its numbers), then its
     stamp document: each page's Bates number and the ranges that go into the index and appendix
     cells. Join the pieces; draw the plates, the running heads and the stamps on every page; write
@@ -561,9 +561,8 @@ def _assemble(pieces: list[_Piece], cover: tuple[str, dict], target: Path, manif
             offset = 0
             for piece in pieces:
                 for page_index, rect, plate in piece.plates:
-                    index = offset + page_index
-                    drawings.setdefault(index, []).append(
-                        _draw_plate(pdf, pdf.pages[index], rect, plate, f"FPPlate{len(drawings)}x{index}"))
+                    drawn = drawings.setdefault(offset + page_index, [])
+                    drawn.append(_draw_plate(pdf, pdf.pages[offset + page_index], rect, plate, f"FPPlate{len(drawn)}"))
                 offset += piece.pages
             for index, page in enumerate(pdf.pages):
                 page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
@@ -582,12 +581,14 @@ def _assemble(pieces: list[_Piece], cover: tuple[str, dict], target: Path, manif
                         outline.root.extend(items)
                     offset += piece.pages
             moment = layout.content.generated_at.strftime("D:%Y%m%d%H%M%SZ")
+            plain, deflated = manifest
             spec = pikepdf.AttachedFileSpec(
-                pdf, manifest, filename="manifest.json", mime_type="application/json",
+                pdf, plain, filename="manifest.json", mime_type="application/json",
                 description="Packet manifest (RFC 8785 JSON): file hashes, custody leaves and inclusion proofs",
                 creation_date=moment, mod_date=moment, relationship=pikepdf.Name.Data)
-            # /Params keeps the plain file's size and MD5, as PDF 32000 asks; the stream is deflated.
-            spec.obj.EF.F.write(zlib.compress(manifest), filter=pikepdf.Name.FlateDecode)
+            # /Params keeps the plain file's size and MD5, as PDF 32000 asks; the stream is deflated
+            # once for all volumes.
+            spec.obj.EF.F.write(deflated, filter=pikepdf.Name.FlateDecode)
             pdf.attachments["manifest.json"] = spec
             pdf.Root.AF = pikepdf.Array([spec.obj])
             pdf.save(target)
@@ -697,7 +698,8 @@ def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Se
         covers_context = [("cover", {"start": start, "total_last": last, "volume_spans": volume_spans, **known})]
         covers_context += [("volume", {"volume": v + 1, "first": firsts[v], "volume_exhibits": numbers[v], **known})
                            for v in range(1, len(plan))]
-        written = runner.run([("assemble", pieces[v], covers_context[v], targets[v], manifest, firsts[v], spans)
+        both = (manifest, zlib.compress(manifest))
+        written = runner.run([("assemble", pieces[v], covers_context[v], targets[v], both, firsts[v], spans)
                               for v in range(len(plan))])
         counted = [cover_pages for _size, _digest, cover_pages in written]
         if counted == covers:

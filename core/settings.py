@@ -103,6 +103,7 @@ class Settings:
     custodian_name: str = "Custodian of Records"
     custodian_title: str = "Records custodian"
     packet_volume_bytes: int = 25_000_000
+    render_workers: int = 0          # processes laying out a packet; 0: min(2, CPUs)
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -158,6 +159,7 @@ class Settings:
             custodian_name=env.get(PREFIX + "CUSTODIAN_NAME") or cls.custodian_name,
             custodian_title=env.get(PREFIX + "CUSTODIAN_TITLE") or cls.custodian_title,
             packet_volume_bytes=_int(env, "PACKET_VOLUME_BYTES", cls.packet_volume_bytes, 1_000_000),
+            render_workers=_int(env, "RENDER_WORKERS", cls.render_workers, 0),
         )
         settings.check()
         return settings

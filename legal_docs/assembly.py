@@ -47,7 +47,7 @@ from legal_docs.content import (
     CaseSummary,
     ChronologyEntry,
     Consent,
-    CustodyEvent,
+    CustodyLine,
     Exhibit,
     LedgerSnapshot,
     PacketContent,
@@ -377,7 +377,7 @@ def _record_packeted(session: Session, runtime, packet: Packet, selection: Selec
     return issue_checkpoint(session, runtime.signer, runtime.settings.ledger_origin)
 
 
-def _custody_proofs(session: Session, item: EvidenceItem, tree_size: int) -> tuple[CustodyEvent, ...]:
+def _custody_proofs(session: Session, item: EvidenceItem, tree_size: int) -> tuple[CustodyLine, ...]:
     """Every event about the item inside the checkpoint's tree, each with its inclusion proof."""
     events = []
     for event in custody_for_evidence(session, item.id):
@@ -385,7 +385,7 @@ def _custody_proofs(session: Session, item: EvidenceItem, tree_size: int) -> tup
             continue
         proof = inclusion_proof(session, event.ledger_index, tree_size)
         leaf = event.leaf.encode("utf-8")
-        events.append(CustodyEvent(index=event.ledger_index, type=event.type, at=json.loads(leaf)["at"],
+        events.append(CustodyLine(index=event.ledger_index, type=event.type, at=json.loads(leaf)["at"],
                                    actor=event.actor_id, leaf=leaf, leaf_hash=event.leaf_hash,
                                    audit_path=tuple(proof.audit_path)))
     return tuple(events)
@@ -466,7 +466,7 @@ def _lookups(session: Session, case: Case, items: list[EvidenceItem]) -> _Lookup
     )
 
 
-def _exhibit(number: int, choice: Choice, path: Path, custody: tuple[CustodyEvent, ...], look: _Lookups,
+def _exhibit(number: int, choice: Choice, path: Path, custody: tuple[CustodyLine, ...], look: _Lookups,
              language: str) -> Exhibit:
     words = _WORDS[language]
     item = choice.item

@@ -4,10 +4,9 @@ Pure functions so that the numbering rules are table-tested without a renderer.
 """
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-__all__ = ["DIGITS", "PageSpan", "allocate_pages", "bates_number", "bates_range", "plan_volumes"]
+__all__ = ["DIGITS", "bates_number", "bates_range", "plan_volumes"]
 
 DIGITS = 6
 
@@ -27,31 +26,6 @@ def bates_range(prefix: str, first: int, last: int, digits: int = DIGITS) -> str
         raise ValueError(f"Bates range {first}..{last} is empty")
     start = bates_number(prefix, first, digits)
     return start if first == last else f"{start}–{bates_number(prefix, last, digits)}"
-
-
-@dataclass(frozen=True)
-class PageSpan:
-    """The pages one section or exhibit occupies, by Bates number."""
-
-    key: Hashable
-    first: int
-    last: int
-
-    @property
-    def pages(self) -> int:
-        return self.last - self.first + 1
-
-
-def allocate_pages(parts: Iterable[tuple[Hashable, int]], start: int = 1) -> list[PageSpan]:
-    """Give consecutive parts consecutive page ranges from ``start``; pass the next start on to continue."""
-    spans = []
-    number = start
-    for key, pages in parts:
-        if pages < 1:
-            raise ValueError(f"part {key!r} has {pages} pages; every part takes at least one")
-        spans.append(PageSpan(key, number, number + pages - 1))
-        number += pages
-    return spans
 
 
 def plan_volumes(sizes: Sequence[int], limit: int, *, first_overhead: int = 0,

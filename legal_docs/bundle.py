@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.errors import IntegrityFailure
+from core.hashing import digest_stream
 from custody.ledger.checkpoint import key_id
 from legal_docs.content import PacketContent
 from legal_docs.manifest import BundleFile, build_manifest, exhibit_file_name, sign_manifest
@@ -25,12 +26,12 @@ from legal_docs.render import RenderedPacket, volume_file_name
 
 __all__ = ["BundleResult", "VERIFY_COMMANDS", "verify_instructions", "write_bundle"]
 
-_BLOCK = 1 << 20
 _COMPRESSIBLE = ("text/", "application/json", "audio/wav", "audio/x-wav")
 
 VERIFY_COMMANDS = {
     "key_id": "openssl pkey -pubin -in public_key.pem -outform DER | tail -c 32 | sha256sum",
-    "manifest_signature": "openssl pkeyutl -verify -pubin -inkey public_key.pem -rawin -in manifest.json -sigfile manifest.sig",
+    "manifest_signature": "openssl pkeyutl -verify -pubin -inkey public_key.pem -rawin -in manifest.json "
+                          "-sigfile manifest.sig",
     "file_hashes": "python3 -c \"import json; [print(f['sha256'] + '  ' + f['path']) for f in "
                    "json.load(open('manifest.json'))['files']]\" | sha256sum -c -",
     "checkpoint_extract": "python3 -c \"import json, base64; c = json.load(open('manifest.json'))['checkpoint']; "
@@ -151,14 +152,11 @@ def _write_bytes(archive: zipfile.ZipFile, name: str, data: bytes, content: Pack
 
 def _copy_file(archive: zipfile.ZipFile, name: str, source: Path, expected_sha256: str, size: int,
                compress: bool, content: PacketContent) -> None:
-    digest = hashlib.sha256()
     info = _info(name, content, compress, size)
     with open(source, "rb") as reader, archive.open(info, "w", force_zip64=size > 0x7FFF0000) as writer:
-        while block := reader.read(_BLOCK):
-            digest.update(block)
-            writer.write(block)
-    if digest.hexdigest() != expected_sha256:
-        raise IntegrityFailure(f"{source} hashes to {digest.hexdigest()}, not the recorded {expected_sha256}",
+        digest = digest_stream(reader, copy_to=writer)
+    if digest.sha256_hex != expected_sha256:
+        raise IntegrityFailure(f"{source} hashes to {digest.sha256_hex}, not the recorded {expected_sha256}",
                                file=name)
 
 

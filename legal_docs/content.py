@@ -19,7 +19,7 @@ __all__ = [
     "CaseSummary",
     "ChronologyEntry",
     "Consent",
-    "CustodyEvent",
+    "CustodyLine",
     "Exhibit",
     "LedgerSnapshot",
     "PacketContent",
@@ -86,8 +86,8 @@ class ChronologyEntry:
 
 
 @dataclass(frozen=True)
-class CustodyEvent:
-    """A custody event as the ledger holds it: the exact leaf bytes and their inclusion proof."""
+class CustodyLine:
+    """A line of an exhibit's chain of custody: the ledger event's exact leaf bytes and inclusion proof."""
 
     index: int
     type: str
@@ -132,7 +132,7 @@ class Exhibit:
     collector: str
     device: str
     consent: Consent
-    custody: tuple[CustodyEvent, ...]
+    custody: tuple[CustodyLine, ...]
     lat: float | None = None
     lon: float | None = None
     distance_m: float | None = None

@@ -10,8 +10,6 @@ retry would fail the same way, and a lawyer requests a new version once the caus
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import shutil
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 from cases.services import record_event
 from core.clock import utcnow
 from core.errors import FieldProofError
+from core.hashing import digest_file
 from core.jobs import job
 from custody.append import record_custody_event
 from evidence.services import verify_stored
@@ -31,7 +30,6 @@ log = logging.getLogger("fieldproof.packets")
 
 # Shares of `progress`: copying and re-hashing exhibits, then rendering, then bundling and storing.
 _COPY_SHARE, _RENDER_SHARE = 0.4, 0.45
-_BLOCK = 1 << 20
 
 
 def work_directory(runtime, packet_id: str) -> Path:
@@ -39,21 +37,11 @@ def work_directory(runtime, packet_id: str) -> Path:
     return Path(runtime.settings.data_dir) / "packets" / packet_id
 
 
-def _digests(path: Path) -> tuple[str, str, int]:
-    """SHA-256 (hex), Content-MD5 (base64) and size of a file, read once."""
-    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
-    with open(path, "rb") as reader:
-        while block := reader.read(_BLOCK):
-            sha.update(block)
-            md5.update(block)
-            size += len(block)
-    return sha.hexdigest(), base64.b64encode(md5.digest()).decode("ascii"), size
-
-
 def _store(blobs, path: Path) -> tuple[str, int]:
     """Put a built file in the blob store under its SHA-256; bytes already there are re-hashed."""
-    sha256, md5, size = _digests(path)
-    stored = blobs.put_file(path, sha256, size, md5)
+    digest = digest_file(path, md5=True)
+    sha256, size = digest.sha256_hex, digest.size
+    stored = blobs.put_file(path, sha256, size, digest.md5_b64)
     if not stored.created:
         verify_stored(blobs, sha256, size)
     return sha256, size
@@ -96,7 +84,7 @@ def build_packet(runtime, packet_id: str) -> None:
 
         content = assemble_content(runtime, packet_id, work, progress=copied)
         rendered = render_packet(content, work / "pdf", max_volume_bytes=runtime.settings.packet_volume_bytes,
-                                 work_dir=work)
+                                 work_dir=work, workers=runtime.settings.render_workers)
         _set_progress(runtime, packet_id, _COPY_SHARE + _RENDER_SHARE)
         bundle = write_bundle(work / "bundle.zip", content, rendered, runtime.signer.key.private_key)
         volumes = []

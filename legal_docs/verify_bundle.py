@@ -95,7 +95,7 @@ def _screen(archive: zipfile.ZipFile, limits: BundleLimits, report: BundleReport
     # are a zip bomb's trick; a bundle we wrote never has them.
     spans = sorted((info.header_offset, info.header_offset + 30 + len(info.orig_filename) + info.compress_size,
                     info.filename) for info in infos)
-    for (start, end, name), (next_start, _, next_name) in zip(spans, spans[1:]):
+    for (_, end, name), (next_start, _, next_name) in zip(spans, spans[1:]):
         if next_start < end:
             report.problem(next_name, "overlapping_entries", f"entry {next_name!r} overlaps the bytes of {name!r}")
             return entries

@@ -23,7 +23,7 @@ from legal_docs.content import (
     CaseSummary,
     ChronologyEntry,
     Consent,
-    CustodyEvent,
+    CustodyLine,
     Exhibit,
     LedgerSnapshot,
     PacketContent,
@@ -109,14 +109,14 @@ def build_ledger(items: list[tuple[str, str]], private_key: Ed25519PrivateKey, e
     size = len(leaves)
     checkpoint = Checkpoint(ORIGIN, size, store.root())
     signed = sign_checkpoint(private_key, checkpoint)
-    custody: dict[str, list[CustodyEvent]] = {}
+    custody: dict[str, list[CustodyLine]] = {}
     import json
     for index, (leaf, owner) in enumerate(zip(leaves, owners)):
         if owner is None:
             continue
         event = json.loads(leaf)
         proof = inclusion_proof(store.get_node, index, size)
-        custody.setdefault(owner, []).append(CustodyEvent(
+        custody.setdefault(owner, []).append(CustodyLine(
             index=index, type=event["type"], at=event["at"], actor=event["actor_id"], leaf=leaf,
             leaf_hash=leaf_hash_hex(leaf), audit_path=tuple(node.hex() for node in proof)))
     raw = private_key.public_key().public_bytes_raw()

@@ -3,7 +3,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.api.visit_helpers import HOME, check_in, clock, local, make_world, moved, scheduled  # noqa: F401
+from tests.api.visit_helpers import HOME, check_in, local, make_world, moved, scheduled  # noqa: F401
 
 
 @pytest.fixture

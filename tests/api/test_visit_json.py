@@ -7,7 +7,7 @@ import json
 import pytest
 
 from api.schemas.visits import VisitSchema
-from tests.api.visit_helpers import HOME, check_in, check_out, clock, local, make_world, scheduled  # noqa: F401
+from tests.api.visit_helpers import HOME, check_in, check_out, local, make_world, scheduled  # noqa: F401
 
 
 @pytest.fixture

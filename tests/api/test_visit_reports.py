@@ -1,11 +1,10 @@
 """GET /reports/visits: per collector, as JSON and as CSV; refusals counted per rule id."""
 import csv
 import io
-from datetime import timedelta
 
 import pytest
 
-from tests.api.visit_helpers import (HOME, check_in, check_out, clock, local, make_world, moved,  # noqa: F401
+from tests.api.visit_helpers import (HOME, check_in, check_out, local, make_world, moved,  # noqa: F401
                                      schedule, scheduled)
 
 

@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.api.visit_helpers import (HOME, WORK, check_in, check_out, clock, local, make_world, moved,  # noqa: F401
+from tests.api.visit_helpers import (HOME, WORK, check_in, check_out, local, make_world, moved,  # noqa: F401
                                      rules_of, schedule, scheduled, timeline)
 
 

@@ -124,8 +124,8 @@ def test_a_bookmark_per_section_and_per_exhibit(packet):
     top = [title for depth, title, _ in marks if depth == 0]
     sections = {"en": ["Court-filing packet", "Case summary", "Chronology of collection efforts", "Exhibit index",
                        "Exhibits", "Certification of records", "Hash appendix", "How to verify this packet"],
-                "zh-CN": ["诉讼证据材料", "案件概要", "催收经过", "证据目录", "证据", "电子数据真实性说明", "哈希值附录",
-                          "核验方法"]}[content.language]
+                "zh-CN": ["诉讼证据材料", "案件概要", "催收经过", "证据目录", "证据", "电子数据真实性说明",
+                          "哈希值附录", "核验方法"]}[content.language]
     for expected in sections:
         assert any(title.startswith(expected) for title in top), (expected, top)
     label = "Exhibit {}:" if content.language == "en" else "证据{}:"
@@ -234,7 +234,8 @@ def test_parallel_rendering_matches_serial(tmp_path, monkeypatch, start_method):
     assert len(serial.volumes) >= 2
     assert parallel.pagination == serial.pagination
     assert parallel.embedded_manifest == serial.embedded_manifest
-    assert [(v.first, v.last, v.pages) for v in parallel.volumes] == [(v.first, v.last, v.pages) for v in serial.volumes]
+    assert [(v.first, v.last, v.pages) for v in parallel.volumes] == \
+        [(v.first, v.last, v.pages) for v in serial.volumes]
     assert _page_texts(parallel) == _page_texts(serial)
     for volume in parallel.volumes:
         with pikepdf.open(volume.path) as pdf, pikepdf.open(serial.volumes[volume.number - 1].path) as other:
@@ -242,9 +243,9 @@ def test_parallel_rendering_matches_serial(tmp_path, monkeypatch, start_method):
                 [str(item.title) for item in other.open_outline().root]
 
 
-def test_volumes_assembled_on_a_wrong_cover_count_are_made_again(tmp_path, monkeypatch):
-    """Volumes 2 on are assembled while the cover is laid out, on a guessed page count; when the
-    cover turns out otherwise, they are written again on the true count."""
+def test_numbers_laid_out_on_a_wrong_cover_count_are_laid_out_again(tmp_path, monkeypatch):
+    """The front and back matter are numbered on a guessed page count for each volume's cover; when
+    a cover turns out otherwise, they are laid out again on the true count."""
     content, _key = make_packet_content(tmp_path / "in", photos=6, note=True)
     monkeypatch.setattr(render, "PARALLEL_MIN_EXHIBITS", 0)
     monkeypatch.setattr(render, "RENDER_WORKERS", 1)
@@ -267,7 +268,7 @@ def test_worker_processes_keep_refusing_truncated_images(tmp_path, start_method)
     """WeasyPrint's import-time side effect is undone in every worker, as in the calling process."""
     content, _key = make_packet_content(tmp_path / "in", photos=1, pdf=False, audio=False)
     with _another_thread() if start_method == "forkserver" else contextlib.nullcontext():
-        runner = render._Runner(2, (content, [], tmp_path, {}, 1))
+        runner = render._Runner(2, (content, [], tmp_path))
     try:
         flags = [runner.pool.submit(_truncated_images_flag).result() for _ in range(4)]
     finally:
@@ -290,7 +291,7 @@ def test_bates_numbers_from_a_late_start_keep_their_width(tmp_path):
         assert (first if first == last else f"{first}–{last}") in squeezed
 
 
-# --- exhibit pages, index and hash appendix set directly (legal_docs/typeset.py) ---------------
+# --- exhibit pages, index and hash appendix as real text --------------------------------------
 
 
 def _exhibit_page(rendered, number):
@@ -299,21 +300,13 @@ def _exhibit_page(rendered, number):
     return volume.path, placement.first - volume.first
 
 
-def _set_directly(page) -> bool:
-    """Pages WeasyPrint draws start by flipping the y axis; pages set directly do not."""
-    return b"1 0 0 -1 0 841" not in page.Contents.read_bytes() if not isinstance(page.Contents, pikepdf.Array) \
-        else all(b"1 0 0 -1 0 841" not in part.read_bytes() for part in page.Contents)
-
-
-def test_captions_are_set_directly_as_real_text(packet):
+def test_captions_are_real_text(packet):
     """The caption of every exhibit is searchable text: capture time, collector, SHA-256, the labels."""
     content, rendered = packet
     labels = {"en": ("Captured: ", "Collector: ", "SHA-256: ", "Chain of custody"),
               "zh-CN": ("采集时间：", "催收员：", "SHA-256：", "证据保管链")}[content.language]
     for exhibit in content.exhibits:
         path, index = _exhibit_page(rendered, exhibit.number)
-        with pikepdf.open(path) as pdf:
-            assert _set_directly(pdf.pages[index]), exhibit.number
         text = pypdf.PdfReader(path).pages[index].extract_text()
         assert exhibit.captured_at.strftime("%Y-%m-%d %H:%M:%S UTC") in text
         assert exhibit.captured_local.strftime("%Y-%m-%d %H:%M:%S %z") in text
@@ -324,12 +317,24 @@ def test_captions_are_set_directly_as_real_text(packet):
             assert event.leaf_hash in text
 
 
+def _to_unicode(font) -> dict[bytes, str]:
+    """code (2 bytes) -> text, from a font's ToUnicode CMap (bfchar/bfrange)."""
+    data = font.ToUnicode.read_bytes().decode("latin-1")
+    codes: dict[bytes, str] = {}
+    for block in re.findall(r"beginbfchar(.*?)endbfchar", data, re.S):
+        for code, text in re.findall(r"<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]+)>", block):
+            codes[bytes.fromhex(code)] = bytes.fromhex(text).decode("utf-16-be")
+    for block in re.findall(r"beginbfrange(.*?)endbfrange", data, re.S):
+        for low, high, text in re.findall(r"<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]+)>", block):
+            for offset, code in enumerate(range(int(low, 16), int(high, 16) + 1)):
+                codes[code.to_bytes(len(low) // 2, "big")] = chr(int(text, 16) + offset)
+    return codes
+
+
 def _glyphs_shown(pdf, page):
     """(font BaseFont, code, text from its ToUnicode) for every glyph a page's own content shows."""
-    from legal_docs.typeset import to_unicode
-
     fonts = page.Resources.Font
-    maps = {str(name): (str(font.BaseFont), to_unicode(font)) for name, font in fonts.items()}
+    maps = {str(name): (str(font.BaseFont), _to_unicode(font)) for name, font in fonts.items()}
     current, shown = None, []
     for operands, operator in pikepdf.parse_content_stream(page):
         if str(operator) == "Tf":
@@ -342,8 +347,8 @@ def _glyphs_shown(pdf, page):
     return shown
 
 
-def test_set_pages_use_embedded_fonts_and_real_glyphs(packet):
-    """Every glyph on a set page is in an embedded font, maps back to one character, and is never
+def test_exhibit_pages_use_embedded_fonts_and_real_glyphs(packet):
+    """Every glyph on an exhibit page is in an embedded font, maps back to one character, and is never
     .notdef; Chinese characters come from Noto Sans CJK SC."""
     content, rendered = packet
     path, index = _exhibit_page(rendered, 1)
@@ -363,25 +368,23 @@ def test_set_pages_use_embedded_fonts_and_real_glyphs(packet):
         assert not chinese
 
 
-def test_index_and_hash_appendix_are_set_directly(packet):
+def test_index_and_hash_appendix_hold_every_exhibit(packet):
     content, rendered = packet
     title = {"en": ("Exhibit index", "Hash appendix"), "zh-CN": ("证据目录", "哈希值附录")}[content.language]
     texts = _page_texts(rendered)
-    with pikepdf.open(rendered.volumes[0].path) as pdf:
-        for heading in title:
-            index = next(i for i, text in enumerate(texts) if text.startswith(heading))
-            assert _set_directly(pdf.pages[index])
-            shown = re.sub(r"\s+", "", "".join(texts[index:index + 2]))
-            for exhibit in content.exhibits:
-                if heading in ("Exhibit index", "证据目录"):
-                    assert re.sub(r"\s+", "", exhibit.title) in shown
-                if heading != "证据目录":    # the zh-CN index has no hash column
-                    assert exhibit.sha256 in shown
+    for heading in title:
+        index = next(i for i, text in enumerate(texts) if text.startswith(heading))
+        shown = re.sub(r"\s+", "", "".join(texts[index:index + 2]))
+        for exhibit in content.exhibits:
+            if heading in ("Exhibit index", "证据目录"):
+                assert re.sub(r"\s+", "", exhibit.title) in shown
+            if heading != "证据目录":    # the zh-CN index has no hash column
+                assert exhibit.sha256 in shown
 
 
-def test_words_that_need_shaping_go_through_weasyprint(tmp_path):
-    """A title in a script that needs shaping (Devanagari) is not set glyph by glyph: that exhibit is
-    laid out by WeasyPrint, the others are still set directly, and every hash and range is there."""
+def test_words_that_need_shaping_are_laid_out_with_the_rest(tmp_path):
+    """A title in a script that needs shaping (Devanagari) is laid out by the same engine as the
+    others, and every hash and range is there."""
     from dataclasses import replace
 
     from tests.legal_factories import with_exhibits
@@ -389,10 +392,6 @@ def test_words_that_need_shaping_go_through_weasyprint(tmp_path):
     shaped = [replace(e, title="घर के दरवाज़े की फ़ोटो") if e.number == 2 else e for e in content.exhibits]
     content = with_exhibits(content, shaped)
     rendered = render_packet(content, tmp_path / "out")
-    with pikepdf.open(rendered.volumes[0].path) as pdf:
-        for exhibit in content.exhibits:
-            _path, index = _exhibit_page(rendered, exhibit.number)
-            assert _set_directly(pdf.pages[index]) == (exhibit.number != 2), exhibit.number
     text = "\n".join(_page_texts(rendered))
     squeezed = re.sub(r"\s+", "", text)
     for exhibit in content.exhibits:
@@ -408,15 +407,16 @@ def split_packets(request, tmp_path_factory):
 
 
 def _cover_words(content, rendered, volume):
-    from legal_docs.set_pages import volume_cover_words
     numbers = [p.number for p in rendered.pagination.exhibits if p.volume == volume.number]
-    return volume_cover_words(content, volume.number, len(rendered.volumes), (numbers[0], numbers[-1]),
-                              bates_number(content.bates_prefix, volume.first))
+    words = render.labels(content)
+    heading = str(words.volume_heading(volume.number, len(rendered.volumes), (numbers[0], numbers[-1])))
+    return heading, [(str(words.case_reference), content.case.reference),
+                     (str(words.first_page), bates_number(content.bates_prefix, volume.first))]
 
 
-def test_volume_covers_are_set_with_their_words_and_bookmark(split_packets):
-    """Volumes 2 on open with a cover set directly: heading, case reference, first page's Bates number
-    as extractable text; a bookmark to it; the volume still PDF/A-3b with its own file identifier."""
+def test_volume_covers_have_their_words_and_bookmark(split_packets):
+    """Volumes 2 on open with a cover: heading, case reference, first page's Bates number as
+    extractable text; a bookmark to it; the volume still PDF/A-3b with its own file identifier."""
     content, rendered = split_packets
     assert len(rendered.volumes) >= 2
     ids = set()
@@ -440,17 +440,130 @@ def test_volume_covers_are_set_with_their_words_and_bookmark(split_packets):
     assert len(ids) == len(rendered.volumes) - 1
 
 
-def test_volume_cover_falls_back_to_weasyprint_with_the_same_words(tmp_path, monkeypatch):
-    """When the glyph sheet cannot set a cover's words, WeasyPrint lays the cover out from the same words."""
-    monkeypatch.setattr(render, "volume_cover_settable", lambda *_args: False)
-    content, rendered = _render_split(tmp_path)
-    for volume in rendered.volumes[1:]:
-        heading, rows = _cover_words(content, rendered, volume)
-        cover = _texts(volume.path)[0]
-        assert heading.split()[0] in cover and rows[0][1] in cover
-        assert bates_number(content.bates_prefix, volume.first) in cover
+# --- PDF conformance findings (qpdf, poppler, pikepdf/fontTools) ------------------------------
 
 
-def _render_split(tmp_path):
-    content, _key = make_packet_content(tmp_path / "in", photos=5, pdf=False, audio=False)
-    return content, render_packet(content, tmp_path / "out", max_volume_bytes=1_200_000)
+def _font_programs(pdf):
+    """(tag, font name, SHA-256 of the embedded program) of every font subset in a file."""
+    found = set()
+    for font in pdf.objects:
+        if isinstance(font, pikepdf.Dictionary) and font.get("/Type") == pikepdf.Name.FontDescriptor:
+            key = next((k for k in ("/FontFile", "/FontFile2", "/FontFile3") if k in font), None)
+            name = str(font.FontName)[1:]
+            if key is not None and "+" in name:
+                tag, base = name.split("+", 1)
+                found.add((tag, base, hashlib.sha256(font[key].read_bytes()).hexdigest()))
+    return found
+
+
+def test_font_subset_tags_are_unique_per_font_program(split_packets):
+    """Volumes joined from several pieces: different subsets never share a tag (ISO 32000-1 §9.6.4)."""
+    _content, rendered = split_packets
+    for volume in rendered.volumes:
+        with pikepdf.open(volume.path) as pdf:
+            programs = _font_programs(pdf)
+        by_tag = {}
+        for tag, base, digest in programs:
+            by_tag.setdefault((tag, base), set()).add(digest)
+        assert programs and all(len(digests) == 1 for digests in by_tag.values()), by_tag
+
+
+def _pdf_date(value: str):
+    from datetime import datetime
+    match = re.fullmatch(r"D:(\d{14})(Z|[+-]\d\d'\d\d'?)?", value)
+    zone = (match.group(2) or "Z").replace("'", "")
+    return datetime.strptime(match.group(1) + ("+0000" if zone == "Z" else zone), "%Y%m%d%H%M%S%z")
+
+
+def test_info_and_xmp_dates_are_equal(tmp_path):
+    """Info /CreationDate and /ModDate equal XMP CreateDate and ModifyDate, even when the packet was
+    generated at a fraction of a second."""
+    from dataclasses import replace
+    from datetime import datetime
+
+    content, _key = make_packet_content(tmp_path / "in", photos=1, pdf=False, audio=False)
+    content = replace(content, generated_at=content.generated_at.replace(microsecond=654_321))
+    rendered = render_packet(content, tmp_path / "out")
+    xmp = "{http://ns.adobe.com/xap/1.0/}"
+    with pikepdf.open(rendered.volumes[0].path) as pdf:
+        with pdf.open_metadata() as meta:
+            created, modified = meta.get(f"{xmp}CreateDate"), meta.get(f"{xmp}ModifyDate")
+        assert created and modified
+        assert _pdf_date(str(pdf.docinfo.CreationDate)) == datetime.fromisoformat(created)
+        assert _pdf_date(str(pdf.docinfo.ModDate)) == datetime.fromisoformat(modified)
+
+
+def _words(path, page: int) -> list[tuple[float, float, float, str]]:
+    """(xMin, yMin, xMax, word) on a page (1-based), from poppler's pdftotext -bbox."""
+    import html
+    import subprocess
+    out = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), "-bbox", str(path), "-"],
+                         capture_output=True, text=True, check=True).stdout
+    return [(float(x0), float(y0), float(x1), html.unescape(word)) for x0, y0, x1, word in
+            re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', out)]
+
+
+def test_hash_appendix_header_sits_over_its_columns(packet):
+    """By glyph positions in the PDF: the Bates range and SHA-256 headers start where their columns
+    start, and the exhibit header ends where the right-aligned numbers end (CJK headers too)."""
+    content, rendered = packet
+    words = render.labels(content)
+    title, short, bates_label = str(words.hash_appendix), str(words.exhibit_short), str(words.bates_range)
+    volume = rendered.volumes[-1]
+    page = next(i for i, text in enumerate(_texts(volume.path), 1) if text.startswith(title))
+    found = _words(volume.path, page)
+    row_range = next(w for w in found if w[3].startswith(rendered.exhibit_bates(1)[0]))
+    row_hash = next(w for w in found if w[3] == content.exhibits[0].sha256)
+    row_number = next(w for w in found if w[3] == "1" and abs(w[1] - row_range[1]) < 1)
+    header_short = next(w for w in found if w[3] == short)
+    header_range = next(w for w in found if w[3] == bates_label.split()[0])
+    header_hash = next(w for w in found if w[3] == "SHA-256")
+    assert abs(header_range[0] - row_range[0]) < 0.5, (header_range, row_range)
+    assert abs(header_hash[0] - row_hash[0]) < 0.5, (header_hash, row_hash)
+    assert abs(header_short[2] - row_number[2]) < 0.5, (header_short, row_number)
+
+
+def test_every_volume_over_the_limit_is_warned(tmp_path):
+    """Volumes of one exhibit that cannot fit the limit are named in the packet's warnings like any other."""
+    content, _key = make_packet_content(tmp_path / "in", photos=3, pdf=False, audio=False)
+    limit = 400_000                       # each photo is larger than this on its own
+    rendered = render_packet(content, tmp_path / "out", max_volume_bytes=limit)
+    over = [volume for volume in rendered.volumes if volume.size > limit]
+    assert len(over) >= 3
+    for volume in over:
+        assert any(warning.startswith(f"volume {volume.number} is") and f"{limit}-byte limit" in warning
+                   for warning in rendered.warnings), (volume.number, rendered.warnings)
+
+
+def test_volumes_honour_the_limit_whenever_one_exhibit_fits(split_packets):
+    """Chinese volumes too: their font subsets hold only the glyphs shown, so a volume carries its
+    photos and little else; every glyph shown is in the embedded program, under its CID."""
+    import io
+
+    from fontTools.cffLib import CFFFontSet
+
+    content, rendered = split_packets
+    assert len(rendered.volumes) >= 2
+    assert all(volume.size <= 1_200_000 for volume in rendered.volumes), [v.size for v in rendered.volumes]
+    assert not [w for w in rendered.warnings if "limit" in w]
+    with pikepdf.open(rendered.volumes[1].path) as pdf:
+        page = pdf.pages[1]
+        shown = _glyphs_shown(pdf, page)
+        programs = {}
+        for _name, font in page.Resources.Font.items():
+            descriptor = font.DescendantFonts[0].FontDescriptor
+            if "/FontFile3" in descriptor:
+                assert descriptor.FontFile3.Subtype == pikepdf.Name.CIDFontType0C
+                cff = CFFFontSet()
+                cff.decompile(io.BytesIO(descriptor.FontFile3.read_bytes()), None)
+                programs[str(font.BaseFont)] = cff[cff.fontNames[0]]
+    if content.language == "zh-CN":
+        assert programs
+    for base, code, _text in shown:
+        if base in programs:
+            program = programs[base]
+            name = f"cid{int.from_bytes(code, 'big'):05d}"
+            assert name in program.charset, (base, name)
+            charstring, _ = program.CharStrings.getItemAndSelector(name)
+            charstring.decompile()
+            assert len(charstring.program) > 1, (base, name)   # an outline, not an empty glyph

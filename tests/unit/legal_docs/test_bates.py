@@ -1,6 +1,6 @@
 import pytest
 
-from legal_docs.bates import PageSpan, allocate_pages, bates_number, bates_range, plan_volumes
+from legal_docs.bates import bates_number, bates_range, plan_volumes
 
 
 @pytest.mark.parametrize("prefix, n, expected", [
@@ -40,19 +40,6 @@ def test_bates_range(first, last, expected):
 def test_bates_range_refuses_reversed_ranges():
     with pytest.raises(ValueError):
         bates_range("FP", 5, 4)
-
-
-def test_allocate_pages_is_continuous_and_continues_from_a_start():
-    spans = allocate_pages([("cover", 1), ("exhibit 1", 3), ("exhibit 2", 1)], start=10)
-    assert spans == [PageSpan("cover", 10, 10), PageSpan("exhibit 1", 11, 13), PageSpan("exhibit 2", 14, 14)]
-    assert [s.pages for s in spans] == [1, 3, 1]
-    following = allocate_pages([("exhibit 3", 2)], start=spans[-1].last + 1)
-    assert following == [PageSpan("exhibit 3", 15, 16)]
-
-
-def test_allocate_pages_refuses_empty_parts():
-    with pytest.raises(ValueError):
-        allocate_pages([("empty", 0)])
 
 
 @pytest.mark.parametrize("sizes, limit, expected", [

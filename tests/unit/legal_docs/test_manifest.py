@@ -3,6 +3,7 @@ import json
 from dataclasses import replace
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 import rfc8785
 
 from custody.ledger.checkpoint import Checkpoint
@@ -87,7 +88,7 @@ def test_signature_verifies_with_the_public_key_and_only_over_the_same_bytes(pac
     signature = sign_manifest(key, data)
     assert len(signature) == 64
     key.public_key().verify(signature, data)
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidSignature):
         key.public_key().verify(signature, data + b" ")
 
 

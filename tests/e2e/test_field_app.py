@@ -1,0 +1,344 @@
+"""The collector's app in a real browser: Debian's Chromium as a phone (390x844, touch, GPS set by
+the test), against a served FieldProof, through a whole day — offline captures included.
+
+Also takes the screenshots under docs/screenshots/field/ (every screen, both languages).
+"""
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import fresh_app, serving
+from tests.e2e.field_world import camera_photo, field_day, noisy_photo, place_where
+from tests.evidence_corpus import sha256
+from tests.factories import PASSWORD, Factory
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "field"
+PHONE = {"width": 390, "height": 844}
+DAYTIME, NIGHT = range(9, 20), range(1, 6)
+
+
+@pytest.fixture(scope="module")
+def site(database_template, tmp_path_factory):
+    app = fresh_app(database_template, tmp_path_factory.mktemp("field"))
+    factory = Factory(app, app.test_client())
+    days = {"day": field_day(app, factory, place_where(DAYTIME)),
+            "flaky": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
+            "night": field_day(app, factory, place_where(NIGHT), visits=1)}
+    with serving(app) as url:
+        yield {"url": url, "app": app, "client": app.test_client(), **days}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+def phone(browser, day, locale="en-US"):
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                  locale=locale, timezone_id=day.place.zone, geolocation=day.place.near(),
+                                  permissions=["geolocation"], service_workers="allow")
+    context.set_default_timeout(30_000)
+    return context
+
+
+def open_app(context, site):
+    page = context.new_page()
+    page.goto(site["url"] + "/field/")
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+def sign_in(page, day):
+    page.locator("#username").fill(day.collector.username)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#signin-button").tap()
+    page.wait_for_selector("body[data-screen='today']")
+    page.wait_for_selector("#visit-list li")
+
+
+def shot(page, name, language="en"):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{language}.png"))
+
+
+def queue(page):
+    return page.evaluate("window.fieldproof.sync.items()")
+
+
+def take_photo(page, data: bytes, name: str, subject="granted"):
+    page.locator("#go-photo").tap()
+    page.wait_for_selector("body[data-screen='capture']")
+    page.set_input_files("#photo-file", files=[{"name": name, "mimeType": "image/jpeg", "buffer": data}])
+    page.wait_for_function("(sha) => document.body.dataset.captureSha === sha", arg=sha256(data))
+    assert page.locator("#save-capture").is_disabled()  # consent first
+    page.locator(f"#consent input[name=subject][value={subject}]").check()
+    page.locator("#consent input[name=third][value=no]").check()
+    page.locator("#save-capture").tap()
+    page.wait_for_selector("body[data-screen='visit']")
+
+
+def write_note(page, text):
+    page.locator("#go-note").tap()
+    page.wait_for_selector("body[data-screen='capture']")
+    page.locator("#note-text").fill(text)
+    page.locator("#save-capture").tap()
+    page.wait_for_selector("body[data-screen='visit']")
+
+
+def open_visit(page, visit_id):
+    page.locator("#tab-today").tap()
+    page.locator(f"li[data-visit='{visit_id}'] .open-visit").tap()
+    page.wait_for_selector("body[data-screen='visit']")
+
+
+def wait_confirmed(page, n):
+    page.wait_for_function("(n) => Number(document.body.dataset.confirmed) >= n && document.body.dataset.pending === '0'",
+                           arg=n, timeout=120_000)
+
+
+def evidence_of(site, day, visit_id):
+    client, headers = site["client"], day.collector.headers
+    items = []
+    for case in day.cases:
+        response = client.get(f"/api/v1/cases/{case['id']}/evidence?page_size=100", headers=headers)
+        assert response.status_code == 200
+        items += [item for item in response.get_json() if item["visit_id"] == visit_id]
+    return items
+
+
+def test_whole_day_with_offline_captures(browser, site):
+    day = site["day"]
+    visit_id = day.visit_ids[0]
+    context = phone(browser, day)
+    page = open_app(context, site)
+    shot(page, "sign-in")
+    sign_in(page, day)
+    page.wait_for_function("document.body.dataset.shell === 'cached'")
+    assert page.locator("#visit-list li").count() == 2
+    assert "km" in page.locator("#visit-list li").nth(1).inner_text() or " m" in page.locator("#visit-list li").nth(1).inner_text()
+    assert page.locator(f"li[data-visit='{visit_id}'] a.maps").get_attribute("href").startswith("geo:")
+    shot(page, "today")
+
+    # Nothing personal beyond the visit is on the phone.
+    stored = page.evaluate("""async () => {
+        const db = await new Promise((ok) => { const r = indexedDB.open('fieldproof'); r.onsuccess = () => ok(r.result); });
+        const dump = {};
+        for (const name of db.objectStoreNames) dump[name] = await new Promise((ok) => {
+            const r = db.transaction(name).objectStore(name).getAll(); r.onsuccess = () => ok(JSON.stringify(r.result)); });
+        return JSON.stringify(dump); }""")
+    case = day.cases[0]
+    for secret in ("Li Wei", "national_id", "card_last4", "phone", case["debtor"]["national_id"]):
+        assert secret not in stored, secret
+
+    # Check in, inside the geofence, online.
+    open_visit(page, visit_id)
+    shot(page, "visit")
+    page.locator("#go-checkin").tap()
+    page.wait_for_selector("#send-checkin:not([disabled])")
+    assert "Inside" in page.locator("#geofence").inner_text()
+    assert page.locator("#fix-accuracy").inner_text() == "±8 m"
+    shot(page, "check-in")
+    page.locator("#send-checkin").tap()
+    page.wait_for_selector("li.item-done[data-kind=checkin]")
+
+    # Offline: two photos and a note; the page computes every hash and signature itself.
+    context.set_offline(True)
+    photos = [camera_photo(day.place), camera_photo(day.place, size=(800, 600), colour=(30, 90, 180))]
+    take_photo(page, photos[0], "door.jpg")
+    page.locator("#go-photo").tap()
+    page.set_input_files("#photo-file", files=[{"name": "letterbox.jpg", "mimeType": "image/jpeg", "buffer": photos[1]}])
+    page.wait_for_function("(sha) => document.body.dataset.captureSha === sha", arg=sha256(photos[1]))
+    page.locator("#consent input[name=subject][value=not_asked]").check()
+    page.locator("#consent input[name=third][value=yes]").check()
+    shot(page, "capture")
+    page.locator("#save-capture").tap()
+    page.wait_for_selector("body[data-screen='visit']")
+    note = "Neighbour says the debtor works late; left the notice in the letterbox."
+    write_note(page, note)
+    items = queue(page)
+    assert [i["kind"] for i in items] == ["checkin", "photo", "photo", "note"]
+    assert [i["state"] for i in items[1:]] == ["waiting"] * 3
+    assert [i["sha256"] for i in items[1:3]] == [sha256(p) for p in photos]
+
+    # Reloaded with no network at all: the shell comes from the service worker, the queue from IndexedDB.
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("body[data-screen='today']")
+    assert page.locator("#net").inner_text() == "Offline"
+    assert [i["state"] for i in queue(page)[1:]] == ["waiting"] * 3
+    page.locator("#tab-sync").tap()
+    page.wait_for_selector("#count-waiting")
+    assert page.locator("#count-waiting").inner_text() == "3"
+    shot(page, "sync-offline")
+
+    # Back online: the queue goes by itself; each receipt is checked on the phone.
+    context.set_offline(False)
+    page.locator("#sync-now").tap()
+    wait_confirmed(page, 3)
+    shot(page, "sync-sealed")
+    receipts = [i["receipt"] for i in queue(page) if i["kind"] in ("photo", "note")]
+    assert all(r["inclusion"] == "passed" and not r["problems"] for r in receipts)
+
+    # Check out with a promise to pay.
+    open_visit(page, visit_id)
+    page.locator("#go-checkout").tap()
+    page.locator("#outcome").select_option("promise_to_pay")
+    page.locator("#summary").fill("Debtor met at the door; promised to pay part next week.")
+    page.locator("#promise-amount").fill("500.00")
+    due = (date.today() + timedelta(days=7)).isoformat()
+    page.locator("#promise-date").fill(due)
+    shot(page, "check-out")
+    page.locator("#save-checkout").tap()
+    page.wait_for_selector("li.item-done[data-kind=checkout]")
+    shot(page, "visit-done")
+
+    # Through the API: exactly one item per capture, the phone's hashes, verified signatures,
+    # the custody trail in order.
+    client, headers = site["client"], day.collector.headers
+    evidence = evidence_of(site, day, visit_id)
+    assert sorted(e["kind"] for e in evidence) == ["note", "photo", "photo"]
+    by_sha = {e["sha256"]: e for e in evidence}
+    assert set(by_sha) == {*(sha256(p) for p in photos), sha256(note.encode())}
+    for p in photos:
+        assert by_sha[sha256(p)]["signature_status"] == "signed"
+        assert by_sha[sha256(p)]["status"] == "sealed"
+    assert by_sha[sha256(photos[1])]["consent"] == {"subject": "not_asked", "third_parties_present": True}
+    for item in evidence:
+        trail = client.get(f"/api/v1/evidence/{item['id']}/custody", headers=headers).get_json()
+        assert [e["type"] for e in trail][:2] == ["created", "sealed"]
+        indexes = [e["ledger_index"] for e in trail]
+        assert indexes == sorted(indexes)
+        receipt = next(r for r in receipts if r["evidence_id"] == item["id"])
+        assert receipt["sha256"] == item["sha256"]
+        assert receipt["ledger_index"] == next(e["ledger_index"] for e in trail if e["type"] == "sealed")
+    visit = client.get(f"/api/v1/visits/{visit_id}", headers=headers).get_json()
+    assert visit["status"] == "completed" and visit["check_in"]["within_geofence"] is True
+    promises = client.get(f"/api/v1/promises?case_id={day.cases[0]['id']}", headers=day.supervisor.headers)
+    if promises.status_code == 200:
+        assert [(p["amount"], p["due_date"]) for p in promises.get_json()] == [("500.00", due)]
+
+    # Signing out leaves nothing behind.
+    page.locator("#tab-settings").tap()
+    shot(page, "settings")
+    page.locator("#sign-out").tap()
+    page.wait_for_selector("body[data-screen='signin']")
+    assert page.evaluate("indexedDB.databases().then((d) => d.map((x) => x.name))") == []
+    cached = page.evaluate("""async () => { const urls = [];
+        for (const name of await caches.keys()) for (const r of await (await caches.open(name)).keys()) urls.push(r.url);
+        return urls; }""")
+    assert cached and not [u for u in cached if "/api/" in u]
+    context.close()
+
+
+def test_network_cut_mid_upload_and_tab_closed_mid_queue_still_exactly_once(browser, site):
+    day = site["flaky"]
+    visit_id = day.visit_ids[0]
+    context = phone(browser, day)
+    page = open_app(context, site)
+    sign_in(page, day)
+    page.wait_for_function("document.body.dataset.shell === 'cached'")
+    open_visit(page, visit_id)
+
+    context.set_offline(True)
+    big = noisy_photo(1_500_000, day.place)  # above 1 MiB: announce, PUT, complete
+    small = [camera_photo(day.place, size=(640, 480), colour=(40 * n, 120, 60)) for n in range(1, 5)]
+    take_photo(page, big, "wide.jpg")
+    take_photo(page, small[0], "door.jpg")
+
+    # The first multipart POST reaches the server but its answer is lost; the first PUT is cut.
+    seen = {"post": 0, "put": 0}
+
+    def flaky(route):
+        request = route.request
+        if request.method == "POST" and request.url.endswith("/api/v1/evidence"):
+            seen["post"] += 1
+            if seen["post"] == 1:
+                route.fetch()
+                return route.abort("connectionreset")
+        if request.method == "PUT" and request.url.endswith("/content"):
+            seen["put"] += 1
+            if seen["put"] == 1:
+                return route.abort("connectionreset")
+        return route.continue_()
+
+    context.route("**/api/v1/evidence**", flaky)
+    context.set_offline(False)
+    page.locator("#tab-sync").tap()
+    page.locator("#sync-now").tap()
+    wait_confirmed(page, 2)
+    assert seen["post"] >= 2 and seen["put"] >= 2
+    context.unroute("**/api/v1/evidence**")
+
+    # Two more offline; the tab dies while the first of them is on the wire (the server has it).
+    context.set_offline(True)
+    open_visit(page, visit_id)
+    take_photo(page, small[1], "gate.jpg")
+    take_photo(page, small[2], "street.jpg")
+    held = []
+
+    def hold(route):
+        if route.request.method == "POST" and not held:
+            route.fetch()
+            held.append(route)
+            return None
+        return route.continue_()
+
+    context.route("**/api/v1/evidence", hold)
+    context.set_offline(False)
+    page.locator("#tab-sync").tap()
+    page.locator("#sync-now").tap()
+    for _ in range(400):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the upload never started"
+    page.close()
+    context.unroute("**/api/v1/evidence")
+
+    page = open_app(context, site)
+    page.wait_for_selector("body[data-screen='today']")
+    page.locator("#tab-sync").tap()
+    wait_confirmed(page, 4)
+    items = queue(page)
+    assert [i["state"] for i in items if i["kind"] == "photo"] == ["confirmed"] * 4
+
+    evidence = evidence_of(site, day, visit_id)
+    assert sorted(e["sha256"] for e in evidence) == sorted(sha256(p) for p in [big, *small[:3]])
+    assert all(e["signature_status"] == "signed" and e["status"] == "sealed" for e in evidence)
+    context.close()
+
+
+def test_check_in_outside_lawful_hours_shows_the_rule_in_both_languages(browser, site):
+    day = site["night"]
+    context = phone(browser, day)
+    page = open_app(context, site)
+    sign_in(page, day)
+    open_visit(page, day.visit_ids[0])
+    page.locator("#go-checkin").tap()
+    page.wait_for_selector("#send-checkin:not([disabled])")
+    page.locator("#send-checkin").tap()
+    page.wait_for_selector("li.item-refused[data-kind=checkin] .refusal")
+    text = page.locator(".refusal").inner_text()
+    assert "Outside lawful hours at the address" in text and "hours.local" in text
+    shot(page, "check-in-refused")
+    page.locator("#tab-settings").tap()
+    page.locator("#language").select_option("zh-CN")
+    open_visit(page, day.visit_ids[0])
+    page.locator(".refusal", has_text="不在该地址的法定外访时段内").wait_for()
+    text = page.locator(".refusal").inner_text()
+    assert "不在该地址的法定外访时段内" in text and "hours.local" in text and "规则" in text
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    shot(page, "check-in-refused", "zh")
+    context.close()

@@ -29,7 +29,8 @@ def site(database_template, tmp_path_factory):
     factory = Factory(app, app.test_client())
     days = {"day": field_day(app, factory, place_where(DAYTIME)),
             "flaky": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
-            "night": field_day(app, factory, place_where(NIGHT), visits=1)}
+            "night": field_day(app, factory, place_where(NIGHT), visits=1),
+            "zh": field_day(app, factory, place_where(DAYTIME), visits=1)}
     with serving(app) as url:
         yield {"url": url, "app": app, "client": app.test_client(), **days}
 
@@ -40,6 +41,7 @@ def browser():
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         yield chromium
         chromium.close()
@@ -48,7 +50,7 @@ def browser():
 def phone(browser, day, locale="en-US"):
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
                                   locale=locale, timezone_id=day.place.zone, geolocation=day.place.near(),
-                                  permissions=["geolocation"], service_workers="allow")
+                                  permissions=["geolocation", "microphone"], service_workers="allow")
     context.set_default_timeout(30_000)
     return context
 
@@ -77,7 +79,7 @@ def queue(page):
     return page.evaluate("window.fieldproof.sync.items()")
 
 
-def take_photo(page, data: bytes, name: str, subject="granted"):
+def take_photo(page, data: bytes, name: str, subject="granted", screenshot=None):
     page.locator("#go-photo").tap()
     page.wait_for_selector("body[data-screen='capture']")
     page.set_input_files("#photo-file", files=[{"name": name, "mimeType": "image/jpeg", "buffer": data}])
@@ -85,6 +87,8 @@ def take_photo(page, data: bytes, name: str, subject="granted"):
     assert page.locator("#save-capture").is_disabled()  # consent first
     page.locator(f"#consent input[name=subject][value={subject}]").check()
     page.locator("#consent input[name=third][value=no]").check()
+    if screenshot:
+        shot(page, *screenshot)
     page.locator("#save-capture").tap()
     page.wait_for_selector("body[data-screen='visit']")
 
@@ -125,7 +129,7 @@ def test_whole_day_with_offline_captures(browser, site):
     page = open_app(context, site)
     shot(page, "sign-in")
     sign_in(page, day)
-    page.wait_for_function("document.body.dataset.shell === 'cached'")
+    page.wait_for_function("() => document.body.dataset.shell === 'cached'")
     assert page.locator("#visit-list li").count() == 2
     assert "km" in page.locator("#visit-list li").nth(1).inner_text() or " m" in page.locator("#visit-list li").nth(1).inner_text()
     assert page.locator(f"li[data-visit='{visit_id}'] a.maps").get_attribute("href").startswith("geo:")
@@ -248,7 +252,7 @@ def test_network_cut_mid_upload_and_tab_closed_mid_queue_still_exactly_once(brow
     context = phone(browser, day)
     page = open_app(context, site)
     sign_in(page, day)
-    page.wait_for_function("document.body.dataset.shell === 'cached'")
+    page.wait_for_function("() => document.body.dataset.shell === 'cached'")
     open_visit(page, visit_id)
 
     context.set_offline(True)
@@ -341,4 +345,58 @@ def test_check_in_outside_lawful_hours_shows_the_rule_in_both_languages(browser,
     assert "不在该地址的法定外访时段内" in text and "hours.local" in text and "规则" in text
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     shot(page, "check-in-refused", "zh")
+    context.close()
+
+
+def test_every_screen_in_the_phones_language_with_audio(browser, site):
+    """A phone set to Chinese gets the app in Chinese; audio from MediaRecorder is sealed like a photo."""
+    day = site["zh"]
+    visit_id = day.visit_ids[0]
+    context = phone(browser, day, locale="zh-CN")
+    page = open_app(context, site)
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    shot(page, "sign-in", "zh")
+    sign_in(page, day)
+    assert "今日" in page.locator("#tab-today").inner_text()
+    shot(page, "today", "zh")
+    open_visit(page, visit_id)
+    shot(page, "visit", "zh")
+    page.locator("#go-checkin").tap()
+    page.wait_for_selector("#send-checkin:not([disabled])")
+    assert "在地理围栏内" in page.locator("#geofence").inner_text()
+    shot(page, "check-in", "zh")
+    page.locator("#send-checkin").tap()
+    page.wait_for_selector("li.item-done[data-kind=checkin]")
+    take_photo(page, camera_photo(day.place), "door.jpg", screenshot=("capture", "zh"))
+
+    page.locator("#go-audio").tap()
+    page.locator("#record").tap()
+    page.wait_for_function("() => Number(document.body.dataset.recorded) > 2000")
+    page.locator("#stop").tap()
+    page.wait_for_function("() => Boolean(document.body.dataset.captureSha)")
+    page.locator("#consent input[name=subject][value=granted]").check()
+    page.locator("#consent input[name=third][value=no]").check()
+    shot(page, "capture-audio", "zh")
+    page.locator("#save-capture").tap()
+    page.wait_for_selector("body[data-screen='visit']")
+    write_note(page, "债务人不在家，邻居说晚上回来。")
+    page.locator("#tab-sync").tap()
+    wait_confirmed(page, 3)
+    shot(page, "sync-sealed", "zh")
+
+    open_visit(page, visit_id)
+    page.locator("#go-checkout").tap()
+    page.locator("#outcome").select_option("not_home")
+    page.locator("#summary").fill("不在家")
+    shot(page, "check-out", "zh")
+    page.locator("#save-checkout").tap()
+    page.wait_for_selector("li.item-done[data-kind=checkout]")
+    shot(page, "visit-done", "zh")
+    page.locator("#tab-settings").tap()
+    shot(page, "settings", "zh")
+
+    evidence = evidence_of(site, day, visit_id)
+    assert sorted(e["kind"] for e in evidence) == ["audio", "note", "photo"]
+    audio = next(e for e in evidence if e["kind"] == "audio")
+    assert audio["media_type"] == "audio/mp4" and audio["signature_status"] == "signed" and audio["status"] == "sealed"
     context.close()

@@ -332,6 +332,7 @@ let recorder = null;
 function openCapture(kind) {
   state.captureKind = kind;
   state.capture = null;
+  delete document.body.dataset.captureSha;
   $("capture-title").textContent = t(kind);
   $("photo-input").hidden = kind !== "photo";
   $("audio-input").hidden = kind !== "audio";
@@ -408,7 +409,11 @@ async function startRecording() {
   const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
   const chunks = [];
   recorder = new MediaRecorder(stream, { mimeType: type });
-  recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
+  recorder.ondataavailable = (e) => {
+    if (!e.data.size) return;
+    chunks.push(e.data);
+    document.body.dataset.recorded = String(chunks.reduce((n, c) => n + c.size, 0));
+  };
   recorder.onstop = async () => {
     stream.getTracks().forEach((track) => track.stop());
     const blob = new Blob(chunks, { type: "audio/mp4" });
@@ -416,7 +421,8 @@ async function startRecording() {
     $("audio-preview").hidden = false;
     await captured(blob, "audio/mp4", "recording.m4a");
   };
-  recorder.start();
+  document.body.dataset.recorded = "0";
+  recorder.start(250); // a chunk every quarter second: nothing is lost if the app is killed mid-recording
   $("record").disabled = true;
   $("stop").disabled = false;
 }

@@ -75,14 +75,14 @@ def camera_photo(place: Place, size=(1024, 768), colour=(180, 30, 30)) -> bytes:
 
 def noisy_photo(min_bytes: int, place: Place) -> bytes:
     """A large camera-like JPEG (noise does not compress) with EXIF GPS at `place`."""
-    side = 800
+    side = int((min_bytes / 2.0 / 0.75) ** 0.5)  # about 2 bytes a pixel for noise at this quality
     while True:
         img = Image.frombytes("RGB", (side, side * 3 // 4), os.urandom(side * (side * 3 // 4) * 3))
         out = io.BytesIO()
-        img.save(out, "JPEG", quality=92, exif=camera_exif(place))
+        img.save(out, "JPEG", quality=85, exif=camera_exif(place))
         if out.tell() >= min_bytes:
             return out.getvalue()
-        side = int(side * 1.4)
+        side = int(side * 1.08)
 
 
 @dataclass

@@ -76,7 +76,7 @@ function show(screen) {
   $("tabs").hidden = screen === "signin";
   for (const tab of document.querySelectorAll("#tabs button")) tab.classList.toggle("active", tab.dataset.screen === screen);
   document.body.dataset.screen = screen;
-  render();
+  draw();
 }
 
 function showError(id, text) {
@@ -100,32 +100,24 @@ function fromPosition(p) {
   return { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: p.coords.accuracy, at: p.timestamp, received: Date.now() };
 }
 
-function takeFix(timeout = 10000) {
+// One high-accuracy watch for the whole session: its latest position is the phone's position now
+// (it reports every movement). A new fix on demand restarts it and waits for its first report.
+let watchId = null;
+
+function watchPosition() {
+  if (!navigator.geolocation) return Promise.reject(new Error("no geolocation"));
+  if (watchId !== null) navigator.geolocation.clearWatch(watchId);
   return new Promise((resolve, reject) => {
-    if (!navigator.geolocation) return reject(new Error("no geolocation"));
-    navigator.geolocation.getCurrentPosition((p) => resolve(fromPosition(p)),
-      (e) => reject(new Error(e.message || "position unavailable")),
-      { enableHighAccuracy: true, timeout, maximumAge: 5000 });
+    watchId = navigator.geolocation.watchPosition((p) => {
+      state.fix = fromPosition(p);
+      resolve(state.fix);
+      if (state.screen === "today") render();
+    }, (e) => reject(new Error(e.message || "position unavailable")), { enableHighAccuracy: true, maximumAge: 0, timeout: 20000 });
   });
 }
 
-// The GPS fix for this moment: the watch's when it is seconds old, else a new high-accuracy one.
 async function freshFix() {
-  if (state.fix && Date.now() - state.fix.received < 15000) return state.fix;
-  try {
-    state.fix = await takeFix();
-  } catch (error) {
-    if (!state.fix) throw error;
-  }
-  return state.fix;
-}
-
-function watchPosition() {
-  if (!navigator.geolocation) return;
-  navigator.geolocation.watchPosition((p) => {
-    state.fix = fromPosition(p);
-    if (state.screen === "today") renderToday();
-  }, () => {}, { enableHighAccuracy: true, maximumAge: 30000 });
+  return state.fix || watchPosition();
 }
 
 // --- sign in, device key, sign out ---------------------------------------------------------------
@@ -308,7 +300,8 @@ async function locate() {
     $("fix").replaceChildren(
       el("dt", {}, t("position")), el("dd", {}, `${fix.lat.toFixed(5)}, ${fix.lon.toFixed(5)}`),
       el("dt", {}, t("accuracy")), el("dd", { id: "fix-accuracy" }, `±${Math.round(fix.accuracy_m)} m`),
-      el("dt", {}, t("distance")), el("dd", { id: "fix-distance" }, formatDistance(distance)));
+      el("dt", {}, t("distance")), el("dd", { id: "fix-distance" }, formatDistance(distance)),
+      el("dt", {}, t("fix_time")), el("dd", {}, new Date(fix.at).toLocaleTimeString(current())));
     $("geofence").textContent = t(inside ? "inside_geofence" : "outside_geofence", { radius: GEOFENCE_M });
     $("geofence").className = `verdict ${inside ? "inside" : "outside"}`;
     $("send-checkin").disabled = false;
@@ -482,7 +475,15 @@ async function renderSettings() {
 }
 
 let rendering = Promise.resolve();
+let renderTimer = null;
+// Changes come in bursts (a sync of 200 items): draw at most every 150 ms, not once per change.
 function render() {
+  if (renderTimer) return rendering;
+  renderTimer = setTimeout(() => { renderTimer = null; draw(); }, state.screen ? 150 : 0);
+  return rendering;
+}
+
+function draw() {
   rendering = rendering.then(async () => {
     const c = state.signedIn ? await sync.counts().catch(() => null) : null;
     if (c) {
@@ -516,7 +517,7 @@ async function start() {
   $("signin-form").addEventListener("submit", signIn);
   for (const tab of document.querySelectorAll("#tabs button")) tab.addEventListener("click", () => show(tab.dataset.screen));
   $("go-checkin").addEventListener("click", openCheckIn);
-  $("refresh-fix").addEventListener("click", () => { if (state.fix) state.fix.received = 0; locate(); });
+  $("refresh-fix").addEventListener("click", () => { state.fix = null; locate(); });
   $("send-checkin").addEventListener("click", sendCheckIn);
   $("go-photo").addEventListener("click", () => openCapture("photo"));
   $("go-audio").addEventListener("click", () => openCapture("audio"));
@@ -552,7 +553,7 @@ async function start() {
   window.addEventListener("offline", render);
   setInterval(render, 30_000);
   registerWorker().catch(() => {});
-  watchPosition();
+  watchPosition().catch(() => {});
   state.signedIn = (await db.exists()) && Boolean(await db.get("kv", "token"));
   if (!state.signedIn) return show("signin");
   show("today");

@@ -63,11 +63,17 @@ async function drain() {
   if (!(await api.token())) return;
   status.running = true; status.error = null; status.retryIn = 0; changed();
   try {
-    const context = {};
+    // Sends go one at a time, in the order things happened; then the receipts are checked,
+    // a few at a time, against one signed checkpoint that covers them all.
     for (const item of await items()) {
       if (item.state === "waiting" || item.state === "sending") await send(item);
-      if (item.state === "sealed") await confirm(item, context);
     }
+    const context = {};
+    const sealedItems = (await items()).filter((i) => i.state === "sealed");
+    const workers = Array.from({ length: Math.min(4, sealedItems.length) }, async () => {
+      while (sealedItems.length) await confirm(sealedItems.shift(), context);
+    });
+    await Promise.all(workers);
     backoff = 0;
     if ((await items()).some((i) => i.state === "sealed")) later(); // a receipt waits for the ledger
   } catch (error) {
@@ -171,6 +177,15 @@ async function updateVisit(visit) {
 
 // The receipt, checked on this phone: the custody leaf names our hash, its leaf hash is right,
 // the checkpoint is signed by the ledger key pinned at sign-in, and the inclusion proof holds.
+async function signedHead() {
+  const key = await db.get("kv", "ledger_key");
+  const head = await api.get("/api/v1/ledger/head");
+  const checkpoint = await verifyCheckpoint(utf8(head.checkpoint), head.signature, fromB64(key.public_key));
+  const problem = checkpoint.rootHash !== head.root_hash || checkpoint.treeSize !== head.tree_size
+    ? "the checkpoint's fields differ from its signed body" : null;
+  return { ...head, checkpoint, problem };
+}
+
 async function confirm(item, context) {
   const id = item.receipt.evidence_id;
   const events = await api.get(`/api/v1/evidence/${id}/custody?page_size=100`);
@@ -182,15 +197,14 @@ async function confirm(item, context) {
   const problems = [];
   if (ownHash !== event.leaf_hash) problems.push("leaf hash");
   if (leaf.sha256 !== item.sha256 || leaf.evidence_id !== id) problems.push("leaf names another item");
-  if (!context.head) {
-    const key = await db.get("kv", "ledger_key");
-    const head = await api.get("/api/v1/ledger/head");
-    const checkpoint = await verifyCheckpoint(utf8(head.checkpoint), head.signature, fromB64(key.public_key));
-    if (checkpoint.rootHash !== head.root_hash || checkpoint.treeSize !== head.tree_size) problems.push("checkpoint fields");
-    context.head = { ...head, checkpoint };
+  if (!context.head) context.head = signedHead();
+  let head = await context.head;
+  if (event.ledger_index >= head.tree_size) { // newer than that checkpoint: one newer head for all
+    if (!context.newer) context.newer = signedHead();
+    head = await context.newer;
+    if (event.ledger_index >= head.tree_size) return;
   }
-  const { head } = context;
-  if (event.ledger_index >= head.tree_size) { context.head = null; return; } // newer than the checkpoint
+  if (head.problem) problems.push(head.problem);
   const proof = await api.get(`/api/v1/ledger/proofs/inclusion?index=${event.ledger_index}&tree_size=${head.tree_size}`);
   let inclusion = "passed";
   try {

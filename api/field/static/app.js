@@ -458,9 +458,11 @@ async function renderSync() {
   const c = await sync.counts();
   $("sync-counts").replaceChildren(...["waiting", "sending", "sealed", "refused"].flatMap((k) => [
     el("dt", {}, t(k)), el("dd", { id: `count-${k}` }, String(c[k]))]));
+  // A large upload in flight shows its bytes; otherwise the share of today's items already sent.
   const p = sync.status.progress;
-  $("upload-progress").max = p.total || 1;
-  $("upload-progress").value = p.loaded || 0;
+  const sent = c.sealed + c.refused;
+  $("upload-progress").max = p.total || Math.max(1, c.total);
+  $("upload-progress").value = p.total ? p.loaded : sent;
   $("sync-state").textContent = sync.status.running ? t("sync_running")
     : sync.status.retryIn ? t("sync_retry", { s: sync.status.retryIn }) : c.waiting + c.sending ? "" : t("sync_idle");
   $("queue-list").replaceChildren(...(await sync.items()).reverse().map(itemLine));

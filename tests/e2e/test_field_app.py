@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,8 @@ def site(database_template, tmp_path_factory):
     days = {"day": field_day(app, factory, place_where(DAYTIME)),
             "flaky": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
             "night": field_day(app, factory, place_where(NIGHT), visits=1),
-            "zh": field_day(app, factory, place_where(DAYTIME), visits=1)}
+            "zh": field_day(app, factory, place_where(DAYTIME), visits=1),
+            "tamper": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in")}
     with serving(app) as url:
         yield {"url": url, "app": app, "client": app.test_client(), **days}
 
@@ -229,9 +231,17 @@ def test_whole_day_with_offline_captures(browser, site):
         assert receipt["ledger_index"] == next(e["ledger_index"] for e in trail if e["type"] == "sealed")
     visit = client.get(f"/api/v1/visits/{visit_id}", headers=headers).get_json()
     assert visit["status"] == "completed" and visit["check_in"]["within_geofence"] is True
-    promises = client.get(f"/api/v1/promises?case_id={day.cases[0]['id']}", headers=day.supervisor.headers)
-    if promises.status_code == 200:
-        assert [(p["amount"], p["due_date"]) for p in promises.get_json()] == [("500.00", due)]
+    timeline = client.get(f"/api/v1/cases/{day.cases[0]['id']}/timeline?page_size=100", headers=headers).get_json()
+    promised = [e["details"] for e in timeline if e["type"] == "promise_made"]
+    assert [(Decimal(p["amount"]), p["due_date"]) for p in promised] == [(Decimal("500.00"), due)]
+    # Confirmed items left the phone: no bytes, no capture details, only the receipts.
+    assert page.evaluate("""async () => {
+        const db = await new Promise((ok) => { const r = indexedDB.open('fieldproof'); r.onsuccess = () => ok(r.result); });
+        const count = await new Promise((ok) => { const r = db.transaction('blobs').objectStore('blobs').count();
+            r.onsuccess = () => ok(r.result); });
+        db.close();
+        return count; }""") == 0
+    assert all(i["metadata"] is None and i.get("body") is None for i in queue(page) if i["state"] == "confirmed")
 
     # Signing out leaves nothing behind.
     page.locator("#tab-settings").tap()
@@ -399,4 +409,47 @@ def test_every_screen_in_the_phones_language_with_audio(browser, site):
     assert sorted(e["kind"] for e in evidence) == ["audio", "note", "photo"]
     audio = next(e for e in evidence if e["kind"] == "audio")
     assert audio["media_type"] == "audio/mp4" and audio["signature_status"] == "signed" and audio["status"] == "sealed"
+    context.close()
+
+
+def test_a_receipt_that_does_not_match_is_shown_loudly_and_kept_on_the_phone(browser, site):
+    """The phone trusts no answer it can check: a server SHA-256 that differs from the phone's, and an
+    inclusion proof that does not lead to the signed checkpoint's root, are loud errors."""
+    day = site["tamper"]
+    visit_id = day.visit_ids[0]
+    context = phone(browser, day)
+    page = open_app(context, site)
+    sign_in(page, day)
+    open_visit(page, visit_id)
+
+    def wrong_sha(route):
+        response = route.fetch()
+        body = response.json()
+        body["sha256"] = "0" * 64
+        route.fulfill(response=response, json=body)
+
+    context.route("**/api/v1/evidence", wrong_sha)
+    first = camera_photo(day.place, colour=(10, 200, 10))
+    take_photo(page, first, "one.jpg")
+    page.wait_for_selector("li.item-mismatch .loud")
+    assert "0" * 64 in page.locator("li.item-mismatch .loud").inner_text()
+    context.unroute("**/api/v1/evidence")
+
+    def bent_proof(route):
+        response = route.fetch()
+        body = response.json()
+        node = bytearray(bytes.fromhex(body["audit_path"][0]))
+        node[0] ^= 1
+        body["audit_path"][0] = node.hex()
+        route.fulfill(response=response, json=body)
+
+    context.route("**/api/v1/ledger/proofs/inclusion**", bent_proof)
+    second = camera_photo(day.place, colour=(200, 200, 10))
+    take_photo(page, second, "two.jpg")
+    page.wait_for_selector("li.item-check_failed .loud")
+    assert "root_mismatch" in page.locator("li.item-check_failed .loud").inner_text()
+    shot(page, "receipt-failed")
+    failed = [i for i in queue(page) if i["state"] == "check_failed"]
+    assert [i["sha256"] for i in failed] == [sha256(second)]
+    assert failed[0]["metadata"] is not None  # not confirmed, so nothing was dropped
     context.close()

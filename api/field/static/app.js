@@ -251,7 +251,7 @@ function itemLine(item) {
   const li = el("li", { class: `item item-${item.state}`, "data-seq": item.seq, "data-kind": item.kind });
   li.append(el("strong", {}, t(`kind_${item.kind}`)), " · ",
     el("span", { class: "state" }, t({ waiting: "waiting", sending: "sending", sealed: "sealed", done: "sealed",
-      confirmed: "confirmed", refused: "refused", mismatch: "mismatch", check_failed: "refused" }[item.state] || item.state)));
+      confirmed: "confirmed", refused: "refused", mismatch: "mismatch", check_failed: "check_failed" }[item.state] || item.state)));
   if (item.progress) li.append(" ", String(item.progress));
   const r = item.receipt;
   if (r && r.evidence_id) {

@@ -32,7 +32,8 @@ def site(database_template, tmp_path_factory):
             "flaky": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
             "night": field_day(app, factory, place_where(NIGHT), visits=1),
             "zh": field_day(app, factory, place_where(DAYTIME), visits=1),
-            "tamper": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in")}
+            "tamper": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
+            "expired": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in")}
     with serving(app) as url:
         yield {"url": url, "app": app, "client": app.test_client(), **days}
 
@@ -452,4 +453,36 @@ def test_a_receipt_that_does_not_match_is_shown_loudly_and_kept_on_the_phone(bro
     failed = [i for i in queue(page) if i["state"] == "check_failed"]
     assert [i["sha256"] for i in failed] == [sha256(second)]
     assert failed[0]["metadata"] is not None  # not confirmed, so nothing was dropped
+    context.close()
+
+
+def test_a_session_that_ends_mid_queue_asks_to_sign_in_again_and_loses_nothing(browser, site):
+    day = site["expired"]
+    visit_id = day.visit_ids[0]
+    context = phone(browser, day)
+    page = open_app(context, site)
+    sign_in(page, day)
+    open_visit(page, visit_id)
+    context.set_offline(True)
+    data = camera_photo(day.place, colour=(90, 10, 160))
+    take_photo(page, data, "late.jpg")
+    token = page.evaluate("""async () => {
+        const db = await new Promise((ok) => { const r = indexedDB.open('fieldproof'); r.onsuccess = () => ok(r.result); });
+        const t = await new Promise((ok) => { const r = db.transaction('kv').objectStore('kv').get('token');
+            r.onsuccess = () => ok(r.result); });
+        db.close();
+        return t; }""")
+    revoked = site["client"].delete("/api/v1/auth/tokens/current", headers={"Authorization": f"Bearer {token}"})
+    assert revoked.status_code == 204
+    context.set_offline(False)
+    page.evaluate("window.fieldproof.sync.kick()")
+    page.wait_for_selector("body[data-screen='signin'] #signin-note:not([hidden])")
+    assert page.locator("#username").input_value() == day.collector.username
+    shot(page, "session-ended")
+    assert [i["state"] for i in queue(page) if i["kind"] == "photo"] == ["waiting"]
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#signin-button").tap()
+    page.wait_for_selector("body[data-screen='today']")
+    wait_confirmed(page, 1)
+    assert [e["sha256"] for e in evidence_of(site, day, visit_id)] == [sha256(data)]
     context.close()

@@ -37,6 +37,8 @@ export async function call(method, path, { json, body, headers = {}, key, raw = 
     throw new NetworkError(error.message || "network unreachable");
   }
   if (!response.ok) {
+    // The session ended (expired or revoked): the app asks to sign in again; nothing queued is lost.
+    if (response.status === 401 && auth) window.dispatchEvent(new CustomEvent("fieldproof:unauthorized"));
     let problem = null;
     try { problem = await response.json(); } catch { /* not JSON */ }
     throw new ApiError(response.status, problem);

@@ -129,6 +129,18 @@ async function signIn(event) {
   try {
     const answer = await api.post("/api/v1/auth/tokens", { username: $("username").value.trim(), password: $("password").value },
       { auth: false });
+    // A phone that still holds someone else's unsent work is not handed to another collector.
+    const previous = (await db.exists()) ? await db.get("kv", "user") : null;
+    if (previous && previous.id !== answer.user.id) {
+      if (await sync.pendingCount()) {
+        await api.call("DELETE", "/api/v1/auth/tokens/current", { headers: { Authorization: `Bearer ${answer.access_token}` }, auth: false })
+          .catch(() => {});
+        throw new Error(t("other_collector", { name: previous.username }));
+      }
+      await db.wipe();
+      location.reload();
+      return;
+    }
     await db.put("kv", answer.access_token, "token");
     state.signedIn = true;
     await db.put("kv", { id: answer.user.id, username: answer.user.username, role: answer.user.role }, "user");
@@ -136,11 +148,15 @@ async function signIn(event) {
     await ensureDevice();
     await pinLedgerKey();
     await refreshToday();
+    state.reauth = false;
+    $("signin-note").hidden = true;
     show("today");
     sync.kick();
   } catch (error) {
-    if (state.signedIn) await db.del("kv", "token").catch(() => {});
-    state.signedIn = false;
+    if (state.signedIn && !state.reauth) {
+      await db.del("kv", "token").catch(() => {});
+      state.signedIn = false;
+    }
     showError("signin-error", error instanceof api.NetworkError ? t("signin_offline")
       : error.status === 429 ? t("signin_limited") : error.status === 401 ? t("signin_failed") : error.message);
   } finally {
@@ -546,6 +562,16 @@ async function start() {
     render();
   });
   sync.onChange(render);
+  window.addEventListener("fieldproof:unauthorized", async () => {
+    if (!state.signedIn || state.screen === "signin") return;
+    state.reauth = true;
+    await db.del("kv", "token").catch(() => {});
+    const user = await db.get("kv", "user");
+    $("username").value = user ? user.username : "";
+    $("signin-note").textContent = t("session_ended");
+    $("signin-note").hidden = false;
+    show("signin");
+  });
   window.addEventListener("online", () => {
     render();
     if (!state.signedIn) return;

@@ -33,27 +33,38 @@ def site(database_template, tmp_path_factory):
             "night": field_day(app, factory, place_where(NIGHT), visits=1),
             "zh": field_day(app, factory, place_where(DAYTIME), visits=1),
             "tamper": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
-            "expired": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in")}
+            "expired": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
+            "restart": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in")}
     with serving(app) as url:
         yield {"url": url, "app": app, "client": app.test_client(), **days}
 
 
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
 @pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield chromium
-        chromium.close()
+def playwright():
+    with playwright_api.sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+
+
+def phone_options(day, locale="en-US"):
+    return {"viewport": PHONE, "device_scale_factor": 2, "is_mobile": True, "has_touch": True, "locale": locale,
+            "timezone_id": day.place.zone, "geolocation": day.place.near(),
+            "permissions": ["geolocation", "microphone"], "service_workers": "allow"}
 
 
 def phone(browser, day, locale="en-US"):
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                  locale=locale, timezone_id=day.place.zone, geolocation=day.place.near(),
-                                  permissions=["geolocation", "microphone"], service_workers="allow")
+    context = browser.new_context(**phone_options(day, locale))
     context.set_default_timeout(30_000)
     return context
 
@@ -491,4 +502,45 @@ def test_a_session_that_ends_mid_queue_asks_to_sign_in_again_and_loses_nothing(b
     page.wait_for_selector("body[data-screen='today']")
     wait_confirmed(page, 1)
     assert [e["sha256"] for e in evidence_of(site, day, visit_id)] == [sha256(data)]
+    context.close()
+
+
+def test_the_phone_restarts_offline_mid_queue_and_nothing_is_lost(playwright, site, tmp_path):
+    """The whole browser goes away (a phone restart), comes back with no network: the app opens
+    from its cache with its queue, and sends it once the network is back."""
+    day = site["restart"]
+    visit_id = day.visit_ids[0]
+    profile = tmp_path / "phone-profile"
+
+    def boot():
+        context = playwright.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM,
+                                                                args=CHROMIUM_ARGS, **phone_options(day))
+        context.set_default_timeout(30_000)
+        return context
+
+    context = boot()
+    page = context.pages[0] if context.pages else context.new_page()
+    page.goto(site["url"] + "/field/")
+    page.wait_for_selector("body[data-ready='1']")
+    sign_in(page, day)
+    page.wait_for_function("() => document.body.dataset.shell === 'cached'")
+    open_visit(page, visit_id)
+    context.set_offline(True)
+    photos = [camera_photo(day.place, colour=(200, 100, n * 60)) for n in range(2)]
+    for n, data in enumerate(photos):
+        take_photo(page, data, f"restart-{n}.jpg")
+    context.close()  # the browser process ends
+
+    context = boot()
+    context.set_offline(True)
+    page = context.pages[0] if context.pages else context.new_page()
+    page.goto(site["url"] + "/field/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("body[data-screen='today']")
+    assert [i["sha256"] for i in queue(page) if i["kind"] == "photo"] == [sha256(p) for p in photos]
+    context.set_offline(False)
+    page.locator("#tab-sync").tap()
+    page.locator("#sync-now").tap()
+    wait_confirmed(page, 2)
+    assert sorted(e["sha256"] for e in evidence_of(site, day, visit_id)) == sorted(sha256(p) for p in photos)
     context.close()

@@ -300,6 +300,10 @@ async function renderVisit() {
 // --- check in ------------------------------------------------------------------------------------
 
 async function openCheckIn() {
+  const visit = await currentVisit();
+  $("checkin-address").replaceChildren(
+    el("p", { class: "address" }, `${visit.order}. ${visit.address.line}, ${visit.address.city}`),
+    el("p", { class: "muted" }, `${t("window")} ${windowText(visit)}`));
   show("checkin");
   await locate();
 }

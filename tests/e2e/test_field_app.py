@@ -34,7 +34,8 @@ def site(database_template, tmp_path_factory):
             "zh": field_day(app, factory, place_where(DAYTIME), visits=1),
             "tamper": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
             "expired": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
-            "restart": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in")}
+            "restart": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
+            "s3": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in")}
     with serving(app) as url:
         yield {"url": url, "app": app, "client": app.test_client(), **days}
 
@@ -543,4 +544,31 @@ def test_the_phone_restarts_offline_mid_queue_and_nothing_is_lost(playwright, si
     page.locator("#sync-now").tap()
     wait_confirmed(page, 2)
     assert sorted(e["sha256"] for e in evidence_of(site, day, visit_id)) == sorted(sha256(p) for p in photos)
+    context.close()
+
+
+def test_a_large_photo_goes_through_the_api_when_object_storage_wants_an_md5(browser, site):
+    """On S3 a direct upload must carry a Content-MD5, which WebCrypto cannot compute: the app sends
+    the bytes through the streaming upload instead, still exactly once."""
+    day = site["s3"]
+    visit_id = day.visit_ids[0]
+    context = phone(browser, day)
+    page = open_app(context, site)
+    sign_in(page, day)
+    open_visit(page, visit_id)
+    announced = []
+
+    def object_storage(route):
+        announced.append(route.request.headers.get("idempotency-key"))
+        route.fulfill(status=422, content_type="application/problem+json", json={
+            "type": "about:blank", "title": "Unprocessable Entity", "status": 422,
+            "detail": "direct uploads to object storage are bound to the Content-MD5",
+            "errors": {"content_md5": ["required: base64 of the MD5 of the bytes"]}})
+
+    context.route("**/api/v1/evidence/uploads", object_storage)
+    big = noisy_photo(1_200_000, day.place)
+    take_photo(page, big, "wide.jpg")
+    wait_confirmed(page, 1)
+    assert len(announced) == 1
+    assert [e["sha256"] for e in evidence_of(site, day, visit_id)] == [sha256(big)]
     context.close()

@@ -135,14 +135,18 @@ const SENDERS = {
 async function sendFile(item) {
   const blob = await db.get("blobs", item.seq);
   if (!blob) throw Object.assign(new Error("the captured bytes are missing on this phone"), { retryable: false });
-  if (blob.size <= DIRECT_UPLOAD_BYTES) {
-    const form = new FormData();
-    form.append("metadata", JSON.stringify(item.metadata));
-    form.append("file", blob, item.filename);
-    return sealed(item, await api.call("POST", "/api/v1/evidence", { body: form, key: item.key }));
-  }
+  if (blob.size <= DIRECT_UPLOAD_BYTES || item.multipart) return postMultipart(item, blob);
   // Direct upload. Announcing again with the same key returns the same pending item.
-  let started = await api.post("/api/v1/evidence/uploads", { ...item.metadata, size: blob.size }, { key: item.key });
+  let started;
+  try {
+    started = await api.post("/api/v1/evidence/uploads", { ...item.metadata, size: blob.size }, { key: item.key });
+  } catch (error) {
+    // Object storage binds direct uploads to an MD5, which WebCrypto cannot make: nothing was
+    // created, so the bytes go through the API's streaming upload instead (its own, stable key).
+    if (error.status !== 422 || !error.problem.errors?.content_md5) throw error;
+    await save(item, { multipart: true });
+    return postMultipart(item, blob);
+  }
   if (started.status === "sealed") return sealed(item, started);
   await save(item, { upload_id: started.id });
   if (started.upload) {
@@ -159,6 +163,14 @@ async function sendFile(item) {
     if (started.status !== "sealed") throw error;
   }
   return sealed(item, started);
+}
+
+async function postMultipart(item, blob) {
+  const form = new FormData();
+  form.append("metadata", JSON.stringify(item.metadata));
+  form.append("file", blob, item.filename);
+  const key = item.multipart ? `${item.key}.multipart` : item.key;
+  return sealed(item, await api.call("POST", "/api/v1/evidence", { body: form, key }));
 }
 
 async function sealed(item, evidence) {

@@ -10,7 +10,7 @@ export const DIRECT_UPLOAD_BYTES = 1 << 20; // larger files: announce, PUT, comp
 const listeners = new Set();
 let timer = null;
 let backoff = 0;
-export const status = { running: false, retryIn: 0, error: null, progress: { loaded: 0, total: 0 } };
+export const status = { running: false, retryIn: 0, error: null, progress: { loaded: 0, total: 0 }, states: {} };
 
 export function onChange(fn) { listeners.add(fn); return () => listeners.delete(fn); }
 function changed() { for (const fn of listeners) fn(); }
@@ -56,6 +56,7 @@ export async function run() {
 async function save(item, changes) {
   Object.assign(item, changes);
   await db.put("queue", item);
+  status.states[item.seq] = item.state; // what this session saw, readable at once (the sync screen, the bench)
   changed();
 }
 
@@ -190,8 +191,16 @@ async function updateVisit(visit) {
 // The receipt, checked on this phone: the custody leaf names our hash, its leaf hash is right,
 // the checkpoint is signed by the ledger key pinned at sign-in, and the inclusion proof holds.
 async function signedHead() {
-  const key = await db.get("kv", "ledger_key");
   const head = await api.get("/api/v1/ledger/head");
+  let key = await db.get("kv", "ledger_key");
+  if (head.key_id !== key.key_id) {
+    // The ledger rotated its signing key since sign-in: take the new one only under its own id
+    // (the SHA-256 of its raw bytes), and keep it for the next checks.
+    const fresh = await api.get(`/api/v1/ledger/public-key?key_id=${head.key_id}`);
+    if (await sha256Hex(fromB64(fresh.public_key)) !== head.key_id) throw new Error("the ledger key does not match its id");
+    key = { key_id: head.key_id, public_key: fresh.public_key };
+    await db.put("kv", key, "ledger_key");
+  }
   const checkpoint = await verifyCheckpoint(utf8(head.checkpoint), head.signature, fromB64(key.public_key));
   const problem = checkpoint.rootHash !== head.root_hash || checkpoint.treeSize !== head.tree_size
     ? "the checkpoint's fields differ from its signed body" : null;
@@ -234,6 +243,7 @@ async function confirm(item, context) {
   // Confirmed: the bytes and the capture details leave the phone; the receipt stays.
   item.state = "confirmed"; item.receipt = receipt; item.metadata = null; item.filename = null;
   await db.write(["queue", "blobs"], (s) => { s.queue.put(item); s.blobs.delete(item.seq); });
+  status.states[item.seq] = item.state;
   changed();
 }
 

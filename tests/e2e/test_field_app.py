@@ -35,7 +35,9 @@ def site(database_template, tmp_path_factory):
             "tamper": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
             "expired": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
             "restart": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
-            "s3": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in")}
+            "s3": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
+            "handover": field_day(app, factory, place_where(DAYTIME), visits=1, status="checked_in"),
+            "colleague": field_day(app, factory, place_where(DAYTIME), visits=1)}
     with serving(app) as url:
         yield {"url": url, "app": app, "client": app.test_client(), **days}
 
@@ -571,4 +573,46 @@ def test_a_large_photo_goes_through_the_api_when_object_storage_wants_an_md5(bro
     wait_confirmed(page, 1)
     assert len(announced) == 1
     assert [e["sha256"] for e in evidence_of(site, day, visit_id)] == [sha256(big)]
+    context.close()
+
+
+def app_token(page):
+    return page.evaluate("""async () => {
+        const db = await new Promise((ok) => { const r = indexedDB.open('fieldproof'); r.onsuccess = () => ok(r.result); });
+        const t = await new Promise((ok) => { const r = db.transaction('kv').objectStore('kv').get('token');
+            r.onsuccess = () => ok(r.result); });
+        db.close();
+        return t; }""")
+
+
+def test_a_phone_with_unsent_work_is_not_handed_to_another_collector(browser, site):
+    day, colleague = site["handover"], site["colleague"]
+    visit_id = day.visit_ids[0]
+    context = phone(browser, day)
+    page = open_app(context, site)
+    sign_in(page, day)
+    open_visit(page, visit_id)
+    context.set_offline(True)
+    data = camera_photo(day.place, colour=(5, 5, 250))
+    take_photo(page, data, "mine.jpg")
+    revoked = site["client"].delete("/api/v1/auth/tokens/current", headers={"Authorization": f"Bearer {app_token(page)}"})
+    assert revoked.status_code == 204
+    context.set_offline(False)
+    page.evaluate("window.fieldproof.sync.kick()")
+    page.wait_for_selector("body[data-screen='signin'] #signin-note:not([hidden])")
+
+    page.locator("#username").fill(colleague.collector.username)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#signin-button").tap()
+    page.wait_for_selector("#signin-error:not([hidden])")
+    assert day.collector.username in page.locator("#signin-error").inner_text()
+    assert [i["sha256"] for i in queue(page)] == [sha256(data)]
+
+    page.locator("#username").fill(day.collector.username)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#signin-button").tap()
+    page.wait_for_selector("body[data-screen='today']")
+    wait_confirmed(page, 1)
+    assert [e["sha256"] for e in evidence_of(site, day, visit_id)] == [sha256(data)]
+    assert evidence_of(site, colleague, colleague.visit_ids[0]) == []
     context.close()

@@ -95,6 +95,28 @@ def test_a_flipped_bit_anywhere_in_a_valid_proof_breaks_it(page):
     assert set(results) == {"root_mismatch", "proof_malformed"}
 
 
+def test_consistency_proofs_match_the_vectors_and_every_mutation_is_refused(page):
+    vectors = load("consistency.json")
+    flipped = []
+    for v in vectors["valid"]:
+        for n, node in enumerate(v["proof"]):
+            raw = bytearray(bytes.fromhex(node))
+            raw[17] ^= 4
+            proof = list(v["proof"])
+            proof[n] = raw.hex()
+            flipped.append({**v, "proof": proof})
+    results = run(page, """
+        const check = (v) => code(() => proof.verifyConsistency(v.first, v.second, v.proof, v.first_root, v.second_root));
+        const out = {valid: [], mutations: [], flipped: []};
+        for (const v of arg.v.valid) out.valid.push(await check(v));
+        for (const m of arg.v.mutations) out.mutations.push(await check(m));
+        for (const f of arg.flipped) out.flipped.push(await check(f));
+        return out;""", {"v": vectors, "flipped": flipped})
+    assert results["valid"] == ["ok"] * len(vectors["valid"])
+    assert results["mutations"] == [m["expect"] for m in vectors["mutations"]]
+    assert flipped and set(results["flipped"]) == {"root_mismatch"}
+
+
 def test_checkpoints_and_signed_notes_match_the_c2sp_vectors(page):
     vectors = load("checkpoint.json")
     public_key = base64.b64encode(bytes.fromhex(vectors["test_key"]["public_key"])).decode()

@@ -69,6 +69,82 @@ export async function verifyInclusion(index, size, leafHashHex, proof, rootHex) 
   return true;
 }
 
+// RFC 9162 section 2.1.4.2, as evidence/ledger/merkle.py and transparency-dev/merkle decompose it.
+export const EMPTY_ROOT = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+function size(name, n) {
+  if (!Number.isSafeInteger(n) || n < 0) throw new ProofError("proof_malformed", `${name} ${n} is not a tree size`);
+}
+
+async function chainInner(seed, path, index) {
+  for (let n = 0; n < path.length; n++) {
+    seed = ((index >> BigInt(n)) & 1n) === 0n ? await nodeHash(seed, path[n]) : await nodeHash(path[n], seed);
+  }
+  return seed;
+}
+
+async function chainInnerRight(seed, path, index) {
+  for (let n = 0; n < path.length; n++) if (((index >> BigInt(n)) & 1n) === 1n) seed = await nodeHash(path[n], seed);
+  return seed;
+}
+
+async function chainBorderRight(seed, path) {
+  for (const node of path) seed = await nodeHash(node, seed);
+  return seed;
+}
+
+export async function rootFromConsistencyProof(first, second, proof, firstRootHex) {
+  size("first", first);
+  size("second", second);
+  const firstRoot = hash32(firstRootHex, "the first root");
+  if (!Array.isArray(proof)) throw new ProofError("proof_malformed", "the proof is not a list");
+  if (first > second) throw new ProofError("proof_malformed", `first size ${first} is beyond second size ${second}`);
+  if (first === second) {
+    if (proof.length) throw new ProofError("proof_malformed", "equal sizes take an empty proof");
+    return firstRootHex;
+  }
+  if (first === 0) throw new ProofError("proof_malformed", "nothing follows from the empty tree");
+  const f = BigInt(first);
+  const shift = bitLength(f & -f) - 1;
+  const i = f - 1n;
+  const fullInner = bitLength(i ^ BigInt(second - 1));
+  const border = popCount(i >> BigInt(fullInner));
+  const inner = fullInner - shift;
+  const seededByRoot = f === 1n << BigInt(shift);
+  const expected = (seededByRoot ? 0 : 1) + inner + border;
+  if (proof.length !== expected) {
+    throw new ProofError("proof_malformed", `the proof has ${proof.length} nodes, ${first} → ${second} needs ${expected}`);
+  }
+  const nodes = proof.map((p, n) => hash32(p, `proof node ${n}`));
+  const seed = seededByRoot ? firstRoot : nodes[0];
+  const path = seededByRoot ? nodes : nodes.slice(1);
+  const mask = i >> BigInt(shift);
+  const calculatedFirst = hex(await chainBorderRight(await chainInnerRight(seed, path.slice(0, inner), mask), path.slice(inner)));
+  if (calculatedFirst !== firstRootHex) {
+    throw new ProofError("root_mismatch", `the proof does not reproduce the root of size ${first}`,
+      { expected: firstRootHex, calculated: calculatedFirst });
+  }
+  return hex(await chainBorderRight(await chainInner(seed, path.slice(0, inner), mask), path.slice(inner)));
+}
+
+export async function verifyConsistency(first, second, proof, firstRootHex, secondRootHex) {
+  size("first", first);
+  size("second", second);
+  hash32(firstRootHex, "the first root");
+  hash32(secondRootHex, "the second root");
+  if (first === 0 && second >= first) {
+    if (!Array.isArray(proof) || proof.length) throw new ProofError("proof_malformed", "the empty tree takes an empty proof");
+    if (firstRootHex !== EMPTY_ROOT) throw new ProofError("root_mismatch", "a tree of size 0 has the empty root");
+    if (second === 0 && secondRootHex !== EMPTY_ROOT) throw new ProofError("root_mismatch", "a tree of size 0 has the empty root");
+    return true;
+  }
+  const calculated = await rootFromConsistencyProof(first, second, proof, firstRootHex);
+  if (calculated !== secondRootHex) {
+    throw new ProofError("root_mismatch", `tree ${second} does not extend tree ${first}`, { expected: secondRootHex, calculated });
+  }
+  return true;
+}
+
 // --- checkpoints (C2SP tlog-checkpoint) ---------------------------------------------------------
 
 const decoder = new TextDecoder("utf-8", { fatal: true });

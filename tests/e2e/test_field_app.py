@@ -342,6 +342,9 @@ def test_network_cut_mid_upload_and_tab_closed_mid_queue_still_exactly_once(brow
     wait_confirmed(page, 4)
     items = queue(page)
     assert [i["state"] for i in items if i["kind"] == "photo"] == ["confirmed"] * 4
+    # Later syncs also proved the ledger extends the checkpoint the phone verified before.
+    grown = [i["receipt"]["consistency"] for i in items if i["receipt"].get("consistency")]
+    assert grown and all(c["first"] <= c["second"] for c in grown)
 
     evidence = evidence_of(site, day, visit_id)
     assert sorted(e["sha256"] for e in evidence) == sorted(sha256(p) for p in [big, *small[:3]])
@@ -473,6 +476,19 @@ def test_a_receipt_that_does_not_match_is_shown_loudly_and_kept_on_the_phone(bro
     failed = [i for i in queue(page) if i["state"] == "check_failed"]
     assert [i["sha256"] for i in failed] == [sha256(second)]
     assert failed[0]["metadata"] is not None  # not confirmed, so nothing was dropped
+    context.unroute("**/api/v1/ledger/proofs/inclusion**")
+
+    def rewritten_history(route):
+        response = route.fetch()
+        body = response.json()
+        body["proof"] = ["0" * 63 + "7", *body["proof"][1:]]  # another history (or a node too many)
+        route.fulfill(response=response, json=body)
+
+    context.route("**/api/v1/ledger/proofs/consistency**", rewritten_history)
+    third = camera_photo(day.place, colour=(10, 10, 10))
+    take_photo(page, third, "three.jpg")
+    page.locator("li.item-check_failed .loud", has_text="does not extend").wait_for()
+    assert sorted(i["sha256"] for i in queue(page) if i["state"] == "check_failed") == sorted([sha256(second), sha256(third)])
     context.close()
 
 

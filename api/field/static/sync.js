@@ -4,7 +4,7 @@
 import * as api from "./api.js";
 import * as db from "./db.js";
 import { fromB64, fromHex, hex, sha256Hex, utf8 } from "./crypto.js";
-import { leafHash, verifyCheckpoint, verifyInclusion } from "./proof.js";
+import { leafHash, verifyCheckpoint, verifyConsistency, verifyInclusion } from "./proof.js";
 
 export const DIRECT_UPLOAD_BYTES = 1 << 20; // larger files: announce, PUT, complete
 const listeners = new Set();
@@ -202,9 +202,24 @@ async function signedHead() {
     await db.put("kv", key, "ledger_key");
   }
   const checkpoint = await verifyCheckpoint(utf8(head.checkpoint), head.signature, fromB64(key.public_key));
-  const problem = checkpoint.rootHash !== head.root_hash || checkpoint.treeSize !== head.tree_size
+  let problem = checkpoint.rootHash !== head.root_hash || checkpoint.treeSize !== head.tree_size
     ? "the checkpoint's fields differ from its signed body" : null;
-  return { ...head, checkpoint, problem };
+  // The ledger only grows: the last checkpoint this phone verified must be a prefix of this one.
+  const last = await db.get("kv", "last_head");
+  let consistency = null;
+  if (!problem && last && last.tree_size <= head.tree_size) {
+    const answer = await api.get(`/api/v1/ledger/proofs/consistency?first=${last.tree_size}&second=${head.tree_size}`);
+    try {
+      await verifyConsistency(last.tree_size, head.tree_size, answer.proof, last.root_hash, head.root_hash);
+      consistency = { first: last.tree_size, second: head.tree_size };
+    } catch (error) {
+      problem = `the ledger does not extend the checkpoint this phone saw (${error.code})`;
+    }
+  } else if (!problem && last) {
+    problem = `the ledger shrank from ${last.tree_size} to ${head.tree_size} entries`;
+  }
+  if (!problem) await db.put("kv", { tree_size: head.tree_size, root_hash: head.root_hash }, "last_head");
+  return { ...head, checkpoint, problem, consistency };
 }
 
 async function confirm(item, context) {
@@ -235,6 +250,7 @@ async function confirm(item, context) {
     problems.push(`${error.code}: ${error.message}`);
   }
   const receipt = { ...item.receipt, ledger_index: event.ledger_index, leaf_hash: ownHash, tree_size: head.tree_size,
+    consistency: head.consistency,
     root_hash: head.root_hash, inclusion: problems.length ? "failed" : inclusion, problems, checked_at: new Date().toISOString() };
   if (problems.length) {
     await save(item, { state: "check_failed", receipt });

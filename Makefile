@@ -53,6 +53,7 @@ run: install run-deps
 	@echo "  API docs (try it out):  http://$(HOST):$(PORT)/api/v1/docs"
 	@echo "  OpenAPI document:       http://$(HOST):$(PORT)/api/v1/openapi.json"
 	@echo "  web console:            http://$(HOST):$(PORT)/console"
+	@echo "  collector's app:        http://$(HOST):$(PORT)/field/"
 	@echo "  demo logins:            $(FIELDPROOF_DATA_DIR)/demo-logins.txt"
 	$(BIN)/fieldproof run --host $(HOST) --port $(PORT)
 

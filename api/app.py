@@ -156,6 +156,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.console.views import install as install_console
 
     install_console(app)
+    from api.field.views import install as install_field
+
+    install_field(app)
 
     app.register_error_handler(FieldProofError, problems.from_domain_error)
     app.register_error_handler(EvidenceRejected, problems.from_evidence_rejected)

@@ -9,6 +9,11 @@ CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src
 DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+# The collector's app (/field): its own scripts only; the camera, microphone and GPS for itself.
+FIELD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+             "media-src 'self' blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
+             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+FIELD_PERMISSIONS = "camera=(self), microphone=(self), geolocation=(self), payment=()"
 
 
 _ALWAYS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"),
@@ -22,12 +27,14 @@ _EXTRA = {
     "docs": (("Content-Security-Policy", DOCS_CSP),),
     "api": (("Content-Security-Policy", API_CSP), ("Cache-Control", "no-store")),
     "other": (("Content-Security-Policy", API_CSP),),
+    "field": (("Content-Security-Policy", FIELD_CSP), ("Permissions-Policy", FIELD_PERMISSIONS),
+              ("Cache-Control", "no-cache")),
 }
 
 
 def _kind(path: str) -> str:
     return ("console" if path.startswith("/console") else "docs" if path.startswith("/api/v1/docs")
-            else "api" if path.startswith("/api/") else "other")
+            else "field" if path == "/field" or path.startswith("/field/") else "api" if path.startswith("/api/") else "other")
 
 
 def headers_for(path: str, *, production: bool) -> tuple[tuple[str, str], ...]:
@@ -36,7 +43,8 @@ def headers_for(path: str, *, production: bool) -> tuple[tuple[str, str], ...]:
 
 
 def _headers(kind: str, production: bool) -> tuple[tuple[str, str], ...]:
-    return _ALWAYS + _EXTRA[kind] + (_HSTS if production else ())
+    own = {name for name, _ in _EXTRA[kind]}
+    return tuple(h for h in _ALWAYS if h[0] not in own) + _EXTRA[kind] + (_HSTS if production else ())
 
 
 class SecurityHeaders:

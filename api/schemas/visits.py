@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.schemas.common import Currency, Id, Latitude, Longitude, Money, SyncArgsSchema, Timestamp
+from api.schemas.common import (DATE_TIME, MONTH_DAY, Currency, Id, Latitude, Longitude, Money, SyncArgsSchema,
+                                Timestamp)
 from visits.models import OUTCOMES, VISIT_STATUSES
 from visits.profiles import RULE_IDS
 
@@ -36,12 +37,19 @@ def _positive(value) -> None:
         raise ma.ValidationError("must be more than zero")
 
 
+# For the document: local years whose moments lie in range in UTC whatever the offset, and days.
+MOMENT_PATTERN = r"^20(0[1-9]|[1-8][0-9]|9[0-8])" + DATE_TIME
+DAY_PATTERN = r"^20[0-9]{2}" + MONTH_DAY + "$"
+
+
 def Moment(**kwargs) -> Timestamp:  # noqa: N802 - reads as a field type
-    return Timestamp(validate=_plausible_moment, **kwargs)
+    metadata = {"pattern": MOMENT_PATTERN, **kwargs.pop("metadata", {})}
+    return Timestamp(validate=_plausible_moment, metadata=metadata, **kwargs)
 
 
 def Day(**kwargs) -> fields.Date:  # noqa: N802 - reads as a field type
-    return fields.Date(validate=_plausible_day, **kwargs)
+    metadata = {"pattern": DAY_PATTERN, **kwargs.pop("metadata", {})}
+    return fields.Date(validate=_plausible_day, metadata=metadata, **kwargs)
 
 
 class VisitCreateSchema(ma.Schema):

@@ -29,7 +29,9 @@ class Cases(MethodView):
     @blp.arguments(CaseSchema)
     @blp.response(201, CaseViewSchema)
     def post(self, data):
-        """Open a case. National id and phone are stored encrypted and only returned masked."""
+        """Open a case. National id and phone are stored encrypted and only returned masked.
+
+        422 when `assigned_collector_id` names no active collector."""
         return cases.create_case(db_session(), current_actor(), runtime().cipher, data)
 
 
@@ -46,7 +48,9 @@ class CaseById(MethodView):
     @blp.arguments(CasePatchSchema)
     @blp.response(200, CaseViewSchema)
     def patch(self, changes, case_id):
-        """Change flags, assignment, status or amounts; add addresses."""
+        """Change flags, assignment, status or amounts; add addresses.
+
+        422 when `assigned_collector_id` names no active collector."""
         return cases.update_case(db_session(), current_actor(), runtime().cipher, case_id, changes)
 
 

@@ -26,5 +26,7 @@ class Devices(MethodView):
     @blp.arguments(DeviceCreateSchema)
     @blp.response(201, DeviceSchema)
     def post(self, data):
-        """Register a device's Ed25519 public key (base64 of the 32 raw bytes)."""
+        """Register a device's Ed25519 public key (base64 of the 32 raw bytes).
+
+        422 when the 32 bytes are not a point of the Ed25519 curve."""
         return accounts.register_device(db_session(), current_actor(), **data)

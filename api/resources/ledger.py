@@ -77,7 +77,10 @@ class InclusionProof(MethodView):
     @blp.arguments(InclusionArgsSchema, location="query")
     @blp.response(200, InclusionProofSchema)
     def get(self, args):
-        """RFC 9162 audit path for leaf `index` in the tree of `tree_size` leaves."""
+        """RFC 9162 audit path for leaf `index` in the tree of `tree_size` leaves.
+
+        422 when `index` is not below `tree_size`, or `tree_size` exceeds the ledger's size now
+        (both depend on the ledger, so the schema cannot say them)."""
         return proofs.inclusion_proof(db_session(), args["index"], args.get("tree_size"))
 
 
@@ -87,7 +90,9 @@ class ConsistencyProof(MethodView):
     @blp.arguments(ConsistencyArgsSchema, location="query")
     @blp.response(200, ConsistencyProofSchema)
     def get(self, args):
-        """RFC 9162 proof that the tree of `second` leaves extends the tree of `first`."""
+        """RFC 9162 proof that the tree of `second` leaves extends the tree of `first`.
+
+        422 when `first` exceeds `second`, or `second` exceeds the ledger's size now."""
         return proofs.consistency_proof(db_session(), args["first"], args.get("second"))
 
 

@@ -33,7 +33,8 @@ class VisitReport(MethodView):
     @blp.doc(responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}})
     def get(self, args):
         """Per collector over local days `from`..`to`: scheduled, completed, refused by rule,
-        outside the geofence, outcomes. `Accept: text/csv` gives the same as CSV."""
+        outside the geofence, outcomes. `Accept: text/csv` gives the same as CSV. 422 when `to` is
+        before `from`."""
         report = visits.visits_report(db_session(), current_actor(), args["start"], args["end"],
                                       args.get("collector_id"))
         if request.accept_mimetypes.best_match(["application/json", CSV]) == CSV:

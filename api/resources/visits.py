@@ -27,7 +27,8 @@ class Visits(MethodView):
     @blp.response(201, VisitSchema)
     def post(self, data):
         """Schedule a visit. Every rule of the case's jurisdiction is checked over the whole
-        window; a refusal (422) lists every violation with its rule id."""
+        window; a refusal (422) lists every violation with its rule id. 422 also when
+        `window_end` is not after `window_start`."""
         return visits.schedule_visit(db_session(), current_actor(), settings(), data)
 
 

@@ -573,11 +573,18 @@ def add_note(session: Session, actor: Actor, runtime: Runtime, visit_id: str, da
     """A visit note is evidence: stored as a UTF-8 object, hashed and sealed like a photo."""
     visit = _capture_visit(session, actor, visit_id)
     case = session.get(Case, visit.case_id)
-    capture = {"captured_at": data["at"], "captured_at_text": data["at"].isoformat(), "lat": data.get("lat"),
-               "lon": data.get("lon"), "accuracy_m": data.get("accuracy_m")}
+    capture = {"captured_at": data["at"], "captured_at_text": data.get("at_text") or data["at"].isoformat(),
+               "lat": data.get("lat"), "lon": data.get("lon"), "accuracy_m": data.get("accuracy_m"),
+               "visit_id": visit_id, "device_id": data.get("device_id"),
+               "device_signature": data.get("device_signature")}
+    if capture["device_signature"] and capture["lat"] is None:
+        raise ValidationFailed("a signed note needs the lat and lon it was signed with",
+                               {"lat": ["required with device_signature"]})
     with spool_upload(runtime, [data["text"].encode("utf-8")]) as spooled:
+        capture["sha256"] = spooled.sha256_hex
+        signature_status, device_id = _signature_status(session, actor, capture)
         item = _new_item(actor, visit, capture, kind="note", sha256=spooled.sha256_hex, size=spooled.size,
-                         signature_status="unsigned", device_id=None, status="pending_upload")
+                         signature_status=signature_status, device_id=device_id, status="pending_upload")
         return seal_evidence(session, runtime, actor, item, case, Examination(media_type=NOTE_MEDIA_TYPE), spooled,
                              created={"path": "note"})
 

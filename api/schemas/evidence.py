@@ -131,12 +131,24 @@ class NoteSchema(ma.Schema):
     lon = Longitude(allow_none=True, load_default=None)
     accuracy_m = fields.Float(allow_none=True, load_default=None, allow_nan=False,
                               validate=validate.Range(0, 100_000))
+    device_id = Id(allow_none=True, load_default=None)
+    device_signature = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=100),
+        metadata={"description": "base64 Ed25519 signature, by the registered device, over the RFC 8785 JSON of "
+                                 "{sha256 of the text's UTF-8 bytes, captured_at: `at` as sent, lat, lon, visit_id}; "
+                                 "needs lat and lon"})
     OPENAPI_RULES = both_or_neither("lat", "lon")
 
     @ma.validates_schema
     def _both_or_neither(self, data, **kwargs):
         if (data.get("lat") is None) != (data.get("lon") is None):
             raise ma.ValidationError("give both lat and lon, or neither", "lat")
+
+    @ma.post_load(pass_original=True)
+    def _keep_device_text(self, data, original, **kwargs):
+        """The signature covers `at` exactly as sent (as for captures)."""
+        data["at_text"] = original["at"]
+        return data
 
 
 class RedactionRequestSchema(ma.Schema):

@@ -178,6 +178,22 @@ def _register_device(client, collector) -> tuple[Ed25519PrivateKey, str]:
     return key, response.get_json()["id"]
 
 
+def test_a_note_is_signed_by_its_device_like_a_capture(client, world):
+    key, device_id = _register_device(client, world.collector)
+    text, at, where = "Left the notice with the doorman.", "2026-03-01T10:15:00.250+08:00", (31.2354, 121.5055)
+    payload = signed_payload(sha256=sha256(text.encode()), captured_at=at, lat=where[0], lon=where[1],
+                             visit_id=world.visit_id)
+    body = {"text": text, "at": at, "lat": where[0], "lon": where[1], "device_id": device_id,
+            "device_signature": base64.b64encode(key.sign(payload)).decode()}
+    url = f"/api/v1/visits/{world.visit_id}/notes"
+    signed = client.post(url, json=body, headers=world.collector.headers)
+    assert signed.status_code == 201 and signed.get_json()["signature_status"] == "signed", signed.get_json()
+    forged = client.post(url, json=body | {"text": text + " (edited)"}, headers=world.collector.headers)
+    assert forged.status_code == 422 and forged.get_json()["code"] == "invalid_signature"
+    nowhere = {k: v for k, v in body.items() if k not in ("lat", "lon")}
+    assert client.post(url, json=nowhere, headers=world.collector.headers).status_code == 422
+
+
 def test_signed_capture_is_marked_signed_and_a_bad_signature_is_refused(client, world, app):
     key, device_id = _register_device(client, world.collector)
     data = photo()

@@ -235,6 +235,7 @@ def test_whole_day_with_offline_captures(browser, site):
     for p in photos:
         assert by_sha[sha256(p)]["signature_status"] == "signed"
         assert by_sha[sha256(p)]["status"] == "sealed"
+    assert by_sha[sha256(note.encode())]["signature_status"] == "signed"  # the note too, over its text's hash
     assert by_sha[sha256(photos[1])]["consent"] == {"subject": "not_asked", "third_parties_present": True}
     for item in evidence:
         trail = client.get(f"/api/v1/evidence/{item['id']}/custody", headers=headers).get_json()

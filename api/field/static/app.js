@@ -394,8 +394,16 @@ async function saveCapture() {
     if (kind === "note") {
       const text = $("note-text").value;
       const fix = await freshFix().catch(() => null);
-      const body = { text, at: localIso(), ...(fix ? { lat: fix.lat, lon: fix.lon, accuracy_m: fix.accuracy_m } : {}) };
-      await sync.enqueue({ kind: "note", visit_id: state.visitId, body, sha256: await sha256Hex(utf8(text)), size: utf8(text).length });
+      const digest = await sha256Hex(utf8(text));
+      const body = { text, at: localIso() };
+      if (fix) {
+        // Signed like a capture: the text's hash, `at` as sent, where, which visit (a note without a fix stays unsigned).
+        const device = await db.get("kv", "device");
+        const signed = { sha256: digest, captured_at: body.at, lat: fix.lat, lon: fix.lon, visit_id: state.visitId };
+        Object.assign(body, { lat: fix.lat, lon: fix.lon, accuracy_m: fix.accuracy_m, device_id: device.id,
+          device_signature: await sign(device.privateKey, capturePayload(signed)) });
+      }
+      await sync.enqueue({ kind: "note", visit_id: state.visitId, body, sha256: digest, size: utf8(text).length });
     } else {
       const answers = consent();
       if (!answers) return showError("capture-error", t("consent_needed"));

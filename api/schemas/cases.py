@@ -83,6 +83,8 @@ class CaseSchema(ma.Schema):
 
 class CaseViewSchema(CaseSchema):
     debtor = fields.Nested(DebtorViewSchema, required=True)
+    # every address the case has: at most 20 come with one request, and each PATCH may add more
+    addresses = fields.List(fields.Nested(AddressSchema))
 
 
 class CasePatchSchema(ma.Schema):

@@ -72,7 +72,7 @@ class SigningKeySchema(ma.Schema):
 MAX_NOTE_LENGTH = 4096
 KEY_NAME = r"[!-*,-~]+"
 NOTE_PATTERN = (r"^" + KEY_NAME + r"\n(0|[1-9][0-9]{0,18})\n[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=\n([ -~]+\n)*"
-                r"\n(\u2014 " + KEY_NAME + r" ([A-Za-z0-9+/]{4})+([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)\n)+$")
+                r"\n(\u2014 " + KEY_NAME + r" ([A-Za-z0-9+/]{4}){2,}([A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)?\n)+$")
 """C2SP signed note of a checkpoint: origin, size, root, extension lines, a blank line, signatures."""
 Note = fields.String(validate=validate.Length(min=1, max=MAX_NOTE_LENGTH), metadata={
     "description": "A checkpoint as the C2SP signed note served in `note` (body, blank line, signature lines)",

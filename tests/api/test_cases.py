@@ -67,3 +67,16 @@ def test_filters(client, factory):
     assert [c["assigned_collector_id"] for c in by_collector] == [a.id]
     by_place = client.get("/api/v1/cases?jurisdiction=US-NY", headers=supervisor.headers).get_json()
     assert [c["jurisdiction"] for c in by_place] == ["US-NY"]
+
+
+def test_a_case_keeps_and_reports_more_addresses_than_one_request_may_add(client, factory):
+    """Each PATCH adds at most 20 addresses; the case reports all it has (the response schema
+    carries no request limit, so a generated client can parse it)."""
+    supervisor = factory.user("supervisor")
+    case = factory.case(supervisor=supervisor)
+    more = [{"kind": "home", "line": f"{n} Nanjing Road", "city": "Shanghai", "country": "CN"} for n in range(20)]
+    response = client.patch(f"/api/v1/cases/{case['id']}", json={"addresses": more}, headers=supervisor.headers)
+    assert response.status_code == 200, response.get_json()
+    assert len(client.get(f"/api/v1/cases/{case['id']}", headers=supervisor.headers).get_json()["addresses"]) == 22
+    schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["CaseView"]
+    assert "maxItems" not in schema["properties"]["addresses"]

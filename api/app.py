@@ -130,7 +130,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.checkpoint_interval_seconds and settings.jobs == "thread":
         from custody.jobs import CheckpointScheduler
 
-        runtime.extras["checkpoints"] = CheckpointScheduler(runtime, settings.checkpoint_interval_seconds)
+        from api.dbtools import schema_is_current
+
+        runtime.extras["checkpoints"] = CheckpointScheduler(runtime, settings.checkpoint_interval_seconds,
+                                                            ready=lambda: schema_is_current(runtime.db.engine))
         runtime.extras["checkpoints"].start()
 
     # Production on PostgreSQL only: the cache needs the revocation channel (accounts/token_cache.py), and in

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from core.db import Base
 
@@ -39,6 +40,13 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+
+
+def schema_is_current(engine) -> bool:
+    """Whether the database is migrated to the head revision (background work waits for it)."""
+    heads = set(ScriptDirectory.from_config(alembic_config("")).get_heads())
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads
 
 
 def schema_drift(engine) -> list:

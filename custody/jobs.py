@@ -192,9 +192,10 @@ class CheckpointScheduler:
     path for both topologies; with Celery a beat schedule can submit the same job instead.
     """
 
-    def __init__(self, runtime, interval_seconds: float):
+    def __init__(self, runtime, interval_seconds: float, ready=lambda: True, retry_seconds: float = 2.0):
         self.runtime = runtime
         self.interval = interval_seconds
+        self.ready, self.retry_seconds = ready, retry_seconds
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -205,7 +206,11 @@ class CheckpointScheduler:
     def _run(self) -> None:
         """At start, verifications left queued or running by a dead process are re-submitted;
         once more when a lease that was fresh at start has had time to lapse; then every tick
-        signs a head (which re-submits again)."""
+        signs a head (which re-submits again). Nothing is submitted before the schema is migrated
+        (`ready`): `fieldproof db upgrade` on a new data directory makes an app too."""
+        while not self._ready():
+            if self._stopped.wait(self.retry_seconds):
+                return
         self._submit("verification.resume", {"queued_grace_seconds": 0})
         if self._stopped.wait(min(self.interval, STALE_AFTER_SECONDS + 1)):
             return
@@ -217,6 +222,12 @@ class CheckpointScheduler:
             self._submit("ledger.issue_checkpoint", {})
             if self._stopped.wait(self.interval):
                 return
+
+    def _ready(self) -> bool:
+        try:
+            return bool(self.ready())
+        except Exception:  # noqa: BLE001 - a database not there yet is not ready either
+            return False
 
     def _submit(self, name: str, payload: dict) -> None:
         try:

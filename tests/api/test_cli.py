@@ -40,3 +40,21 @@ def test_db_upgrade_and_check(settings):
     assert CliRunner().invoke(main, ["db", "check"], env={"FIELDPROOF_DATABASE_URL": settings.database_url,
                                                           "FIELDPROOF_SECRET_KEY": settings.secret_key,
                                                           "FIELDPROOF_DATA_DIR": str(settings.data_dir)}).exit_code == 0
+
+
+def test_first_start_on_an_empty_data_directory_logs_no_error(tmp_path):
+    """`fieldproof db upgrade` on a new data directory makes an app whose checkpoint timer runs;
+    no background job may run before the tables exist (it logged a traceback before)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "FIELDPROOF_DATA_DIR": str(tmp_path), "FIELDPROOF_CHECKPOINT_INTERVAL_SECONDS": "3600"}
+    for name in ("FIELDPROOF_DATABASE_URL", "FIELDPROOF_STORAGE_URL", "FIELDPROOF_SECRET_KEY"):
+        env.pop(name, None)
+    cli = Path(sys.executable).with_name("fieldproof")
+    result = subprocess.run([str(cli), "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    errors = [line for line in result.stderr.splitlines() if '"level": "ERROR"' in line or "Traceback" in line]
+    assert errors == []

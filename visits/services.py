@@ -6,13 +6,14 @@ the outcome — on the visit, in the case timeline, and (for refusals) in `sched
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from accounts.models import User
@@ -23,6 +24,7 @@ from cases.services import get_case, record_event
 from core.actor import Actor
 from core.clock import utcnow
 from core.errors import ConfigurationError, Conflict, NotFound, RuleViolation, ValidationFailed
+from core.paging import Listing
 from core.settings import Settings
 from visits.geofence import distance_m, is_impossible_travel, within_geofence
 from visits.localtime import TimeZoneUnavailable, utc, zone_at
@@ -110,10 +112,25 @@ def get_visit(session: Session, actor: Actor, visit_id: str, *, lock: bool = Fal
     return visit
 
 
+@functools.cache
+def _sync_listing(collector: bool, reader: bool) -> Select:
+    """A role's visits by window, the actor as a bound parameter: the sync's request, built once."""
+    query = select(Visit)
+    if collector:
+        actor = bindparam("actor_id")
+        query = query.where(or_(Visit.collector_id == actor, Visit.second_collector_id == actor))
+    elif not reader:
+        query = query.where(false())
+    return query.order_by(Visit.window_start, Visit.id)
+
+
 def list_visits(session: Session, actor: Actor, *, collector_id: str | None = None, date: date | None = None,
                 status: str | None = None, case_id: str | None = None,
-                updated_since: datetime | None = None) -> Select:
+                updated_since: datetime | None = None) -> Select | Listing:
     """Visits by window, oldest first; `date` is the local day at the address."""
+    if not (collector_id or date or status or case_id or updated_since):
+        query = _sync_listing(actor.is_collector, actor.role in READERS)
+        return Listing(query, {"actor_id": actor.id} if actor.is_collector else {})
     query = visible_visits(actor).order_by(Visit.window_start, Visit.id)
     if collector_id:
         query = query.where(or_(Visit.collector_id == collector_id, Visit.second_collector_id == collector_id))

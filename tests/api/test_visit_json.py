@@ -109,6 +109,22 @@ def test_each_actor_of_a_role_sees_their_own_pages(client, factory, world, visit
     assert json.loads(past.headers["X-Pagination"])["total"] == 3
 
 
+def test_the_syncs_statement_is_built_once_per_role_with_the_actor_bound(app, factory, world, visits):
+    """The plain sync (no filters) reuses one statement per role; the actor is a parameter of it,
+    so each collector's page is still their own (above), and a filter builds a query as before."""
+    from core.actor import Actor
+    from core.paging import Listing, page_of
+    from visits.services import list_visits
+
+    stranger = factory.user("collector")
+    with app.extensions["fieldproof"].db.transaction() as session:
+        mine, theirs = (list_visits(session, Actor(id=u.id, role="collector")) for u in (world.collector, stranger))
+        assert isinstance(mine, Listing) and mine.query is theirs.query and mine.params != theirs.params
+        assert len(page_of(session, mine, 1, 50)[0]) == 3 and page_of(session, theirs, 1, 50) == ([], 0)
+        filtered = list_visits(session, Actor(id=world.collector.id, role="collector"), status="completed")
+        assert not isinstance(filtered, Listing)
+
+
 def _set_columns(app, visit_id, **values):
     from visits.models import Visit
 

@@ -224,16 +224,23 @@ def _field_visit(session: Session, actor: Actor, visit_id: str) -> Visit:
     return visit
 
 
-def _clock_violations(at: datetime, earliest: datetime, earliest_what: str, device_now: datetime,
-                      allowed: timedelta, clock: str) -> list[Violation]:
+def _clock_violations(at: datetime, earliest: datetime, earliest_what: str, device_now: datetime, now: datetime,
+                      allowed: timedelta, clock: str) -> tuple[list[Violation], bool]:
+    """The violations of `at`, and whether it lies before `earliest` within the skew allowance.
+
+    Order is judged on the server's clock (`at` moved by the device's known offset when it sent
+    `sent_at`) and with the same allowance as the future: a phone whose clock runs a little behind,
+    or a time sent in whole seconds, is flagged, not refused; further back is still refused."""
     found = []
     if at > device_now + allowed:
         found.append(Violation(CLOCK_SKEW, f"at {_iso(at)} lies {(at - device_now).total_seconds():.0f} s after "
                                            f"{clock}; at most {allowed.total_seconds():.0f} s of clock skew is "
                                            "allowed"))
-    if at < earliest:
-        found.append(Violation(TIME_ORDER, f"at {_iso(at)} is before {earliest_what} ({_iso(earliest)})"))
-    return found
+    on_server = at + (now - device_now)
+    if on_server < earliest - allowed:
+        found.append(Violation(TIME_ORDER, f"at {_iso(at)} is before {earliest_what} ({_iso(earliest)}) by more "
+                                           f"than the {allowed.total_seconds():.0f} s of clock skew allowed"))
+    return found, earliest - allowed <= on_server < earliest
 
 
 def check_in(session: Session, actor: Actor, settings: Settings, visit_id: str, data: dict[str, Any],
@@ -257,7 +264,8 @@ def check_in(session: Session, actor: Actor, settings: Settings, visit_id: str, 
     device_now = utc(sent_at) if sent_at is not None else now
     clock = "the device's clock when it sent the check-in" if sent_at is not None else "the server's clock"
     allowed = timedelta(seconds=settings.clock_skew_seconds)
-    violations = _clock_violations(at, visit.created_at, "the visit was scheduled", device_now, allowed, clock)
+    violations, early = _clock_violations(at, visit.created_at, "the visit was scheduled", device_now, now, allowed,
+                                          clock)
     hours = moment_is_lawful(at, address.lat, address.lon, profile)
     if hours is not None:
         violations.append(hours)
@@ -285,7 +293,7 @@ def check_in(session: Session, actor: Actor, settings: Settings, visit_id: str, 
     flags = dict(visit.flags or {})
     if travel:
         flags["impossible_travel_with"] = travel
-    if abs(skew) > allowed.total_seconds():
+    if abs(skew) > allowed.total_seconds() or early:
         flags["clock_skew"] = True
     visit.flags = flags
     visit.updated_at = now
@@ -331,8 +339,8 @@ def check_out(session: Session, actor: Actor, settings: Settings, visit_id: str,
     address = session.get(Address, visit.address_id)
     zone = zone_at(address.lat, address.lon)
     at = utc(data["at"])
-    violations = _clock_violations(at, visit.checked_in_at, "the check-in", now,
-                                   timedelta(seconds=settings.clock_skew_seconds), "the server's clock")
+    violations, early = _clock_violations(at, visit.checked_in_at, "the check-in", now, now,
+                                          timedelta(seconds=settings.clock_skew_seconds), "the server's clock")
     if violations:
         raise _refuse("check-out", violations)
     due_end = None
@@ -353,6 +361,8 @@ def check_out(session: Session, actor: Actor, settings: Settings, visit_id: str,
     if late is not None:
         # The record of what happened is kept; the overrun is flagged for the supervisor.
         visit.flags = {**(visit.flags or {}), "check_out_outside_hours": late.detail}
+    if early:
+        visit.flags = {**(visit.flags or {}), "clock_skew": True}
     visit.updated_at = now
     session.flush()
     record_event(session, case.id, "visit_checked_out", actor.id, {"visit_id": visit.id, "outcome": outcome},

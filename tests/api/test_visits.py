@@ -234,6 +234,27 @@ def test_check_out_requires_a_check_in_and_happens_once(client, world, clock):
     assert check_out(client, world.collector, visit["id"], clock.now, "not_home").status_code == 409
 
 
+def test_a_check_in_in_whole_seconds_within_the_second_it_was_scheduled_is_accepted(app, client, world, clock):
+    """The phone sends whole seconds; the visit was scheduled later within that second."""
+    from visits.models import Visit
+
+    visit = _visit_tomorrow(client, world, clock, minutes_in=1)
+    with app.extensions["fieldproof"].db.transaction() as session:  # scheduled at 10:00:00.4 that day
+        session.get(Visit, visit["id"]).created_at = local(1, 10) + timedelta(milliseconds=400)
+    response = check_in(client, world.collector, visit["id"], local(1, 10), HOME)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["flags"].get("clock_skew") is True
+    assert check_in(client, world.collector, visit["id"], local(1, 10), HOME).status_code == 409
+
+
+def test_a_check_out_a_little_before_the_check_in_is_flagged_not_refused(client, world, clock):
+    visit = _visit_tomorrow(client, world, clock, minutes_in=30)
+    check_in(client, world.collector, visit["id"], clock.now, HOME)
+    response = check_out(client, world.collector, visit["id"], clock.now - timedelta(minutes=2), "met_debtor")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["flags"]["clock_skew"] is True
+
+
 def test_check_out_before_the_check_in_is_refused(client, world, clock):
     visit = _visit_tomorrow(client, world, clock, minutes_in=30)
     check_in(client, world.collector, visit["id"], clock.now, HOME)

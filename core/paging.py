@@ -5,7 +5,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, Select, bindparam, func, select
+from sqlalchemy import BigInteger, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 # Past any table this can hold, and beyond it SQL's 64-bit OFFSET would overflow (page=10**30).
@@ -26,7 +26,7 @@ class Listing:
 def _paged(query: Select) -> Select:
     """The page statement of a reused query: the window total and bound LIMIT/OFFSET."""
     return (query.add_columns(func.count().over())
-            .limit(bindparam("page_limit", type_=Integer)).offset(bindparam("page_offset", type_=Integer)))
+            .limit(bindparam("page_limit", type_=BigInteger)).offset(bindparam("page_offset", type_=BigInteger)))
 
 
 def page_of(session: Session, query: Select | Listing, page: int, page_size: int) -> tuple[list, int]:

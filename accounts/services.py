@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -87,6 +88,15 @@ def get_user(session: Session, user_id: str) -> User:
     if user is None:
         raise NotFound("no such user")
     return user
+
+
+def names_of(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
+    """Each user's display name (else username), in one query: for pages that name many people."""
+    ids = sorted({i for i in user_ids if i})
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.display_name, User.username).where(User.id.in_(ids)))
+    return {id_: display or username for id_, display, username in rows}
 
 
 def list_users(session: Session, *, role: str | None = None, updated_since: datetime | None = None):

@@ -1,8 +1,13 @@
 """Console: the case list and a case's page (its visits, evidence and packets)."""
 from __future__ import annotations
 
-from flask import render_template, request
+from collections import Counter
 
+from flask import render_template, request, url_for
+from flask_babel import get_locale, get_translations
+
+from accounts import services as accounts
+from api.console import timeline as told
 from api.console.auth import console_actor, signed_in
 from api.console.blueprint import bp
 from api.context import db_session
@@ -11,6 +16,7 @@ from core.paging import page_of
 from evidence import services as evidence
 from legal_docs import assembly as packets
 from visits import services as visits
+from visits.localtime import TimeZoneUnavailable, zone_at
 
 PAGE_SIZE = 25
 CASE_STATUSES = ("open", "promise", "legal", "closed", "written_off")
@@ -40,13 +46,55 @@ def case_list():
 def case_page(case_id):
     session_ = db_session()
     case = cases.get_case(session_, console_actor(), case_id)
-    timeline = list(session_.scalars(cases.case_timeline(session_, console_actor(), case_id).limit(500)))
-    return render_template("console/case.html", case=case, timeline=timeline, visits=case_visits(case_id),
-                           gallery=case_gallery(case_id), packets=case_packets(case_id))
+    events = list(session_.scalars(cases.case_timeline(session_, console_actor(), case_id).limit(500)))
+    case_visits_, gallery, packets_ = case_visits(case_id), case_gallery(case_id), case_packets(case_id)
+    language = told.Language(get_locale(), get_translations())
+    facts = told.Facts(
+        people=accounts.names_of(session_, told.people_in(events)),
+        visits={v.id: told.VisitFacts(v.time_zone, _address_kind(case, v.address_id)) for v in case_visits_},
+        evidence={item.id: item.kind for item in gallery},
+        zone=case_zone(case, case_visits_),
+        link=_linker(case, {v.id for v in case_visits_}, {item.id for item in gallery}))
+    return render_template("console/case.html", case=case, timeline=told.tell_all(events, facts, language),
+                           visits=case_visits_, gallery=gallery, packets=packets_, clock=told.Clock(language))
+
+
+def _address_kind(case, address_id):
+    return next((a.kind for a in case.addresses if a.id == address_id), None)
+
+
+def case_zone(case, visits_):
+    """The case's local time zone for events not tied to a visit: its visits' usual zone, else
+    the zone at its home address (else any address with coordinates)."""
+    zones = Counter(v.time_zone for v in visits_ if v.time_zone)
+    if zones:
+        return zones.most_common(1)[0][0]
+    for address in sorted(case.addresses, key=lambda a: a.kind != "home"):
+        try:
+            return zone_at(address.lat, address.lon).key
+        except TimeZoneUnavailable:
+            continue
+    return None
+
+
+def _linker(case, visit_ids, evidence_ids):
+    """Console addresses of the items the reader can open: visits (rows of this page), evidence,
+    and packets for the roles that read packets."""
+    reads_packets = console_actor().role in packets.READERS
+
+    def link(kind, item_id):
+        if kind == "visit" and item_id in visit_ids:
+            return url_for("console.case_page", case_id=case.id, _anchor=f"visit-{item_id}")
+        if kind == "evidence" and item_id in evidence_ids:
+            return url_for("console.evidence_page", evidence_id=item_id)
+        if kind == "packet" and reads_packets:
+            return url_for("console.packet_page", packet_id=item_id)
+        return None
+    return link
 
 
 def case_visits(case_id):
-    return list(db_session().scalars(visits.list_visits(db_session(), console_actor(), case_id=case_id).limit(200)))
+    return list(db_session().scalars(visits.list_visits(db_session(), console_actor(), case_id=case_id).limit(500)))
 
 
 def case_packets(case_id):

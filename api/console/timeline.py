@@ -232,6 +232,16 @@ def _list(items: list, language: Language) -> Markup:
     return Markup(format_list([str(escape(item)) for item in items], locale=language.locale))
 
 
+def _then(*parts: Markup) -> Markup:
+    """Sentences one after another: a space between them, none after a full-width stop (Chinese)."""
+    told = Markup("")
+    for part in parts:
+        if not part:
+            continue
+        told += part if not told or told.endswith(("。", "）", "：")) else Markup(" ") + part
+    return told
+
+
 def _humane(code: str) -> str:
     """A code as words ("legal_hold_set" -> "legal hold set"), for codes this module does not know."""
     return re.sub(r"[._\s]+", " ", code).strip()
@@ -369,7 +379,7 @@ def _visit_checked_in(s: _Scene) -> Markup:
         parts.append(s.lang._("Outside the visit window."))
     if s.details.get("impossible_travel"):
         parts.append(s.lang._("Impossible travel from the collector's other check-ins."))
-    return Markup(" ").join(parts)
+    return _then(*parts)
 
 
 def _visit_checked_out(s: _Scene) -> Markup:
@@ -400,7 +410,7 @@ def _reason(s: _Scene) -> Markup:
     reason = s.details.get("reason")
     if not isinstance(reason, str) or not reason:
         return Markup("")
-    return Markup(" ") + s.lang._("Reason: %(reason)s", reason=reason)
+    return s.lang._("Reason: %(reason)s", reason=reason)
 
 
 def _visit_cancelled(s: _Scene) -> Markup:
@@ -411,7 +421,7 @@ def _visit_cancelled(s: _Scene) -> Markup:
                             window=s.clock.window(start, end, s.zone()), actor=s.actor())
     else:
         sentence = s.lang._("%(visit)s cancelled by %(actor)s.", visit=s.visit(), actor=s.actor())
-    return sentence + _reason(s)
+    return _then(sentence, _reason(s))
 
 
 def _visit_rescheduled(s: _Scene) -> Markup:
@@ -424,7 +434,7 @@ def _visit_rescheduled(s: _Scene) -> Markup:
     else:
         sentence = s.lang._("%(visit)s rescheduled by %(actor)s to %(window)s.", visit=s.visit(), actor=s.actor(),
                             window=window)
-    return sentence + _reason(s)
+    return _then(sentence, _reason(s))
 
 
 def _promise_made(s: _Scene) -> Markup:
@@ -432,8 +442,8 @@ def _promise_made(s: _Scene) -> Markup:
                         amount=s.money(s.details.get("amount"), s.details.get("currency")),
                         due=s.clock.day(s.details.get("due_date")), actor=s.actor())
     if _visit_id(s.event) or s.event.subject_id:
-        sentence += Markup(" ") + s.lang._("Made during a %(visit)s.", visit=s.link(
-            "visit", s.event.subject_id, s.lang._(A_VISIT)))
+        sentence = _then(sentence, s.lang._("Made during a %(visit)s.", visit=s.link(
+            "visit", s.event.subject_id, s.lang._(A_VISIT))))
     return sentence
 
 
@@ -455,7 +465,7 @@ def _evidence_sealed(s: _Scene) -> Markup:
     else:
         sentence = s.lang._("%(item)s sealed by %(actor)s.", item=item, actor=s.actor())
     if isinstance(size, int) and size >= 0:
-        sentence += Markup(" ") + s.lang.ngettext("%(num)s byte.", "%(num)s bytes.", size)
+        sentence = _then(sentence, s.lang.ngettext("%(num)s byte.", "%(num)s bytes.", size))
     return sentence
 
 
@@ -482,8 +492,8 @@ def _packet_requested(s: _Scene) -> Markup:
                         language=_language_name(s, s.details.get("language")))
     overrides = s.details.get("consent_overrides") or []
     if overrides:
-        sentence += Markup(" ") + s.lang.ngettext("Consent overridden for %(num)s item.",
-                                            "Consent overridden for %(num)s items.", len(overrides))
+        sentence = _then(sentence, s.lang.ngettext("Consent overridden for %(num)s item.",
+                                                   "Consent overridden for %(num)s items.", len(overrides)))
     return sentence
 
 
@@ -507,7 +517,7 @@ def _packet_failed(s: _Scene) -> Markup:
     error = _UUID.sub("…", error) if isinstance(error, str) and error else s.lang._("no reason given")
     sentence = s.lang._("%(packet)s could not be built: %(error)s", packet=s.packet(), error=error)
     if s.details.get("evidence_id"):
-        sentence += Markup(" ") + s.lang._("(%(item)s)", item=s.evidence(s.details["evidence_id"]))
+        sentence = _then(sentence, s.lang._("(%(item)s)", item=s.evidence(s.details["evidence_id"])))
     return sentence
 
 
@@ -552,7 +562,7 @@ def _unknown(s: _Scene) -> Markup:
              for v in (_shown(raw, s.lang),) if v is not None]
     sentence = s.lang._("%(what)s, recorded by %(actor)s.", what=what, actor=s.actor())
     if facts:
-        sentence += Markup(" ") + escape("; ".join(facts)) + Markup(".")
+        sentence = _then(sentence, escape("; ".join(facts)) + Markup("."))
     return sentence
 
 

@@ -5,9 +5,12 @@ Also takes the screenshots committed under docs/screenshots/ (each page, both la
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import zipfile
+from datetime import datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,6 +23,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LANGUAGES = {"en": "en-US", "zh": "zh-CN"}
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +31,20 @@ def site(database_template, tmp_path_factory):
     app = fresh_app(database_template, tmp_path_factory.mktemp("console"))
     client = app.test_client()
     factory = Factory(app, client)
-    supervisor, collector, other = factory.user("supervisor"), factory.user("collector"), factory.user("collector")
+    supervisor = factory.user("supervisor", "demo-supervisor")
+    collector, other = factory.user("collector", "demo-collector"), factory.user("collector", "demo-collector-2")
+    name_people(app, {supervisor.id: "Zhou Min", collector.id: "Wang Lei", other.id: "Chen Jie"})
     users = {"legal": factory.user("legal", "lawyer"), "auditor": factory.user("auditor", "auditor"),
              "collector": collector, "other": other}
     case = factory.case(collector=collector, supervisor=supervisor, reference="SH-2026-0001")
     other_case = factory.case(collector=other, supervisor=supervisor, reference="SH-2026-0002")
     visit_id = make_visit(app, case, collector.id, supervisor.id)
+    tomorrow = datetime.combine(datetime.now(SHANGHAI).date() + timedelta(days=1), time(10), tzinfo=SHANGHAI)
+    response = client.post("/api/v1/visits", headers=supervisor.headers, json={
+        "case_id": case["id"], "address_id": case["addresses"][0]["id"], "collector_id": collector.id,
+        "second_collector_id": other.id, "window_start": tomorrow.isoformat(),
+        "window_end": (tomorrow + timedelta(hours=1)).isoformat()})
+    assert response.status_code == 201, response.get_json()
     items = []
     for colour in ((200, 40, 40), (40, 120, 200), (60, 160, 80)):
         data = photo(size=(640, 480), colour=colour)
@@ -42,6 +54,15 @@ def site(database_template, tmp_path_factory):
         items.append(response.get_json())
     with serving(app) as url:
         yield {"url": url, "app": app, "users": users, "case": case, "other_case": other_case, "items": items}
+
+
+def name_people(app, names):
+    """Display names, so that the timeline names people as a real office would."""
+    from accounts.models import User
+
+    with app.extensions["fieldproof"].db.transaction() as session:
+        for user_id, name in names.items():
+            session.get(User, user_id).display_name = name
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +200,13 @@ def test_screenshots_of_every_page(browser, site, language):
         page.goto(site["url"] + path)
         shot(page, name, language)
     page.goto(f"{site['url']}/console/cases/{case_id}")
+    timeline = page.locator("section[aria-labelledby=timeline-h]")
+    sentences = timeline.locator("li").all_inner_texts()
+    assert any("Wang Lei" in line and "Chen Jie" in line and "Asia/Shanghai" in line and "UTC" in line
+               for line in sentences), sentences
+    assert not any(re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", line) or "None" in line for line in sentences), sentences
+    page.wait_for_load_state("networkidle")
+    timeline.screenshot(path=str(SCREENSHOTS / f"timeline-{language}.png"))
     packet_link = page.locator("#packets-h ~ table a").first
     if packet_link.count():
         packet_link.click()

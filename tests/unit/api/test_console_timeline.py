@@ -112,23 +112,23 @@ EXPECTED_ZH = {
     "visit_scheduled": f'Zhou Supervisor 安排了<a href="/console/visit/{VISIT}">上门拜访</a>：住所地址，'
                        "2026年12月8日 10:00–11:00 Asia/Shanghai（UTC 02:00–03:00），催收员 demo-collector和demo-collector-2。",
     "visit_checked_in": f'demo-collector 在住所地址签到（<a href="/console/visit/{VISIT}">拜访</a>），'
-                        "位于地理围栏外，距地址 212 米。 不在拜访时段内。",
+                        "位于地理围栏外，距地址 212 米。不在拜访时段内。",
     "visit_checked_out": f'demo-collector 签退（<a href="/console/visit/{VISIT}">拜访</a>）：债务人承诺还款。',
     "visit_cancelled": f'Zhou Supervisor 取消了原定于 2026年12月8日 10:00–11:00 Asia/Shanghai（UTC 02:00–03:00） 的'
-                       f'<a href="/console/visit/{VISIT}">上门拜访</a>。 原因：debtor in hospital',
+                       f'<a href="/console/visit/{VISIT}">上门拜访</a>。原因：debtor in hospital',
     "visit_rescheduled": f'Zhou Supervisor 将<a href="/console/visit/{VISIT}">上门拜访</a>从 '
                          "2026年12月8日 10:00–11:00 Asia/Shanghai（UTC 02:00–03:00） 改期至 "
-                         "2026年12月9日 14:00–15:30 Asia/Shanghai（UTC 06:00–07:30）。 原因：rain",
-    "promise_made": "承诺于 2026年12月10日 前还款 ¥500.00，记录人：demo-collector。 "
+                         "2026年12月9日 14:00–15:30 Asia/Shanghai（UTC 06:00–07:30）。原因：rain",
+    "promise_made": "承诺于 2026年12月10日 前还款 ¥500.00，记录人：demo-collector。"
                     f'于一次<a href="/console/visit/{VISIT}">拜访</a>中作出。',
     "promise_kept": "demo-collector 登记了还款：于 2026年12月10日 前还款 ¥500.00 的承诺已履行。",
     "promise_broken": "到期未还款：于 2026年12月10日 前还款 ¥500.00 的承诺已违约。",
     "evidence_sealed": f'Zhou Supervisor 封存了<a href="/console/evidence/{COPY}">照片</a>：'
-                       f'<a href="/console/evidence/{PHOTO}">照片</a>的脱敏副本。 2,048 字节。',
+                       f'<a href="/console/evidence/{PHOTO}">照片</a>的脱敏副本。2,048 字节。',
     "evidence_legal_hold_set": f'Zhou Supervisor 对<a href="/console/evidence/{PHOTO}">照片</a>设置了法律保全。',
     "evidence_legal_hold_released": f'Zhou Supervisor 解除了<a href="/console/evidence/{PHOTO}">照片</a>的法律保全。',
     "packet_requested": f'Zhou Supervisor 申请生成<a href="/console/packet/{PACKET}">材料包 v2</a>，'
-                        "语言：中文 (简体, 中国)。 1 项证据的同意要求被豁免。",
+                        "语言：中文 (简体, 中国)。1 项证据的同意要求被豁免。",
     "packet_built": f'<a href="/console/packet/{PACKET}">材料包 v2</a>已生成：1 件证物、12 页、1 卷和2 项未收录。',
     "packet_failed": f'<a href="/console/packet/{PACKET}">材料包 v3</a>生成失败：evidence … missing '
                      f'（<a href="/console/evidence/{PHOTO}">照片</a>）',
@@ -198,7 +198,7 @@ def test_an_unknown_type_reads_as_a_generic_sentence():
                                       "note": f"see {PHOTO}", "minutes": 1200, "extra": {"a": 1}}, subject_id=VISIT)
     assert str(tell(event, FACTS, EN).sentence) == \
         "Visit inspected, recorded by Zhou Supervisor. locked: yes; minutes: 1,200."
-    assert str(tell(event, FACTS, ZH).sentence) == "Visit inspected，记录人：Zhou Supervisor。 locked: 是; minutes: 1,200."
+    assert str(tell(event, FACTS, ZH).sentence) == "Visit inspected，记录人：Zhou Supervisor。locked: 是; minutes: 1,200."
 
 
 def test_details_of_an_unexpected_shape_fall_back_to_the_generic_sentence():

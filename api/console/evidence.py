@@ -4,14 +4,17 @@ from __future__ import annotations
 import json
 
 from flask import redirect, render_template, request, url_for
+from flask_babel import get_locale, get_translations
 from flask_babel import gettext as _
 
+from api.console import timeline
 from api.console.auth import console_actor, signed_in
 from api.console.blueprint import bp
 from api.context import db_session, runtime
 from api.streaming import send_stored
-from core.errors import ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from evidence import services as evidence
+from visits import services as visits
 
 REDACTORS = ("legal", "admin")
 
@@ -31,7 +34,16 @@ def evidence_page(evidence_id):
     derived = list(session_.scalars(evidence.visible_evidence(console_actor())
                                     .where(evidence.EvidenceItem.derived_from == item.id)))
     return render_template("console/evidence.html", item=item, custody=custody, derived=derived,
-                           can_redact=console_actor().role in REDACTORS)
+                           can_redact=console_actor().role in REDACTORS, zone=visit_zone(item.visit_id),
+                           clock=timeline.Clock(timeline.Language(get_locale(), get_translations())))
+
+
+def visit_zone(visit_id):
+    """The time zone of the visit's address, for showing the capture in local time (None: UTC only)."""
+    try:
+        return visits.get_visit(db_session(), console_actor(), visit_id).time_zone if visit_id else None
+    except NotFound:
+        return None
 
 
 @bp.get("/evidence/<evidence_id>/content")

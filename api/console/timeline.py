@@ -27,6 +27,8 @@ from markupsafe import Markup, escape
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent.parent / "translations"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+# Details never shown by the generic sentence: identity and account numbers stay masked.
+_PERSONAL = re.compile(r"national|phone|card|account|iban|debtor|name|address|email", re.IGNORECASE)
 # Keys of event details that name a person (looked up in one batch for the whole page).
 PERSON_KEYS = ("collector_id", "second_collector_id", "previous_collector_id", "assigned_collector_id",
                "cancelled_by", "rescheduled_by")
@@ -154,8 +156,8 @@ class Clock:
     def _day(self, moment: datetime) -> str:
         return format_skeleton("yMMMd", moment, locale=self.locale)
 
-    def _time(self, moment: datetime) -> str:
-        return format_datetime(moment, "HH:mm", locale=self.locale)
+    def _time(self, moment: datetime, seconds: bool = False) -> str:
+        return format_datetime(moment, "HH:mm:ss" if seconds else "HH:mm", locale=self.locale)
 
     def _span(self, start: datetime, end: datetime, *, day_of: date | None) -> str:
         """"Dec 8, 2026 10:00–11:00"; the day is left out when it is `day_of`, and repeated for the
@@ -179,18 +181,19 @@ class Clock:
         return self.language._("%(local)s %(zone)s (%(utc)s UTC)", local=local_text, zone=zone_name,
                                    utc=utc_text)
 
-    def moment(self, moment: datetime | str | None, zone_name: str | None) -> tuple[str, str]:
+    def moment(self, moment: datetime | str | None, zone_name: str | None, *,
+               seconds: bool = False) -> tuple[str, str]:
         """(local text with the zone's name, UTC text); the UTC day is repeated only when it differs."""
         at = as_utc(moment)
         if at is None:
             return self.language._("an unknown time"), ""
         zone = zone_named(zone_name)
-        utc_full = f"{self._day(at)} {self._time(at)} UTC"
+        utc_full = f"{self._day(at)} {self._time(at, seconds)} UTC"
         if zone is None:
             return utc_full, ""
         local = at.astimezone(zone)
-        utc_text = f"{self._time(at)} UTC" if local.date() == at.date() else utc_full
-        return f"{self._day(local)} {self._time(local)} {zone_name}", utc_text
+        utc_text = f"{self._time(at, seconds)} UTC" if local.date() == at.date() else utc_full
+        return f"{self._day(local)} {self._time(local, seconds)} {zone_name}", utc_text
 
     def day(self, value: str | date | None) -> str:
         if isinstance(value, str):
@@ -558,7 +561,8 @@ def _shown(value: Any, lang: Language) -> str | None:
 def _unknown(s: _Scene) -> Markup:
     """A type this module does not know yet: its name as words, who, and the readable details."""
     what = _humane(s.event.type).capitalize() or s.lang._("Event")
-    facts = [f"{_humane(k)}: {v}" for k, raw in s.details.items() if not k.endswith("_id")
+    facts = [f"{_humane(k)}: {v}" for k, raw in s.details.items()
+             if not k.endswith("_id") and not _PERSONAL.search(k)
              for v in (_shown(raw, s.lang),) if v is not None]
     sentence = s.lang._("%(what)s, recorded by %(actor)s.", what=what, actor=s.actor())
     if facts:

@@ -201,6 +201,12 @@ def test_an_unknown_type_reads_as_a_generic_sentence():
     assert str(tell(event, FACTS, ZH).sentence) == "Visit inspected，记录人：Zhou Supervisor。locked: 是; minutes: 1,200."
 
 
+def test_the_generic_sentence_never_shows_identity_or_account_numbers():
+    event = Event("debtor.contacted", {"debtor_phone": "+8613800138000", "national_id": "110101198501011234",
+                                       "card_number": "6222020000001234", "account": "6222", "channel": "sms"})
+    assert str(tell(event, FACTS, EN).sentence) == "Debtor contacted, recorded by Zhou Supervisor. channel: sms."
+
+
 def test_details_of_an_unexpected_shape_fall_back_to_the_generic_sentence():
     event = Event("case_updated", {"changed": 5})
     assert str(tell(event, FACTS, EN).sentence) == "Case updated, recorded by Zhou Supervisor. changed: 5."

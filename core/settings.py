@@ -104,6 +104,11 @@ class Settings:
     custodian_title: str = "Records custodian"
     packet_volume_bytes: int = 25_000_000
     render_workers: int = 0          # processes laying out a packet; 0: min(2, CPUs)
+    # RFC 3161 time-stamping authority: every checkpoint's signed note is stamped when set;
+    # the CA file holds the PEM certificates a response must chain to (roots and intermediates).
+    tsa_url: str | None = None
+    tsa_ca_file: Path | None = None
+    tsa_timeout_seconds: int = 10
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -160,6 +165,9 @@ class Settings:
             custodian_title=env.get(PREFIX + "CUSTODIAN_TITLE") or cls.custodian_title,
             packet_volume_bytes=_int(env, "PACKET_VOLUME_BYTES", cls.packet_volume_bytes, 1_000_000),
             render_workers=_int(env, "RENDER_WORKERS", cls.render_workers, 0),
+            tsa_url=env.get(PREFIX + "TSA_URL") or None,
+            tsa_ca_file=Path(env[PREFIX + "TSA_CA_FILE"]) if env.get(PREFIX + "TSA_CA_FILE") else None,
+            tsa_timeout_seconds=_int(env, "TSA_TIMEOUT_SECONDS", cls.tsa_timeout_seconds, 1),
         )
         settings.check()
         return settings
@@ -168,6 +176,10 @@ class Settings:
         """Refuse combinations that cannot work; production refuses to guess secrets."""
         if self.jobs == "celery" and not self.broker_url:
             raise ConfigurationError(f"{PREFIX}JOBS=celery needs {PREFIX}BROKER_URL")
+        if self.tsa_url and not self.tsa_ca_file:
+            raise ConfigurationError(f"{PREFIX}TSA_URL needs {PREFIX}TSA_CA_FILE (the TSA's CA certificates, PEM)")
+        if self.tsa_url and not self.tsa_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"{PREFIX}TSA_URL must be an http:// or https:// URL")
         if self.production:
             missing = []
             if not self.secret_key:

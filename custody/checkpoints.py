@@ -7,7 +7,8 @@ verification catch a log that was rolled back.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -22,8 +23,11 @@ from core.errors import NotFound
 from core.keys import LedgerKey, LedgerSigner, key_path, rotate_key_file
 from custody.append import lock_head, record_custody_event
 from custody.ledger import checkpoint as c2sp
+from custody.ledger.cosignature import verifier_key
 from custody.models import IssuedCheckpoint, SigningKey
 from custody.proofs import stored_root, tree_size
+from custody.timestamps import pending_since, timestamp_view
+from custody.witnesses import cosignatures_for
 
 
 # --- signing keys -----------------------------------------------------------------------------
@@ -58,20 +62,27 @@ class PublicKey:
     created_at: datetime | None
     retired_at: datetime | None
     current: bool
+    vkey: str | None = None  # C2SP verifier key: <origin>+<key hash>+<base64(0x01 || key)>
 
 
-def public_key(session: Session, signer: LedgerSigner, key_id: str | None = None) -> PublicKey:
-    """The current signing key, or the one named (retired keys still verify old checkpoints)."""
+def public_key(session: Session, signer: LedgerSigner, key_id: str | None = None,
+               origin: str | None = None) -> PublicKey:
+    """The current signing key, or the one named (retired keys still verify old checkpoints).
+
+    With the log's origin (the note key name) the answer carries the C2SP verifier key too, so
+    note tools verify checkpoints without converting the key."""
     current = signer.key
     if key_id is None or key_id == current.key_id:
         row = session.get(SigningKey, current.key_id)
         return PublicKey(current.key_id, "ed25519", current.public_pem, base64.b64encode(current.public_raw).decode(),
-                         row.created_at if row else None, None, True)
+                         row.created_at if row else None, None, True,
+                         verifier_key(origin, current.public_raw) if origin else None)
     row = session.get(SigningKey, key_id)
     if row is None:
         raise NotFound(f"no signing key {key_id}")
     return PublicKey(row.key_id, row.algorithm, row.public_key_pem, base64.b64encode(row.public_key).decode(),
-                     row.created_at, row.retired_at, False)
+                     row.created_at, row.retired_at, False,
+                     verifier_key(origin, bytes(row.public_key)) if origin else None)
 
 
 # --- checkpoints ------------------------------------------------------------------------------
@@ -89,6 +100,10 @@ class TreeHead:
     key_id: str
     issued_at: datetime
     note: str
+    # what others vouch for: the witnesses' cosignature lines and the TSA's timestamp token
+    cosignatures: list = field(default_factory=list)
+    timestamp: object | None = None
+    stamp_pending_since: datetime | None = None
 
 
 def tree_head(session: Session, row: IssuedCheckpoint) -> TreeHead:
@@ -96,7 +111,8 @@ def tree_head(session: Session, row: IssuedCheckpoint) -> TreeHead:
     signed = c2sp.SignedCheckpoint(c2sp.Checkpoint.parse(row.body.encode("utf-8")), base64.b64decode(row.signature))
     note = c2sp.signed_note(signed, Ed25519PublicKey.from_public_bytes(bytes(key.public_key)))
     return TreeHead(id=row.id, checkpoint=row.body, tree_size=row.tree_size, root_hash=row.root_hash,
-                    signature=row.signature, key_id=row.key_id, issued_at=row.issued_at, note=note.decode("utf-8"))
+                    signature=row.signature, key_id=row.key_id, issued_at=row.issued_at, note=note.decode("utf-8"),
+                    cosignatures=cosignatures_for(session, row), timestamp=timestamp_view(session, row.id))
 
 
 def rotate_signing_key(session: Session, runtime) -> tuple[str | None, TreeHead]:
@@ -165,12 +181,22 @@ def signed_stored_head(session: Session, signer: LedgerSigner, origin: str) -> I
     return issue_checkpoint(session, signer, origin)
 
 
-def current_tree_head(session: Session, signer: LedgerSigner, origin: str) -> TreeHead:
-    """The latest signed head, issuing a fresh one first when the tree has grown since."""
+def current_tree_head(session: Session, signer: LedgerSigner, origin: str, *, settings=None,
+                      on_issued: Callable[[IssuedCheckpoint], None] | None = None) -> TreeHead:
+    """The latest signed head, issuing a fresh one first when the tree has grown since.
+
+    With `settings`, a head not yet stamped by the configured TSA says since when stamps wait
+    (`stamp_pending_since`); `on_issued` hears of a newly signed head (to have it stamped)."""
     latest = latest_checkpoint(session)
     if latest is None or latest.tree_size != tree_size(session) or latest.key_id != signer.key_id:
+        before = latest.id if latest is not None else None
         latest = issue_checkpoint(session, signer, origin, only_if_changed=True)
-    return tree_head(session, latest)
+        if on_issued is not None and latest.id != before:
+            on_issued(latest)
+    head = tree_head(session, latest)
+    if settings is not None and head.timestamp is None:
+        head = replace(head, stamp_pending_since=pending_since(session, settings))
+    return head
 
 
 def list_checkpoints(session: Session) -> Select:

@@ -20,6 +20,7 @@ from custody.append import record_custody_event
 from custody.checkpoints import issue_checkpoint
 from custody.models import Verification
 from custody.sweep import Sweep
+from custody.timestamps import stamp_pending
 from custody.verification import evidence_item_model
 
 log = logging.getLogger("fieldproof.verification")
@@ -176,12 +177,15 @@ def issue_checkpoint_job(runtime) -> None:
     """Periodic signed head; a no-op when nothing changed, so running it twice is harmless.
 
     The same tick re-submits verifications lost with a dead process (`verification.resume`),
-    so a Celery beat that only schedules this job covers both.
+    so a Celery beat that only schedules this job covers both; and, once the head is committed,
+    asks the TSA to stamp every checkpoint still waiting for one (a TSA that was down is
+    retried here, so stamps arrive once it is back).
     """
     with runtime.db.transaction() as session:
         row = issue_checkpoint(session, runtime.signer, runtime.settings.ledger_origin, only_if_changed=True)
         logging.getLogger("fieldproof.ledger").info("checkpoint",
                                                     extra={"tree_size": row.tree_size, "key_id": row.key_id})
+    stamp_pending(runtime)
     resume_verifications(runtime)
 
 

@@ -146,3 +146,45 @@ class Verification(Base):
     @property
     def kept_checkpoint_count(self) -> int:
         return len(self.kept_checkpoints or [])
+
+
+class CheckpointTimestamp(Base):
+    """An RFC 3161 timestamp token over a checkpoint's signed note, checked when it arrived.
+
+    A row of its own (not columns on `checkpoints`): a checkpoint is signed under the append
+    lock and never waits for a TSA; the stamp is added later, and its absence is what
+    "pending" means.
+    """
+
+    __tablename__ = "checkpoint_timestamps"
+
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id"), primary_key=True, autoincrement=False)
+    token: Mapped[bytes] = mapped_column(LargeBinary)  # DER TimeStampToken (CMS ContentInfo)
+    tsa: Mapped[str] = mapped_column(Text)  # the TSA's URL as configured when it stamped
+    gen_time: Mapped[datetime]  # the TSA's time (TSTInfo genTime)
+    chain_pem: Mapped[str] = mapped_column(Text)  # the certificates to build the TSA's chain offline
+    stamped_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Witness(Base):
+    """A witness an admin registered by its C2SP verifier key; only these may cosign."""
+
+    __tablename__ = "ledger_witnesses"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    vkey: Mapped[str] = mapped_column(Text)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    registered_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CheckpointCosignature(Base):
+    """A witness's verified `cosignature/v1` line on one checkpoint (one per witness)."""
+
+    __tablename__ = "checkpoint_cosignatures"
+
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id"), primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(ForeignKey("ledger_witnesses.name"), primary_key=True)
+    timestamp: Mapped[int] = mapped_column(BigInteger)  # the cosigner's POSIX time
+    line: Mapped[str] = mapped_column(Text)  # the exact signature line, newline included
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

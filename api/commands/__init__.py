@@ -5,4 +5,5 @@ COMMAND_MODULES = (
     "api.commands.evidence",
     "api.commands.packets",
     "api.commands.worker",
+    "api.commands.witness",
 )

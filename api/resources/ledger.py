@@ -10,6 +10,8 @@ from api.resources.base import Blueprint, paginated
 from api.schemas.ledger import (
     ConsistencyArgsSchema,
     ConsistencyProofSchema,
+    CosignatureAcceptedSchema,
+    CosignatureRequestSchema,
     InclusionArgsSchema,
     InclusionProofSchema,
     KeptCheckpointCheckSchema,
@@ -18,9 +20,11 @@ from api.schemas.ledger import (
     PublicKeySchema,
     SigningKeySchema,
     TreeHeadSchema,
+    WitnessRequestSchema,
+    WitnessSchema,
 )
 from custody import checkpoints as ledger
-from custody import proofs, verification
+from custody import proofs, verification, witnesses
 
 PREFIX = "/ledger"
 blp = Blueprint("ledger", __name__, description="The custody ledger: signed tree heads, proofs, public keys")
@@ -34,8 +38,12 @@ class Head(MethodView):
     @requires(*READERS)
     @blp.response(200, TreeHeadSchema)
     def get(self):
-        """The latest signed tree head; a fresh one is signed first when the tree has grown."""
-        return ledger.current_tree_head(db_session(), runtime().signer, settings().ledger_origin)
+        """The latest signed tree head; a fresh one is signed first when the tree has grown.
+
+        It comes with its witnesses' cosignatures and its RFC 3161 timestamp (null while the TSA
+        has not stamped it; `stamp_pending_since` then says since when stamps wait)."""
+        return ledger.current_tree_head(db_session(), runtime().signer, settings().ledger_origin,
+                                        settings=settings(), on_issued=_have_it_stamped)
 
 
 @blp.route("/checkpoints")
@@ -102,8 +110,8 @@ class PublicKey(MethodView):
     @blp.arguments(PublicKeyArgsSchema, location="query")
     @blp.response(200, PublicKeySchema)
     def get(self, args):
-        """The key that signs new checkpoints, or with `key_id` a retired one."""
-        return ledger.public_key(db_session(), runtime().signer, args.get("key_id"))
+        """The key that signs new checkpoints, or with `key_id` a retired one; `vkey` is its C2SP verifier key."""
+        return ledger.public_key(db_session(), runtime().signer, args.get("key_id"), settings().ledger_origin)
 
 
 @blp.route("/keys")
@@ -114,3 +122,43 @@ class SigningKeys(MethodView):
     def get(self, pagination_parameters):
         """Every key that has signed a checkpoint, newest first, with when it was retired."""
         return paginated(ledger.signing_keys(db_session()), pagination_parameters)
+
+
+# --- trust beyond our own key: witnesses and their cosignatures --------------------------------
+
+
+def _have_it_stamped(_row) -> None:
+    """A newly signed head is stamped by a job after this request commits, never inside it."""
+    if settings().tsa_url:
+        runtime().jobs.submit("ledger.stamp_checkpoints", {})
+
+
+@blp.route("/witnesses")
+class Witnesses(MethodView):
+    @requires(*READERS)
+    @blp.response(200, WitnessSchema(many=True))
+    @blp.paginate()
+    def get(self, pagination_parameters):
+        """The witnesses whose cosignatures the ledger accepts, by their C2SP verifier keys."""
+        return paginated(witnesses.list_witnesses(db_session()), pagination_parameters)
+
+    @requires("admin")
+    @blp.arguments(WitnessRequestSchema)
+    @blp.response(201, WitnessSchema)
+    def post(self, data):
+        """Register a witness by its verifier key (type 0x04, cosignature/v1); 409 if the name has another key."""
+        return witnesses.register_witness(db_session(), current_actor().id, data["name"], data["vkey"])
+
+
+@blp.route("/cosignatures")
+class Cosignatures(MethodView):
+    @requires(*ISSUERS)
+    @blp.arguments(CosignatureRequestSchema)
+    @blp.response(201, CosignatureAcceptedSchema)
+    def post(self, data):
+        """Keep a registered witness's cosignatures on a checkpoint this ledger issued.
+
+        The note is the checkpoint note as served, with the witness's cosignature lines appended.
+        422 when it is not our checkpoint with our signature, when a registered witness's line
+        does not verify, or when no line is from a registered witness (unknown keys are refused)."""
+        return witnesses.accept_cosignatures(db_session(), data["note"], settings().clock_skew_seconds)

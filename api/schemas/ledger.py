@@ -12,6 +12,22 @@ def Size(**kwargs) -> fields.Integer:  # noqa: N802 - reads as a field type
     return fields.Integer(validate=validate.Range(min=0, max=MAX_SIZE), **kwargs)
 
 
+class TimestampTokenSchema(ma.Schema):
+    token = fields.String(metadata={"description": "Base64 of the DER RFC 3161 TimeStampToken over the exact bytes of "
+                                                   "`note` (`openssl ts -verify -token_in` reads it)"})
+    tsa = fields.String(metadata={"description": "The time-stamping authority that issued it (its URL)"})
+    time = Timestamp(metadata={"description": "The TSA's time (genTime): the note existed by then"})
+    chain_pem = fields.String(metadata={"description": "PEM certificates to build the TSA's chain offline; "
+                                                       "trust comes only from a root you pin yourself"})
+
+
+class CosignatureSchema(ma.Schema):
+    witness = fields.String(metadata={"description": "The witness's key name"})
+    timestamp = fields.Integer(metadata={"description": "The cosigner's POSIX time in the cosignature"})
+    time = Timestamp()
+    line = fields.String(metadata={"description": "The C2SP cosignature/v1 note signature line, newline included"})
+
+
 class TreeHeadSchema(ma.Schema):
     id = fields.Integer(metadata={"description": "The checkpoint's number among those issued"})
     checkpoint = fields.String(metadata={"description": "The C2SP tlog-checkpoint body, exactly the signed bytes"})
@@ -21,6 +37,14 @@ class TreeHeadSchema(ma.Schema):
     key_id = fields.String(metadata={"description": "Hex SHA-256 of the raw 32-byte public key", **HEX64})
     issued_at = Timestamp()
     note = fields.String(metadata={"description": "The same checkpoint as a C2SP signed note"})
+    cosignatures = fields.List(fields.Nested(CosignatureSchema), metadata={
+        "description": "Registered witnesses' cosignatures on this checkpoint's body; append their `line`s to "
+                       "`note` for a cosigned note"})
+    timestamp = fields.Nested(TimestampTokenSchema, allow_none=True, metadata={
+        "description": "RFC 3161 timestamp over `note`, or null while pending or when no TSA is configured"})
+    stamp_pending_since = Timestamp(allow_none=True, metadata={
+        "description": "With a TSA configured (head only): when the oldest checkpoint still waiting for its stamp "
+                       "was issued; null when none waits"})
 
 
 class InclusionArgsSchema(ma.Schema):
@@ -59,6 +83,8 @@ class PublicKeySchema(ma.Schema):
     created_at = Timestamp(allow_none=True)
     retired_at = Timestamp(allow_none=True)
     current = fields.Boolean()
+    vkey = fields.String(metadata={"description": "C2SP verifier key <origin>+<8 hex key hash>+<base64(0x01 || key)>, "
+                                                  "for note tools"})
 
 
 class SigningKeySchema(ma.Schema):
@@ -151,3 +177,33 @@ class VerificationSchema(ma.Schema):
 class VerificationAcceptedSchema(ma.Schema):
     id = fields.String()
     status = fields.String()
+
+
+VKEY_PATTERN = r"^[!-*,-~]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]{43}=$"
+
+
+class WitnessRequestSchema(ma.Schema):
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=255),
+                                                  validate.Regexp(r"^[!-*,-~]+$", error="a key name: no spaces or '+'")],
+                         metadata={"description": "The witness's key name (as in its vkey)"})
+    vkey = fields.String(required=True, validate=[validate.Length(min=1, max=400)], metadata={
+        "description": "The witness's C2SP verifier key: <name>+<key hash>+<base64(0x04 || Ed25519 key)>",
+        "pattern": VKEY_PATTERN})
+
+
+class WitnessSchema(ma.Schema):
+    name = fields.String()
+    vkey = fields.String()
+    registered_by = fields.String()
+    created_at = Timestamp()
+
+
+class CosignatureRequestSchema(ma.Schema):
+    note = fields.String(required=True, validate=validate.Length(min=1, max=MAX_NOTE_LENGTH * 4), metadata={
+        "description": "A checkpoint note as served in `note`, with the witness's cosignature/v1 lines appended"})
+
+
+class CosignatureAcceptedSchema(ma.Schema):
+    checkpoint_id = fields.Integer()
+    tree_size = fields.Integer()
+    witnesses = fields.List(fields.String(), metadata={"description": "Whose cosignatures were kept"})

@@ -29,6 +29,8 @@ from custody.ledger.merkle import HASH_SIZE, VerificationError
 
 __all__ = [
     "ED25519_SIGNATURE_TYPE",
+    "KEY_HASH_SIZE",
+    "SIGNATURE_LINE_PREFIX",
     "MAX_TREE_SIZE",
     "Checkpoint",
     "CheckpointFormatError",
@@ -219,6 +221,8 @@ def _split_note(note: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
         note.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CheckpointFormatError("signed note is not UTF-8", code="note_malformed") from exc
+    if any(byte < 0x20 and byte != 0x0A for byte in note):
+        raise CheckpointFormatError("signed note has control characters other than newline", code="note_malformed")
     split = note.rfind(b"\n\n")
     if split < 0 or not note.endswith(b"\n"):
         raise CheckpointFormatError("signed note has no blank line before its signatures", code="note_malformed")
@@ -293,3 +297,8 @@ def parse_signed_note(
             raise CheckpointFormatError("signed note's origin line is not a key name", code="note_malformed")
     text, signature = open_note(note, public_key, key_name)
     return SignedCheckpoint(Checkpoint.parse(text), signature)
+
+
+# Public names for the note's parts, shared with the cosignature module.
+is_key_name = _is_key_name
+split_note = _split_note

@@ -26,7 +26,7 @@ from custody.ledger import checkpoint as c2sp
 from custody.ledger.cosignature import verifier_key
 from custody.models import IssuedCheckpoint, SigningKey
 from custody.proofs import stored_root, tree_size
-from custody.timestamps import pending_since, timestamp_view
+from custody.timestamps import TimestampView, pending_since, stamp_checkpoint, timestamp_view
 from custody.witnesses import cosignatures_for
 
 
@@ -203,3 +203,22 @@ def list_checkpoints(session: Session) -> Select:
     """Every checkpoint ever issued, newest first."""
     return select(IssuedCheckpoint).order_by(IssuedCheckpoint.id.desc())
 
+
+
+@dataclass(frozen=True)
+class VouchedCheckpoint:
+    """A checkpoint's signed note with what others vouch for it: the TSA's stamp, the witnesses' lines."""
+
+    note: bytes
+    timestamp: TimestampView | None
+    cosignatures: tuple[str, ...]
+
+
+def vouch_for(runtime, checkpoint_id: int) -> VouchedCheckpoint:
+    """Have a committed checkpoint stamped now if a TSA is configured (a TSA that is down leaves
+    it pending for the retry, never fails the caller), and gather its cosignatures."""
+    stamp_checkpoint(runtime, checkpoint_id)
+    with runtime.db.transaction() as session:
+        head = tree_head(session, session.get(IssuedCheckpoint, checkpoint_id))
+        return VouchedCheckpoint(head.note.encode("utf-8"), head.timestamp,
+                                 tuple(c.line for c in head.cosignatures))

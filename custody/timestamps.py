@@ -114,7 +114,7 @@ def pending_since(session: Session, settings) -> datetime | None:
     return oldest[0].issued_at if oldest else None
 
 
-def stamp_checkpoint(runtime, checkpoint_id: int) -> CheckpointTimestamp | None:
+def stamp_checkpoint(runtime, checkpoint_id: int) -> TimestampView | None:
     """Stamp one checkpoint now (no transaction is held while the TSA answers); None when the
     TSA is not configured or did not give a valid token — it stays pending for the retry."""
     settings = runtime.settings
@@ -123,7 +123,7 @@ def stamp_checkpoint(runtime, checkpoint_id: int) -> CheckpointTimestamp | None:
     trust = TsaTrust.from_file(settings.tsa_ca_file)
     with runtime.db.transaction() as session:
         if session.get(CheckpointTimestamp, checkpoint_id) is not None:
-            return session.get(CheckpointTimestamp, checkpoint_id)
+            return timestamp_view(session, checkpoint_id)
         message = note_bytes(session, session.get(IssuedCheckpoint, checkpoint_id))
     try:
         token, gen_time, chain = request_token(settings.tsa_url, message, trust, settings.tsa_timeout_seconds)
@@ -137,7 +137,7 @@ def stamp_checkpoint(runtime, checkpoint_id: int) -> CheckpointTimestamp | None:
             session.add(CheckpointTimestamp(checkpoint_id=checkpoint_id, token=token, tsa=settings.tsa_url,
                                             gen_time=gen_time, chain_pem=chain, stamped_at=utcnow()))
     with runtime.db.transaction() as session:
-        return session.get(CheckpointTimestamp, checkpoint_id)
+        return timestamp_view(session, checkpoint_id)
 
 
 def stamp_pending(runtime, limit: int = BATCH) -> int:

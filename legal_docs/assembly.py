@@ -19,7 +19,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -38,13 +38,14 @@ from core.errors import Conflict, Forbidden, IntegrityFailure, NotFound, Validat
 from core.hashing import digest_stream
 from core.jobs import submit_after_commit
 from custody.append import custody_for_evidence, record_custody_event
-from custody.checkpoints import issue_checkpoint
+from custody.checkpoints import issue_checkpoint, vouch_for
 from custody.models import SigningKey
 from custody.proofs import inclusion_proof
 from evidence.models import EvidenceItem
 from evidence.storage.base import BlobNotFound
 from legal_docs.content import (
     CaseSummary,
+    CheckpointStamp,
     ChronologyEntry,
     Consent,
     CustodyLine,
@@ -574,6 +575,12 @@ def assemble_content(runtime, packet_id: str, work_dir: Path, *, progress: Progr
         snapshot = LedgerSnapshot(checkpoint=checkpoint.body.encode("utf-8"),
                                   signature=base64.b64decode(checkpoint.signature), key_id=checkpoint.key_id,
                                   public_key_pem=key.public_key_pem.encode("ascii"))
+        checkpoint_id = checkpoint.id
+    vouched = vouch_for(runtime, checkpoint_id)  # the TSA is asked with no transaction held
+    stamp = vouched.timestamp
+    snapshot = replace(snapshot, cosignatures=vouched.cosignatures, timestamp=None if stamp is None else CheckpointStamp(
+        token=base64.b64decode(stamp.token), tsa=stamp.tsa, time=stamp.time, chain_pem=stamp.chain_pem,
+        note=vouched.note), stamp_pending=stamp is None and bool(runtime.settings.tsa_url))
     with runtime.db.transaction() as session:
         packet = session.get(Packet, packet_id)
         case = session.get(Case, packet.case_id)

@@ -17,6 +17,7 @@ from custody.ledger.checkpoint import Checkpoint
 
 __all__ = [
     "CaseSummary",
+    "CheckpointStamp",
     "ChronologyEntry",
     "Consent",
     "CustodyLine",
@@ -162,13 +163,38 @@ class WithheldItem:
 
 
 @dataclass(frozen=True)
+class CheckpointStamp:
+    """An RFC 3161 timestamp token over the checkpoint's signed note (`note`, the exact stamped bytes)."""
+
+    token: bytes
+    tsa: str
+    time: datetime
+    chain_pem: str
+    note: bytes
+
+    def __post_init__(self) -> None:
+        _aware(self.time, "timestamp time")
+
+
+@dataclass(frozen=True)
 class LedgerSnapshot:
-    """The signed checkpoint every exhibit's custody proofs are checked against, and the key that signed it."""
+    """The signed checkpoint every exhibit's custody proofs are checked against, and the key that signed it.
+
+    With what others vouch for it at build time: the TSA's timestamp (None while pending or with
+    no TSA configured) and the witnesses' cosignature lines."""
 
     checkpoint: bytes
     signature: bytes
     key_id: str
     public_key_pem: bytes
+    timestamp: CheckpointStamp | None = None
+    cosignatures: tuple[str, ...] = ()
+    stamp_pending: bool = False  # a TSA is configured but had not stamped the checkpoint at build time
+
+    @property
+    def witnesses(self) -> tuple[str, ...]:
+        """The names of the witnesses that cosigned, from their lines."""
+        return tuple(line[2:].split(" ", 1)[0] for line in self.cosignatures)
 
     @property
     def parsed(self) -> Checkpoint:

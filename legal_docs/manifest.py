@@ -170,6 +170,18 @@ def build_manifest(content: PacketContent, files: Sequence[BundleFile], paginati
         },
         "signing_key": {"algorithm": "ed25519", "key_id": content.ledger.key_id, "file": "public_key.pem"},
     }
+    stamp = content.ledger.timestamp
+    if stamp is not None:
+        manifest["checkpoint"]["timestamp"] = {
+            "format": "RFC 3161 TimeStampToken (DER, base64) over the exact bytes of `note`",
+            "note": stamp.note.decode("utf-8"),
+            "token": base64.b64encode(stamp.token).decode("ascii"),
+            "tsa": stamp.tsa,
+            "time": stamp.time.isoformat(),
+            "chain_pem": stamp.chain_pem,
+        }
+    if content.ledger.cosignatures:
+        manifest["checkpoint"]["cosignatures"] = list(content.ledger.cosignatures)
     if pagination is not None:
         manifest["volumes"] = [
             {"number": v.number, "file": v.file_name, "pages": v.pages,

@@ -19,6 +19,7 @@ import json
 import stat
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from custody.ledger.checkpoint import SignedCheckpoint, key_id, verify_checkpoint_signature
+from custody.ledger.checkpoint import SignedCheckpoint, key_id, open_note, signed_note, verify_checkpoint_signature
+from custody.ledger.cosignature import COSIGNATURE_TYPE, find_cosignatures, parse_verifier_key
 from custody.ledger.merkle import hash_from_hex
+from custody.ledger.timestamp import TimestampError, load_certificates, response_from_token, verify_token
 from custody.ledger.verify import Failure, VerificationError, VerificationResult, verify_event
 
-__all__ = ["BundleLimits", "BundleReport", "format_report", "verify_bundle"]
+__all__ = ["BundleLimits", "BundleReport", "TrustAnchors", "format_report", "verify_bundle"]
 
 MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "public_key.pem"
 _SIGNED_BY_MANIFEST = {MANIFEST, SIGNATURE, PUBLIC_KEY}
@@ -61,6 +64,13 @@ class BundleReport:
     files_checked: int = 0
     events_checked: int = 0
     exhibits: int = 0
+    # trust beyond the operator's key
+    trusted_time: datetime | None = None
+    tsa: str | None = None
+    timestamp_status: str = "absent"  # absent, verified, unchecked (no --tsa-root), failed
+    witnesses: list[str] = field(default_factory=list)  # cosigners verified with a pinned key
+    unchecked_cosigners: list[str] = field(default_factory=list)  # named in the bundle, no key given
+    witnesses_required: int = 0
 
     @property
     def ok(self) -> bool:
@@ -274,9 +284,134 @@ def _bates(prefix: str, label: Any) -> int | None:
     return int(label[len(prefix):])
 
 
+@dataclass(frozen=True)
+class TrustAnchors:
+    """What the verifier pins beyond the operator's key: TSA roots, witness keys and a quorum."""
+
+    tsa_roots_pem: bytes | None = None
+    witness_keys: tuple[str, ...] = ()
+    witnesses_required: int | None = None  # default: every witness key given
+
+
+def _newest_leaf_time(manifest: dict) -> datetime | None:
+    newest = None
+    for exhibit in manifest.get("exhibits", []):
+        for event in exhibit.get("custody") or []:
+            try:
+                at = datetime.fromisoformat(str(json.loads(str(event["leaf"]))["at"]).replace("Z", "+00:00"))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=timezone.utc)
+            newest = at if newest is None or at > newest else newest
+    return newest
+
+
+def _check_timestamp(manifest: dict, signed: SignedCheckpoint, public_key, anchors: TrustAnchors,
+                     report: BundleReport) -> None:
+    """The checkpoint's RFC 3161 stamp: over this checkpoint's note, chained to a pinned root, after its leaves."""
+    section = (manifest.get("checkpoint") or {}).get("timestamp")
+    if not section:
+        if anchors.tsa_roots_pem is not None:
+            report.timestamp_status = "failed"
+            report.problem("timestamp", "timestamp_missing", "--tsa-root was given but the checkpoint carries no "
+                           "timestamp (it was pending when the packet was built, or no TSA was configured)")
+        return
+    report.timestamp_status = "failed"
+    try:
+        note = str(section["note"]).encode("utf-8")
+        token = base64.b64decode(str(section["token"]), validate=True)
+        report.tsa = str(section.get("tsa") or "")
+    except (KeyError, binascii.Error) as error:
+        report.problem("timestamp", "timestamp_malformed", f"the manifest's timestamp is incomplete: {error}")
+        return
+    try:
+        text, _ = open_note(note, public_key, signed.checkpoint.origin)
+    except VerificationError as error:
+        report.problem("timestamp", "timestamp_checkpoint_mismatch",
+                       f"the stamped note is not this checkpoint's signed note: {error}")
+        return
+    if text != signed.body():
+        report.problem("timestamp", "timestamp_checkpoint_mismatch",
+                       "the stamped note is another checkpoint's (its body differs from the packet's checkpoint)")
+        return
+    if anchors.tsa_roots_pem is None:
+        try:
+            response = response_from_token(token)
+            imprint = response.tst_info.message_imprint.message
+        except (TimestampError, ValueError) as error:
+            report.problem("timestamp", "timestamp_malformed", f"the timestamp token cannot be read: {error}")
+            return
+        if imprint != hashlib.sha256(note).digest():
+            report.problem("timestamp", "timestamp_imprint_mismatch",
+                           "the token stamps other bytes than this checkpoint's signed note")
+            return
+        report.timestamp_status = "unchecked"
+        return
+    try:
+        roots = load_certificates(anchors.tsa_roots_pem)
+        chain = load_certificates(str(section.get("chain_pem") or "").encode("ascii")) if section.get("chain_pem") \
+            else []
+    except (ValueError, UnicodeEncodeError) as error:
+        report.problem("timestamp", "timestamp_chain_malformed", f"TSA certificates cannot be read: {error}")
+        return
+    try:
+        stamped = verify_token(token, note, roots, chain)
+    except TimestampError as error:
+        report.problem("timestamp", error.code, str(error))
+        return
+    if section.get("time") != stamped.time.isoformat():
+        report.problem("timestamp", "timestamp_fields_mismatch",
+                       f"the manifest says {section.get('time')}, the token says {stamped.time.isoformat()}")
+    newest = _newest_leaf_time(manifest)
+    if newest is not None and stamped.time < newest:
+        report.problem("timestamp", "timestamp_before_leaf",
+                       f"the stamp's time {stamped.time.isoformat()} is before the checkpoint's newest custody event "
+                       f"({newest.isoformat()}): the stamp cannot be over this checkpoint")
+        return
+    report.timestamp_status = "verified"
+    report.trusted_time = stamped.time
+
+
+def _check_witnesses(manifest: dict, signed: SignedCheckpoint, public_key, anchors: TrustAnchors,
+                     report: BundleReport) -> None:
+    """The witnesses' cosignatures on the checkpoint, verified with pinned keys, against the quorum."""
+    lines = (manifest.get("checkpoint") or {}).get("cosignatures") or []
+    if not isinstance(lines, list) or not all(isinstance(line, str) and line.endswith("\n") for line in lines):
+        report.problem("cosignatures", "cosignature_malformed", "the manifest's cosignatures are not note lines")
+        return
+    keys = []
+    for text in anchors.witness_keys:
+        try:
+            keys.append(parse_verifier_key(text, key_type=COSIGNATURE_TYPE))
+        except ValueError as error:
+            report.problem("--witness-key", "witness_key_malformed", f"{text!r} is not a witness verifier key: {error}")
+    required = len(anchors.witness_keys) if anchors.witnesses_required is None else anchors.witnesses_required
+    report.witnesses_required = required
+    if required > len(anchors.witness_keys):
+        report.problem("--witnesses", "witness_quorum_impossible",
+                       f"a quorum of {required} needs at least as many --witness-key")
+    note = signed_note(signed, public_key) + "".join(lines).encode("utf-8")
+    try:
+        _, found, errors = find_cosignatures(note, keys)
+    except VerificationError as error:
+        report.problem("cosignatures", getattr(error, "code", "cosignature_malformed"), str(error))
+        return
+    for name, error in errors:
+        report.problem(f"cosignature {name}", error.code, str(error))
+    report.witnesses = sorted(found)
+    named = sorted({line[2:].split(" ", 1)[0] for line in lines})
+    report.unchecked_cosigners = [name for name in named if name not in found]
+    if len(found) < required:
+        report.problem("cosignatures", "witness_quorum_not_met",
+                       f"{len(found)} of the required {required} pinned witnesses cosigned the checkpoint"
+                       + (f" (verified: {', '.join(sorted(found))})" if found else ""))
+
+
 def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
-                  limits: BundleLimits = BundleLimits()) -> BundleReport:
-    """Check a bundle end to end; ``public_key_pem`` pins the key instead of trusting the bundle's own."""
+                  limits: BundleLimits = BundleLimits(), anchors: TrustAnchors = TrustAnchors()) -> BundleReport:
+    """Check a bundle end to end; ``public_key_pem`` pins the key instead of trusting the bundle's own;
+    ``anchors`` pins TSA roots and witness keys, which then must vouch for the checkpoint."""
     report = BundleReport(bundle=str(bundle), key_pinned=public_key_pem is not None)
     try:
         archive = zipfile.ZipFile(bundle)
@@ -340,6 +475,9 @@ def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
         listed = _check_files(archive, entries, manifest, report)
         signed, origin = _signed_checkpoint(manifest, public_key, report)
         _check_exhibits(manifest, listed, signed, origin, public_key, report)
+        if signed is not None:
+            _check_timestamp(manifest, signed, public_key, anchors, report)
+            _check_witnesses(manifest, signed, public_key, anchors, report)
     return report
 
 
@@ -353,6 +491,25 @@ def format_report(report: BundleReport) -> str:
         lines.append(f"key id: {report.key_id} ({pinned})")
     lines.append(f"checked: {report.files_checked} files, {report.exhibits} exhibits, "
                  f"{report.events_checked} custody events")
+    if report.timestamp_status == "verified":
+        lines.append(f"trusted time: {report.trusted_time.isoformat()} (RFC 3161 timestamp by {report.tsa}, "
+                     "chained to the pinned --tsa-root)")
+    elif report.timestamp_status == "unchecked":
+        lines.append(f"trusted time: NOT CHECKED: the checkpoint carries a timestamp by {report.tsa}; "
+                     "pass --tsa-root PEM to verify it")
+    elif report.timestamp_status == "absent":
+        lines.append("trusted time: none (the checkpoint carries no RFC 3161 timestamp)")
+    else:
+        lines.append("trusted time: FAILED (see the problems below)")
+    if report.witnesses:
+        lines.append(f"witnesses: {', '.join(report.witnesses)} cosigned (verified with pinned keys; "
+                     f"{report.witnesses_required} required)")
+    elif report.witnesses_required:
+        lines.append(f"witnesses: none verified ({report.witnesses_required} required)")
+    else:
+        lines.append("witnesses: none required")
+    if report.unchecked_cosigners:
+        lines.append(f"cosignatures not checked (no --witness-key for them): {', '.join(report.unchecked_cosigners)}")
     for failure in report.failures:
         lines.append(f"problem: [{failure.problem}] {failure.subject}: {failure.message}")
     return "\n".join(lines)

@@ -28,7 +28,7 @@ def _name(common_name: str) -> x509.Name:
 
 
 @dataclass
-class TestCA:
+class LocalCA:
     """A root and one time-stamping certificate it issued."""
 
     root: x509.Certificate
@@ -37,12 +37,12 @@ class TestCA:
     tsa_key: rsa.RSAPrivateKey
 
     @classmethod
-    def create(cls, label: str = "Test") -> TestCA:
-        now = datetime.now(timezone.utc) - timedelta(days=1)
+    def create(cls, label: str = "Test") -> LocalCA:
+        now = datetime.now(timezone.utc) - timedelta(days=3650)  # valid for backdated stamps too
         root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         root = (x509.CertificateBuilder().subject_name(_name(f"{label} Root CA")).issuer_name(_name(f"{label} Root CA"))
                 .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now).not_valid_after(now + timedelta(days=3650))
+                .not_valid_before(now).not_valid_after(now + timedelta(days=7300))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
                 .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
                                              data_encipherment=False, key_agreement=False, key_cert_sign=True,
@@ -52,7 +52,7 @@ class TestCA:
         tsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         tsa_cert = (x509.CertificateBuilder().subject_name(_name(f"{label} TSA")).issuer_name(root.subject)
                     .public_key(tsa_key.public_key()).serial_number(x509.random_serial_number())
-                    .not_valid_before(now).not_valid_after(now + timedelta(days=3650))
+                    .not_valid_before(now).not_valid_after(now + timedelta(days=7300))
                     .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                     .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True,
                                                  key_encipherment=False, data_encipherment=False, key_agreement=False,
@@ -76,7 +76,7 @@ class TestCA:
 class LocalTSA:
     """The TSA server; `url` once started."""
 
-    ca: TestCA
+    ca: LocalCA
     available: bool = True
     fixed_time: datetime | None = None
     requests: int = 0

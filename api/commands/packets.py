@@ -16,11 +16,26 @@ __all__ = ["COMMANDS", "verify_bundle_command"]
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option("--public-key", "public_key", type=click.File("rb"),
               help="PEM Ed25519 public key to pin; without it the bundle's own key is used and the report says so.")
-def verify_bundle_command(bundle, public_key):
+@click.option("--tsa-root", "tsa_root", type=click.File("rb"),
+              help="PEM root certificate(s) of the time-stamping authority you trust; the checkpoint's RFC 3161 "
+                   "timestamp must then chain to one of them.")
+@click.option("--witness-key", "witness_keys", multiple=True,
+              help="A witness's C2SP verifier key, or a file holding one (repeatable).")
+@click.option("--witnesses", "witnesses_required", type=click.IntRange(min=0),
+              help="How many of the --witness-key witnesses must have cosigned (default: all of them).")
+def verify_bundle_command(bundle, public_key, tsa_root, witness_keys, witnesses_required):
     """Verify a packet bundle offline: exit 0 when every hash, signature and ledger proof holds, else 1."""
-    from legal_docs.verify_bundle import format_report, verify_bundle
+    from pathlib import Path
 
-    report = verify_bundle(bundle, public_key.read() if public_key is not None else None)
+    from legal_docs.verify_bundle import TrustAnchors, format_report, verify_bundle
+
+    keys = []
+    for given in witness_keys:
+        path = Path(given)
+        keys.append(path.read_text("utf-8").strip() if path.is_file() else given)
+    anchors = TrustAnchors(tsa_roots_pem=tsa_root.read() if tsa_root is not None else None,
+                           witness_keys=tuple(keys), witnesses_required=witnesses_required)
+    report = verify_bundle(bundle, public_key.read() if public_key is not None else None, anchors=anchors)
     click.echo(format_report(report))
     sys.exit(0 if report.ok else 1)
 

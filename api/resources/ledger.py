@@ -23,6 +23,7 @@ from api.schemas.ledger import (
     WitnessRequestSchema,
     WitnessSchema,
 )
+from core.jobs import submit_after_commit
 from custody import checkpoints as ledger
 from custody import proofs, verification, witnesses
 
@@ -130,7 +131,7 @@ class SigningKeys(MethodView):
 def _have_it_stamped(_row) -> None:
     """A newly signed head is stamped by a job after this request commits, never inside it."""
     if settings().tsa_url:
-        runtime().jobs.submit("ledger.stamp_checkpoints", {})
+        submit_after_commit(db_session(), runtime().jobs, "ledger.stamp_checkpoints", {})
 
 
 @blp.route("/witnesses")

@@ -8,7 +8,7 @@ import sys
 import time
 
 from flask import Flask, Response, g, request
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pythonjsonlogger.json import JsonFormatter
 
@@ -63,6 +63,10 @@ class Metrics:
                                  ["method", "endpoint"], registry=self.registry,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self._series: dict[tuple[str, str, int], tuple] = {}
+        # set at each scrape: how long the oldest checkpoint has waited for its RFC 3161 stamp
+        self.stamp_pending = Gauge("fieldproof_checkpoint_stamp_pending_seconds",
+                                   "Age of the oldest checkpoint still waiting for its TSA timestamp (0: none waits)",
+                                   registry=self.registry)
 
     def observe(self, method: str, endpoint: str, status: int, elapsed: float) -> None:
         """Count and time one request; the labelled series are looked up once, then kept."""

@@ -4,7 +4,9 @@ from sqlalchemy import text
 
 from api.context import db_session, runtime
 from api.resources.base import Blueprint
+from core.clock import utcnow
 from core.errors import DependencyUnavailable
+from custody.timestamps import pending_since
 
 PREFIX = ""
 blp = Blueprint("operations", __name__, description="Liveness, readiness and metrics")
@@ -36,10 +38,25 @@ class Ready(MethodView):
             except Exception as error:  # noqa: BLE001
                 raise DependencyUnavailable(f"storage: {type(error).__name__}") from None
             checks["storage"] = "ok"
+        if runtime().settings.tsa_url:
+            # a TSA that is down never makes the service unready: stamps wait, and this says since when
+            since = pending_since(db_session(), runtime().settings)
+            checks["timestamps"] = "ok" if since is None else f"pending since {since.isoformat()}"
         return {"status": "ready", "checks": checks}
+
+
+def _stamp_pending_seconds() -> float:
+    since = pending_since(db_session(), runtime().settings)
+    return 0.0 if since is None else max(0.0, (utcnow() - since).total_seconds())
 
 
 def install_metrics_view(app: Flask) -> None:
     @app.get("/metrics")
     def metrics():
-        return runtime().extras["metrics"].exposition()
+        collected = runtime().extras["metrics"]
+        if runtime().settings.tsa_url:
+            try:
+                collected.stamp_pending.set(_stamp_pending_seconds())
+            except Exception:  # noqa: BLE001 - a scrape never fails for a database hiccup
+                pass
+        return collected.exposition()

@@ -39,6 +39,13 @@ VERIFY_COMMANDS = {
                           "open('checkpoint.sig', 'wb').write(base64.b64decode(c['signature']))\"",
     "checkpoint_signature": "openssl pkeyutl -verify -pubin -inkey public_key.pem -rawin -in checkpoint.txt "
                             "-sigfile checkpoint.sig",
+    "timestamp_extract": "python3 -c \"import json, base64; t = json.load(open('manifest.json'))['checkpoint']['timestamp']; "
+                         "open('checkpoint.note', 'wb').write(t['note'].encode()); "
+                         "open('checkpoint.tst', 'wb').write(base64.b64decode(t['token'])); "
+                         "open('tsa-chain.pem', 'w').write(t['chain_pem'])\"",
+    "timestamp_verify": "openssl ts -verify -token_in -in checkpoint.tst -data checkpoint.note -CAfile TSA-ROOT.pem "
+                        "-untrusted tsa-chain.pem",
+    "timestamp_time": "openssl ts -reply -token_in -in checkpoint.tst -token_out -text | grep 'Time stamp'",
 }
 
 INCLUSION_SCRIPT = '''import base64, hashlib, json
@@ -128,12 +135,49 @@ and hashing up its proof must give the checkpoint's root hash. Save this as `inc
 ```python
 {INCLUSION_SCRIPT}```
 
-## 6. All at once
+{_trust_section(content)}
+## 7. All at once
 
-    fieldproof verify-bundle BUNDLE.zip --public-key KEY.pem
+    fieldproof verify-bundle BUNDLE.zip --public-key KEY.pem [--tsa-root TSA-ROOT.pem] [--witness-key VKEY ...]
 
 runs every check above, and refuses unsafe archives, without a database, network or configuration.
 """
+
+
+def _trust_section(content: PacketContent) -> str:
+    """Step 6: the trusted time and the witnesses, as far as this packet has them."""
+    c, ledger = VERIFY_COMMANDS, content.ledger
+    if ledger.timestamp is not None:
+        stamp = f"""The checkpoint's signed note was time-stamped under RFC 3161 by {ledger.timestamp.tsa} at
+{ledger.timestamp.time.strftime("%Y-%m-%d %H:%M:%S UTC")}. Obtain that authority's root certificate from a source you
+trust (save it as `TSA-ROOT.pem`; the chain in the bundle is only there to build the path), then:
+
+    {c['timestamp_extract']}
+    {c['timestamp_verify']}
+    {c['timestamp_time']}
+
+The stamped note's text must be the checkpoint body of step 4, and the stamp's time must not be
+before the newest custody event's time.
+"""
+    elif ledger.stamp_pending:
+        stamp = """The checkpoint was not yet time-stamped when this packet was built (the time-stamping authority
+had not answered). The ledger stamps it when the authority answers; the token is then listed with
+the checkpoint by `GET /api/v1/ledger/checkpoints` (field `timestamp`) and checks as below against
+the checkpoint's signed note.
+"""
+    else:
+        stamp = "The checkpoint carries no RFC 3161 timestamp (no time-stamping authority was configured).\n"
+    if ledger.cosignatures:
+        witnesses = (f"Witnesses that cosigned the checkpoint (C2SP cosignature/v1): {', '.join(ledger.witnesses)}. "
+                     "Obtain each witness's verifier key from the witness itself and pass it to `fieldproof "
+                     "verify-bundle --witness-key`; the cosignature lines are in `manifest.json` under "
+                     "`checkpoint.cosignatures`, and any C2SP note verifier reads them appended to the note.\n")
+    else:
+        witnesses = "No witness had cosigned the checkpoint when this packet was built.\n"
+    return f"""## 6. Trusted time and witnesses
+
+{stamp}
+{witnesses}"""
 
 
 def _info(name: str, content: PacketContent, compress: bool, size: int) -> zipfile.ZipInfo:

@@ -364,7 +364,8 @@ def _check_timestamp(manifest: dict, signed: SignedCheckpoint, public_key, ancho
         report.problem("timestamp", "timestamp_fields_mismatch",
                        f"the manifest says {section.get('time')}, the token says {stamped.time.isoformat()}")
     newest = _newest_leaf_time(manifest)
-    if newest is not None and stamped.time < newest:
+    # genTime is read to the whole second: a stamp in the same second as the newest event is not before it
+    if newest is not None and stamped.time < newest.replace(microsecond=0):
         report.problem("timestamp", "timestamp_before_leaf",
                        f"the stamp's time {stamped.time.isoformat()} is before the checkpoint's newest custody event "
                        f"({newest.isoformat()}): the stamp cannot be over this checkpoint")

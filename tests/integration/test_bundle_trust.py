@@ -154,3 +154,25 @@ def _manifest(path):
 
     with zipfile.ZipFile(path) as archive:
         return archive.read("manifest.json")
+
+
+def test_verify_md_states_the_stamp_and_its_openssl_commands_work(world, tmp_path):
+    import shutil
+    import subprocess
+    import zipfile
+
+    from legal_docs.bundle import VERIFY_COMMANDS
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    with zipfile.ZipFile(world["path"]) as archive:
+        archive.extractall(tmp_path)
+    instructions = (tmp_path / "VERIFY.md").read_text()
+    assert "time-stamped under RFC 3161" in instructions and "audit.example/w" in instructions
+    shutil.copy(world["base"] / "root.pem", tmp_path / "TSA-ROOT.pem")
+    for name in ("timestamp_extract", "timestamp_verify"):
+        done = subprocess.run(VERIFY_COMMANDS[name], shell=True, cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, (name, done.stdout, done.stderr)
+    shutil.copy(world["base"] / "rogue-root.pem", tmp_path / "TSA-ROOT.pem")
+    done = subprocess.run(VERIFY_COMMANDS["timestamp_verify"], shell=True, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode != 0

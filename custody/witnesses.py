@@ -57,6 +57,8 @@ def _checkpoint_of(session: Session, text: bytes) -> IssuedCheckpoint:
         checkpoint = c2sp.Checkpoint.parse(text)
     except c2sp.CheckpointFormatError as error:
         raise ValidationFailed("the note's text is not a checkpoint", errors={"note": [str(error)]}) from None
+    if checkpoint.tree_size > 2**31 - 1:  # larger than any size the checkpoints table can hold
+        raise ValidationFailed("this ledger never issued that checkpoint", errors={"note": ["unknown checkpoint"]})
     rows = session.scalars(select(IssuedCheckpoint).where(IssuedCheckpoint.tree_size == checkpoint.tree_size,
                                                           IssuedCheckpoint.body == text.decode("utf-8"))
                            .order_by(IssuedCheckpoint.id.desc())).all()

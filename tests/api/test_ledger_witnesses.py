@@ -246,3 +246,29 @@ def test_a_witness_cosigns_over_http_keeps_its_state_across_runs_and_refuses_a_f
     assert refused.exit_code == 2
     assert "SPLIT VIEW" in refused.output and "REFUSED" in refused.output
     assert WitnessState.load(state_file).tree_size == 7 and WitnessState.load(state_file).root_hash == state.root_hash
+
+
+def test_signed_notes_with_control_characters_are_refused():
+    """C2SP signed-note: notes MUST NOT contain ASCII control characters other than newline."""
+    log = Log()
+    note = log.note()
+    assert c2sp.parse_signed_note(note, log.key.public_key()).checkpoint.tree_size == 0
+    with pytest.raises(c2sp.CheckpointFormatError):
+        c2sp.parse_signed_note(note.replace(b"\n\n", b"\n\t\n", 1), log.key.public_key())
+    with pytest.raises(c2sp.CheckpointFormatError):
+        c2sp.parse_signed_note(note.replace(b"\n", b"\r\n", 1), log.key.public_key())
+
+
+def test_a_cosigned_note_for_a_checkpoint_never_issued_is_422(client, factory, runtime):
+    admin, auditor = factory.user("admin"), factory.user("auditor")
+    key = Ed25519PrivateKey.generate()
+    vkey = verifier_key("audit.example/w", key.public_key().public_bytes_raw(), COSIGNATURE_TYPE)
+    client.post("/api/v1/ledger/witnesses", json={"name": "audit.example/w", "vkey": vkey}, headers=admin.headers)
+    head = client.get("/api/v1/ledger/head", headers=auditor.headers).get_json()
+    forged = head["note"].replace("\n0\n", "\n99999999999\n", 1)
+    line = cosignature_line(key, "audit.example/w", forged.split("\n\n")[0].encode() + b"\n", 1700000000)
+    answer = client.post("/api/v1/ledger/cosignatures", json={"note": forged + line}, headers=auditor.headers)
+    assert answer.status_code == 422
+    good = cosignature_line(key, "audit.example/w", head["checkpoint"].encode(), 1700000000)
+    accepted = client.post("/api/v1/ledger/cosignatures", json={"note": head["note"] + good}, headers=auditor.headers)
+    assert accepted.status_code == 201 and accepted.get_json()["witnesses"] == ["audit.example/w"]

@@ -24,8 +24,8 @@ from core.keys import LedgerKey, LedgerSigner, key_path, rotate_key_file
 from custody.append import lock_head, record_custody_event
 from custody.ledger import checkpoint as c2sp
 from custody.ledger.cosignature import verifier_key
-from custody.models import IssuedCheckpoint, SigningKey
-from custody.proofs import stored_root, tree_size
+from custody.models import CheckpointCosignature, IssuedCheckpoint, SigningKey
+from custody.proofs import consistency_proof, stored_root, tree_size
 from custody.timestamps import TimestampView, pending_since, stamp_checkpoint, timestamp_view
 from custody.witnesses import cosignatures_for
 
@@ -222,3 +222,31 @@ def vouch_for(runtime, checkpoint_id: int) -> VouchedCheckpoint:
         head = tree_head(session, session.get(IssuedCheckpoint, checkpoint_id))
         return VouchedCheckpoint(head.note.encode("utf-8"), head.timestamp,
                                  tuple(c.line for c in head.cosignatures))
+
+
+@dataclass(frozen=True)
+class WitnessedCheckpoint:
+    """The newest cosigned checkpoint that extends a given tree, with the proof that it does."""
+
+    note: bytes
+    tree_size: int
+    cosignatures: tuple[str, ...]
+    consistency_proof: tuple[str, ...]  # RFC 9162, hex, from the given size to `tree_size`
+
+
+def witnessed_since(session: Session, size: int) -> WitnessedCheckpoint | None:
+    """The newest checkpoint of at least `size` leaves that witnesses cosigned, or None.
+
+    Witnesses cosign the latest head on their own schedule, so a packet's own checkpoint is
+    rarely the one they cosign; a later cosigned one plus a consistency proof vouches for it too.
+    """
+    row = session.scalars(
+        select(IssuedCheckpoint).join(CheckpointCosignature, CheckpointCosignature.checkpoint_id == IssuedCheckpoint.id)
+        .where(IssuedCheckpoint.tree_size >= size)
+        .order_by(IssuedCheckpoint.tree_size.desc(), IssuedCheckpoint.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    head = tree_head(session, row)
+    proof = consistency_proof(session, size, row.tree_size)
+    return WitnessedCheckpoint(head.note.encode("utf-8"), row.tree_size, tuple(c.line for c in head.cosignatures),
+                               tuple(proof.proof))

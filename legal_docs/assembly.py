@@ -38,7 +38,7 @@ from core.errors import Conflict, Forbidden, IntegrityFailure, NotFound, Validat
 from core.hashing import digest_stream
 from core.jobs import submit_after_commit
 from custody.append import custody_for_evidence, record_custody_event
-from custody.checkpoints import issue_checkpoint, vouch_for
+from custody.checkpoints import issue_checkpoint, vouch_for, witnessed_since
 from custody.models import SigningKey
 from custody.proofs import inclusion_proof
 from evidence.models import EvidenceItem
@@ -53,6 +53,7 @@ from legal_docs.content import (
     LedgerSnapshot,
     PacketContent,
     WithheldItem,
+    WitnessedExtension,
 )
 from legal_docs.models import Packet
 from visits.geofence import InvalidCoordinates, distance_m
@@ -604,3 +605,18 @@ def assemble_content(runtime, packet_id: str, work_dir: Path, *, progress: Progr
             exhibits=exhibits, ledger=snapshot, generated_at=utcnow(), withheld=withheld,
             warnings=tuple(selection.warnings),
         )
+
+
+def with_witnesses(runtime, content: PacketContent) -> PacketContent:
+    """The content with the newest witness cosignatures that vouch for its checkpoint, gathered
+    just before the bundle is written (witnesses may have cosigned while the pages were laid out):
+    on the checkpoint itself, or on a later one with the proof that it extends the packet's."""
+    ledger = content.ledger
+    with runtime.db.transaction() as session:
+        witnessed = witnessed_since(session, ledger.parsed.tree_size)
+    if witnessed is None:
+        return content
+    if witnessed.note.startswith(ledger.checkpoint + b"\n"):
+        return replace(content, ledger=replace(ledger, cosignatures=witnessed.cosignatures))
+    return replace(content, ledger=replace(ledger, witnessed=WitnessedExtension(
+        witnessed.note, witnessed.cosignatures, witnessed.consistency_proof)))

@@ -25,6 +25,7 @@ __all__ = [
     "LedgerSnapshot",
     "PacketContent",
     "WithheldItem",
+    "WitnessedExtension",
     "LANGUAGES",
     "EXHIBIT_KINDS",
 ]
@@ -177,6 +178,19 @@ class CheckpointStamp:
 
 
 @dataclass(frozen=True)
+class WitnessedExtension:
+    """A later checkpoint that witnesses cosigned, and the RFC 9162 proof that it extends the packet's."""
+
+    note: bytes
+    cosignatures: tuple[str, ...]
+    consistency_proof: tuple[str, ...]
+
+    @property
+    def witnesses(self) -> tuple[str, ...]:
+        return tuple(line[2:].split(" ", 1)[0] for line in self.cosignatures)
+
+
+@dataclass(frozen=True)
 class LedgerSnapshot:
     """The signed checkpoint every exhibit's custody proofs are checked against, and the key that signed it.
 
@@ -190,6 +204,7 @@ class LedgerSnapshot:
     timestamp: CheckpointStamp | None = None
     cosignatures: tuple[str, ...] = ()
     stamp_pending: bool = False  # a TSA is configured but had not stamped the checkpoint at build time
+    witnessed: WitnessedExtension | None = None  # gathered just before the bundle is written
 
     @property
     def witnesses(self) -> tuple[str, ...]:

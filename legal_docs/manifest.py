@@ -182,6 +182,15 @@ def build_manifest(content: PacketContent, files: Sequence[BundleFile], paginati
         }
     if content.ledger.cosignatures:
         manifest["checkpoint"]["cosignatures"] = list(content.ledger.cosignatures)
+    witnessed = content.ledger.witnessed
+    if witnessed is not None:
+        manifest["checkpoint"]["witnessed"] = {
+            "about": "a later checkpoint of the same log that witnesses cosigned, and the RFC 9162 consistency "
+                     "proof that it extends this checkpoint",
+            "note": witnessed.note.decode("utf-8"),
+            "cosignatures": list(witnessed.cosignatures),
+            "consistency_proof": list(witnessed.consistency_proof),
+        }
     if pagination is not None:
         manifest["volumes"] = [
             {"number": v.number, "file": v.file_name, "pages": v.pages,

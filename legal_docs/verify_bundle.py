@@ -28,9 +28,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from custody.ledger.checkpoint import SignedCheckpoint, key_id, open_note, signed_note, verify_checkpoint_signature
+from custody.ledger.checkpoint import (
+    Checkpoint,
+    SignedCheckpoint,
+    key_id,
+    open_note,
+    signed_note,
+    verify_checkpoint_signature,
+)
 from custody.ledger.cosignature import COSIGNATURE_TYPE, find_cosignatures, parse_verifier_key
-from custody.ledger.merkle import hash_from_hex
+from custody.ledger.merkle import ProofError, hash_from_hex, verify_consistency
 from custody.ledger.timestamp import TimestampError, load_certificates, response_from_token, verify_token
 from custody.ledger.verify import Failure, VerificationError, VerificationResult, verify_event
 
@@ -71,6 +78,7 @@ class BundleReport:
     witnesses: list[str] = field(default_factory=list)  # cosigners verified with a pinned key
     unchecked_cosigners: list[str] = field(default_factory=list)  # named in the bundle, no key given
     witnesses_required: int = 0
+    witnessed_size: int | None = None  # when cosignatures came on a later checkpoint that extends this one
 
     @property
     def ok(self) -> bool:
@@ -400,13 +408,59 @@ def _check_witnesses(manifest: dict, signed: SignedCheckpoint, public_key, ancho
         return
     for name, error in errors:
         report.problem(f"cosignature {name}", error.code, str(error))
+    named = {line[2:].split(" ", 1)[0] for line in lines}
+    later = _witnessed_later(manifest, signed, public_key, keys, report)
+    if later is not None:
+        later_found, later_named = later
+        for name in later_found:
+            found.setdefault(name, later_found[name])
+        named |= later_named
     report.witnesses = sorted(found)
-    named = sorted({line[2:].split(" ", 1)[0] for line in lines})
+    named = sorted(named)
     report.unchecked_cosigners = [name for name in named if name not in found]
     if len(found) < required:
         report.problem("cosignatures", "witness_quorum_not_met",
                        f"{len(found)} of the required {required} pinned witnesses cosigned the checkpoint"
                        + (f" (verified: {', '.join(sorted(found))})" if found else ""))
+
+
+def _witnessed_later(manifest: dict, signed: SignedCheckpoint, public_key, keys, report: BundleReport):
+    """Cosignatures on a later checkpoint count for this one when it is signed by the same key and a
+    consistency proof shows it extends this checkpoint's tree."""
+    section = (manifest.get("checkpoint") or {}).get("witnessed")
+    if not section:
+        return None
+    try:
+        note = str(section["note"]).encode("utf-8")
+        lines = [str(line) for line in section.get("cosignatures") or []]
+        proof = [hash_from_hex(node, name="consistency_proof") for node in section.get("consistency_proof") or []]
+        text, _ = open_note(note, public_key, signed.checkpoint.origin)
+        later = Checkpoint.parse(text)
+    except (KeyError, TypeError, ValueError) as error:
+        report.problem("witnessed checkpoint", "witnessed_checkpoint_malformed", f"it cannot be read: {error}")
+        return None
+    except VerificationError as error:
+        report.problem("witnessed checkpoint", "witnessed_checkpoint_invalid",
+                       f"it is not signed by the ledger key: {error}")
+        return None
+    try:
+        if later.origin != signed.checkpoint.origin:
+            raise ProofError(f"it is of another log ({later.origin!r})")
+        verify_consistency(signed.checkpoint.tree_size, later.tree_size, proof, signed.checkpoint.root_hash,
+                           later.root_hash)
+    except VerificationError as error:
+        report.problem("witnessed checkpoint", "witnessed_checkpoint_inconsistent",
+                       f"the later checkpoint of size {later.tree_size} does not extend this one: {error}")
+        return None
+    try:
+        _, found, errors = find_cosignatures(note + "".join(lines).encode("utf-8"), keys)
+    except VerificationError as error:
+        report.problem("witnessed checkpoint", getattr(error, "code", "cosignature_malformed"), str(error))
+        return None
+    for name, error in errors:
+        report.problem(f"cosignature {name} (later checkpoint)", error.code, str(error))
+    report.witnessed_size = later.tree_size
+    return found, {line[2:].split(" ", 1)[0] for line in lines}
 
 
 def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
@@ -503,7 +557,9 @@ def format_report(report: BundleReport) -> str:
     else:
         lines.append("trusted time: FAILED (see the problems below)")
     if report.witnesses:
-        lines.append(f"witnesses: {', '.join(report.witnesses)} cosigned (verified with pinned keys; "
+        later = (f", on a later checkpoint of size {report.witnessed_size} proven to extend this one"
+                 if report.witnessed_size is not None else "")
+        lines.append(f"witnesses: {', '.join(report.witnesses)} cosigned (verified with pinned keys{later}; "
                      f"{report.witnesses_required} required)")
     elif report.witnesses_required:
         lines.append(f"witnesses: none verified ({report.witnesses_required} required)")

@@ -131,6 +131,9 @@ def valid_bodies(world: HardWorld) -> dict[tuple[str, str], tuple[str, dict]]:
         ("POST", "/api/v1/evidence/{evidence_id}/legal-hold"): ("legal", {"reason": "litigation"}),
         ("POST", "/api/v1/verifications"): ("auditor", {"scope": "case", "id": world.case["id"]}),
         ("POST", "/api/v1/ledger/checkpoints/verify"): ("auditor", {"note": world.checkpoint_note}),
+        ("POST", "/api/v1/ledger/witnesses"): ("admin", {"name": "audit.example/w", "vkey": _witness_vkey()}),
+        ("POST", "/api/v1/ledger/cosignatures"): ("auditor", {"note": world.checkpoint_note + _cosignature(
+            world.checkpoint_note)}),
         ("POST", "/api/v1/cases/{case_id}/packets"): ("legal", {"language": "en", "bates_prefix": "HARD"}),
     }
 
@@ -141,3 +144,22 @@ def role_for(operation: dict) -> str | None:
     if not roles:
         return None
     return "admin" if "any" in roles or "admin" in roles else roles[0]
+
+
+_WITNESS_SEED = bytes(range(32))
+
+
+def _witness_vkey() -> str:
+    from custody.ledger.cosignature import COSIGNATURE_TYPE, verifier_key
+
+    key = Ed25519PrivateKey.from_private_bytes(_WITNESS_SEED)
+    return verifier_key("audit.example/w", key.public_key().public_bytes_raw(), COSIGNATURE_TYPE)
+
+
+def _cosignature(note: str) -> str:
+    """A witness's cosignature line on the note's checkpoint (the witness need not be registered)."""
+    from custody.ledger.cosignature import cosignature_line
+
+    body = note.split("\n\n", 1)[0] + "\n"
+    return cosignature_line(Ed25519PrivateKey.from_private_bytes(_WITNESS_SEED), "audit.example/w", body.encode(),
+                            1_700_000_000)

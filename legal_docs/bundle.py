@@ -172,6 +172,10 @@ the checkpoint's signed note.
                      "Obtain each witness's verifier key from the witness itself and pass it to `fieldproof "
                      "verify-bundle --witness-key`; the cosignature lines are in `manifest.json` under "
                      "`checkpoint.cosignatures`, and any C2SP note verifier reads them appended to the note.\n")
+    elif ledger.witnessed is not None:
+        witnesses = (f"Witnesses that cosigned a later checkpoint of the same log: {', '.join(ledger.witnessed.witnesses)}. "
+                     "`manifest.json` gives it under `checkpoint.witnessed` with the RFC 9162 consistency proof that "
+                     "it extends this packet's checkpoint; `fieldproof verify-bundle --witness-key` checks both.\n")
     else:
         witnesses = "No witness had cosigned the checkpoint when this packet was built.\n"
     return f"""## 6. Trusted time and witnesses

@@ -31,6 +31,7 @@ from legal_docs.content import (
 )
 
 ORIGIN = "fieldproof.test/ledger"
+LEAVES: dict[bytes, list[bytes]] = {}  # every leaf of each checkpoint built here, to grow a log past it
 GENERATED_AT = datetime(2026, 3, 9, 8, 30, tzinfo=timezone.utc)
 
 
@@ -109,6 +110,7 @@ def build_ledger(items: list[tuple[str, str]], private_key: Ed25519PrivateKey, e
     size = len(leaves)
     checkpoint = Checkpoint(ORIGIN, size, store.root())
     signed = sign_checkpoint(private_key, checkpoint)
+    LEAVES[signed.body()] = list(leaves)
     custody: dict[str, list[CustodyLine]] = {}
     import json
     for index, (leaf, owner) in enumerate(zip(leaves, owners)):

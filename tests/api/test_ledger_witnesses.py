@@ -272,3 +272,40 @@ def test_a_cosigned_note_for_a_checkpoint_never_issued_is_422(client, factory, r
     good = cosignature_line(key, "audit.example/w", head["checkpoint"].encode(), 1700000000)
     accepted = client.post("/api/v1/ledger/cosignatures", json={"note": head["note"] + good}, headers=auditor.headers)
     assert accepted.status_code == 201 and accepted.get_json()["witnesses"] == ["audit.example/w"]
+
+
+def test_a_packet_gets_the_cosignatures_of_a_later_checkpoint_with_the_proof_that_it_extends_its_own(
+        client, factory, runtime, tmp_path):
+    from dataclasses import replace
+
+    from custody.checkpoints import issue_checkpoint
+    from custody.models import SigningKey
+    from legal_docs.assembly import with_witnesses
+    from legal_docs.content import LedgerSnapshot
+    from tests.legal_factories import make_packet_content
+
+    admin, auditor = factory.user("admin"), factory.user("auditor")
+    key = Ed25519PrivateKey.generate()
+    vkey = verifier_key("audit.example/w", key.public_key().public_bytes_raw(), COSIGNATURE_TYPE)
+    client.post("/api/v1/ledger/witnesses", json={"name": "audit.example/w", "vkey": vkey}, headers=admin.headers)
+    append(runtime, 3)
+    with runtime.db.transaction() as session:
+        row = issue_checkpoint(session, runtime.signer, runtime.settings.ledger_origin)
+        packet_ledger = LedgerSnapshot(checkpoint=row.body.encode(), signature=base64.b64decode(row.signature),
+                                       key_id=row.key_id,
+                                       public_key_pem=session.get(SigningKey, row.key_id).public_key_pem.encode())
+    content, _ = make_packet_content(tmp_path / "in", photos=1, pdf=False, audio=False)
+    content = replace(content, ledger=packet_ledger)
+    assert with_witnesses(runtime, content) is content  # nobody cosigned anything yet
+
+    append(runtime, 2, prefix="later")
+    head = client.get("/api/v1/ledger/head", headers=auditor.headers).get_json()
+    line = cosignature_line(key, "audit.example/w", head["checkpoint"].encode(), 1_700_000_000)
+    assert client.post("/api/v1/ledger/cosignatures", json={"note": head["note"] + line},
+                       headers=auditor.headers).status_code == 201
+    witnessed = with_witnesses(runtime, content).ledger.witnessed
+    assert witnessed is not None and witnessed.cosignatures == (line,)
+    assert witnessed.note.decode() == head["note"]
+    later = c2sp.Checkpoint.parse(head["checkpoint"].encode())
+    merkle.verify_consistency(3, 5, [bytes.fromhex(node) for node in witnessed.consistency_proof],
+                              content.ledger.parsed.root_hash, later.root_hash)

@@ -55,6 +55,7 @@ def world(tmp_path_factory):
     early_token, early_time, _ = request_token(tsa.url, note, trust, 10)
     tsa.fixed_time = None
     yield {"base": base, "path": base / "stamped.zip", "key": key, "witness": witness, "time": time,
+           "content": stamped, "rendered": rendered,
            "witness_vkey": verifier_key("audit.example/w", witness.public_key().public_bytes_raw(), COSIGNATURE_TYPE),
            "other_note": other_note, "other_token": other_token, "rogue_token": rogue_token,
            "rogue_chain": rogue_chain, "early_token": early_token, "early_time": early_time}
@@ -176,3 +177,52 @@ def test_verify_md_states_the_stamp_and_its_openssl_commands_work(world, tmp_pat
     shutil.copy(world["base"] / "rogue-root.pem", tmp_path / "TSA-ROOT.pem")
     done = subprocess.run(VERIFY_COMMANDS["timestamp_verify"], shell=True, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode != 0
+
+
+def later_cosigned(world, grow=2, key=None):
+    """The packet's log grown by `grow` leaves, signed, cosigned by the witness: (note, line, proof hex)."""
+    from custody.ledger import merkle
+    from tests.legal_factories import LEAVES
+
+    ledger = world["content"].ledger
+    leaves = LEAVES[ledger.checkpoint] + [f"later-{n}".encode() for n in range(grow)]
+    store = merkle.MemoryNodeStore()
+    for leaf in leaves:
+        store.append(merkle.leaf_hash(leaf))
+    signer = key or world["key"]
+    later = sign_checkpoint(signer, Checkpoint(ledger.parsed.origin, len(leaves), store.root()))
+    note = signed_note(later, signer.public_key())
+    line = cosignature_line(world["witness"], "audit.example/w", later.body(), 1_780_000_100)
+    proof = merkle.consistency_proof(store.get_node, ledger.parsed.tree_size, len(leaves))
+    return note, line, tuple(node.hex() for node in proof)
+
+
+def witnessed_bundle(world, tmp_path, note, line, proof):
+    from legal_docs.content import WitnessedExtension
+
+    content = world["content"]
+    content = replace(content, ledger=replace(content.ledger, cosignatures=(),
+                                              witnessed=WitnessedExtension(note, (line,), proof)))
+    path = tmp_path / "witnessed.zip"
+    write_bundle(path, content, world["rendered"], world["key"])
+    return path
+
+
+def test_cosignatures_on_a_later_checkpoint_that_extends_the_packets_count(world, tmp_path):
+    path = witnessed_bundle(world, tmp_path, *later_cosigned(world))
+    code, output = run(world, path, "--witness-key", world["witness_vkey"])
+    assert code == 0, output
+    size = world["content"].ledger.parsed.tree_size + 2
+    assert f"audit.example/w cosigned (verified with pinned keys, on a later checkpoint of size {size}" in output
+
+
+def test_a_later_checkpoint_that_does_not_extend_the_packets_fails(world, tmp_path):
+    note, line, proof = later_cosigned(world)
+    bad_proof = (("00" * 32),) + proof[1:] if proof else ("00" * 32,)
+    code, output = run(world, witnessed_bundle(world, tmp_path, note, line, bad_proof),
+                       "--witness-key", world["witness_vkey"])
+    assert code == 1 and "[witnessed_checkpoint_inconsistent]" in output and "[witness_quorum_not_met]" in output
+    stranger = Ed25519PrivateKey.generate()
+    code, output = run(world, witnessed_bundle(world, tmp_path, *later_cosigned(world, key=stranger)),
+                       "--witness-key", world["witness_vkey"])
+    assert code == 1 and "[witnessed_checkpoint_invalid]" in output

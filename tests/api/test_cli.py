@@ -1,3 +1,4 @@
+import pytest
 from click.testing import CliRunner
 
 from api.cli import main
@@ -27,12 +28,67 @@ def test_users_create_refuses_duplicates_and_weak_passwords(settings):
                input="short\n").exit_code == 1
 
 
-def test_demo_loads_once(settings):
+def _row_counts(database_url: str) -> dict[str, int]:
+    from sqlalchemy import create_engine, func, select
+
+    from api.dbtools import load_models
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return {table.name: connection.scalar(select(func.count()).select_from(table))
+                    for table in load_models().sorted_tables}
+    finally:
+        engine.dispose()
+
+
+def _demo_token(client, output: str, username: str) -> dict:
+    import re
+
+    password = re.search(rf"username {re.escape(username)}\s+password (\S+)", output).group(1)
+    token = client.post("/api/v1/auth/tokens", json={"username": username, "password": password})
+    assert token.status_code == 201, token.json
+    return {"Authorization": f"Bearer {token.json['access_token']}"}
+
+
+@pytest.mark.slow  # two packets rendered: about five seconds
+def test_demo_loads_the_whole_story_once(settings, client):
+    """On an empty database the demo fills every list a newcomer opens; a second run changes no row."""
     first = run(settings, "demo")
-    assert first.exit_code == 0 and "20 cases" in first.output
-    assert "demo-collector" in first.output
+    assert first.exit_code == 0, first.output
+    assert "20 cases" in first.output and "demo story loaded" in first.output
+    before = _row_counts(settings.database_url)
     second = run(settings, "demo")
-    assert "already loaded" in second.output
+    assert second.exit_code == 0 and "already loaded" in second.output
+    assert "demo story loaded" not in second.output
+    assert _row_counts(settings.database_url) == before
+
+    supervisor = _demo_token(client, first.output, "demo-supervisor")
+    legal = _demo_token(client, first.output, "demo-legal")
+    auditor = _demo_token(client, first.output, "demo-auditor")
+    cases = client.get("/api/v1/cases?q=DEMO-0021", headers=supervisor).json
+    assert [c["reference"] for c in cases] == ["DEMO-0021"]
+    case_id = cases[0]["id"]
+    done = client.get("/api/v1/visits?status=completed", headers=supervisor).json
+    assert sorted(v["check_in"]["within_geofence"] for v in done) == [False, True]  # one checked in outside: flagged
+    assert client.get("/api/v1/visits?status=scheduled", headers=supervisor).json  # the organisation's
+    evidence = client.get(f"/api/v1/cases/{case_id}/evidence", headers=supervisor).json
+    assert sorted(e["kind"] for e in evidence) == ["note", "photo", "photo"]
+    assert {e["signature_status"] for e in evidence if not e.get("derived_from")} == {"signed"}
+    assert [e for e in evidence if e.get("derived_from")], "the redacted copy"
+    assert all(e["status"] == "sealed" for e in evidence)
+    packets = client.get(f"/api/v1/cases/{case_id}/packets", headers=legal).json
+    assert sorted((p["language"], p["status"]) for p in packets) == [("en", "ready"), ("zh-CN", "ready")]
+    verifications = client.get("/api/v1/verifications", headers=auditor).json
+    assert [(v["status"], v["failed"]) for v in verifications] == [("passed", 0)]
+    assert client.get("/api/v1/ledger/checkpoints", headers=auditor).json
+    assert before["custody_events"] > 0
+    assert client.get("/api/v1/ledger/head", headers=auditor).json["tree_size"] > 0
+    promises = client.get("/api/v1/reports/promises", headers=supervisor).json
+    assert [p["status"] for p in promises] == ["broken"]
+    timeline = client.get(f"/api/v1/cases/{case_id}/timeline", headers=supervisor).json
+    kinds = {event["type"] for event in timeline}
+    assert {"promise_made", "promise_kept", "visit_checked_in", "visit_checked_out"} <= kinds
 
 
 def test_db_upgrade_and_check(settings):

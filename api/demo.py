@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from accounts.models import User
 from accounts.services import create_user
+from api.demo_story import load_story
 from core.runtime import Runtime
 from cases.services import create_case
 from core.actor import Actor
@@ -60,10 +61,8 @@ NAMES = {
 def load_demo(wiring: Runtime) -> list[str]:
     """Idempotent: the organisation and the story are each loaded once (a data dir holding an
     older demo gets the story on its next run); a second run changes nothing."""
-    from api.demo_story import load_story
-
     lines = _load_organisation(wiring)
-    return lines + load_story(wiring)
+    return lines + load_story(wiring, PLACES)
 
 
 def _load_organisation(wiring: Runtime) -> list[str]:

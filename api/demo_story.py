@@ -83,13 +83,11 @@ class _Deferred:
         self.jobs.append((name, dict(payload)))
 
 
-def _lawful_city(wiring: Runtime, now: datetime) -> _Lawful | None:
+def _lawful_city(wiring: Runtime, places, now: datetime) -> _Lawful | None:
     """The story city where now lies deepest inside the jurisdiction's lawful hours, with a
     window of up to half an hour either side of now that stays inside them."""
-    from api.demo import PLACES
-
     best = None
-    for city, jurisdiction, *_rest in PLACES:
+    for city, jurisdiction, *_rest in places:
         _name, _line, lat, lon = STORY_HOMES[city][0]
         hours = organisation_profile(jurisdiction, wiring.settings.rule_overrides).hours
         zone = zone_at(lat, lon)
@@ -194,18 +192,17 @@ def story_loaded(session) -> bool:
     return session.scalar(select(Case.id).where(Case.reference == STORY_REFERENCES[0])) is not None
 
 
-def load_story(wiring: Runtime) -> list[str]:
-    """Load the story once (see the module's docstring); nothing when its first case exists."""
+def load_story(wiring: Runtime, places) -> list[str]:
+    """Load the story once (see the module's docstring); nothing when its first case exists.
+    `places`: the demo organisation's cities (api/demo.py `PLACES`)."""
     with wiring.db.transaction() as session:
         if story_loaded(session):
             return []
     started = utcnow()
-    lawful = _lawful_city(wiring, started)
+    lawful = _lawful_city(wiring, places, started)
     if lawful is None:
         return ["demo story not loaded: no demo city is inside lawful visiting hours now; run `fieldproof demo` later"]
-    from api.demo import PLACES
-
-    city, jurisdiction, currency, country, region, _homes = next(p for p in PLACES if p[0] == lawful.city)
+    city, jurisdiction, currency, country, region, _homes = next(p for p in places if p[0] == lawful.city)
     deferred = _Deferred()
     with wiring.db.transaction() as session:
         supervisor, legal, auditor = (_user(session, f"demo-{role}") for role in ("supervisor", "legal", "auditor"))

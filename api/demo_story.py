@@ -61,6 +61,23 @@ STORY_HOMES = {
     "Mumbai": [("Ishaan Rao", "14 Carter Road, Bandra West", 19.0652, 72.8222),
                ("Meera Nair", "3 Pali Hill, Bandra West", 19.0680, 72.8265)],
 }
+# What the collectors write, in the language of the place (the packets quote it).
+WORDS = {
+    "en": {
+        "paid_note": "Debtor at home; paid the promised instalment in cash against a receipt. "
+                     "A neighbour was present at the door.",
+        "paid_summary": "Instalment paid at the door; promise kept.",
+        "promise_note": "Checked in from the street corner: the building's gate was locked. The debtor came "
+                        "down, said the earlier promise was missed after a job loss, and promised again.",
+        "promise_summary": "Missed the last promise; promised a smaller amount.",
+    },
+    "zh": {
+        "paid_note": "债务人在家，以现金支付了承诺的分期款并收到收据。一位邻居在门口在场。",
+        "paid_summary": "在门口支付了分期款；承诺已履行。",
+        "promise_note": "大楼门禁锁着，在街角签到。债务人下楼说明因失业未能履行上次承诺，并再次承诺还款。",
+        "promise_summary": "上次承诺未履行；承诺偿还较少金额。",
+    },
+}
 # Four hundred and fifty metres north of the door: outside any sensible geofence.
 AWAY_DEGREES = 0.0045
 
@@ -250,20 +267,17 @@ def load_story(wiring: Runtime, places) -> list[str]:
             phone = phones[collector.id]
             photos.append(_capture_photo(session, wiring, phone, visit, zone, lat, lon,
                                          colour=(214, 196, 160) if away == 0 else (190, 150, 130)))
+            words = WORDS["zh" if jurisdiction == "CN" else "en"]
             if away == 0:
-                _write_note(session, wiring, phone, visit, zone, lat, lon,
-                            "Debtor at home; paid the promised instalment in cash against a receipt. "
-                            "A neighbour was present at the door.")
+                _write_note(session, wiring, phone, visit, zone, lat, lon, words["paid_note"])
                 check_out(session, collector, wiring.settings, visit.id, {
                     "at": utcnow(), "lat": lat, "lon": lon, "outcome": "payment_received",
-                    "summary": "Instalment paid at the door; promise kept."})
+                    "summary": words["paid_summary"]})
             else:
-                _write_note(session, wiring, phone, visit, zone, lat, lon,
-                            "Checked in from the street corner: the building's gate was locked. The debtor came "
-                            "down, said the earlier promise was missed after a job loss, and promised again.")
+                _write_note(session, wiring, phone, visit, zone, lat, lon, words["promise_note"])
                 check_out(session, collector, wiring.settings, visit.id, {
                     "at": utcnow(), "lat": lat, "lon": lon, "outcome": "promise_to_pay",
-                    "summary": "Missed the last promise; promised a smaller amount.",
+                    "summary": words["promise_summary"],
                     "promise": {"amount": "800.00", "due_date": today + timedelta(days=10)}})
         redact_evidence(session, supervisor, wiring, photos[0].id,
                         [{"x": 470, "y": 290, "width": 80, "height": 80}],

@@ -42,6 +42,12 @@ def _row_counts(database_url: str) -> dict[str, int]:
         engine.dispose()
 
 
+def _files(data_dir) -> list[str]:
+    """Every file under the data dir but SQLite's own journals, which come and go."""
+    return sorted(str(path.relative_to(data_dir)) for path in data_dir.rglob("*")
+                  if path.is_file() and not path.name.endswith(("-wal", "-shm", "-journal")))
+
+
 def _demo_token(client, output: str, username: str) -> dict:
     import re
 
@@ -58,10 +64,12 @@ def test_demo_loads_the_whole_story_once(settings, client):
     assert first.exit_code == 0, first.output
     assert "20 cases" in first.output and "demo story loaded" in first.output
     before = _row_counts(settings.database_url)
+    blobs = _files(settings.data_dir)
     second = run(settings, "demo")
     assert second.exit_code == 0 and "already loaded" in second.output
     assert "demo story loaded" not in second.output
     assert _row_counts(settings.database_url) == before
+    assert _files(settings.data_dir) == blobs  # no blob, packet or key written again
 
     supervisor = _demo_token(client, first.output, "demo-supervisor")
     legal = _demo_token(client, first.output, "demo-legal")

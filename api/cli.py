@@ -95,7 +95,8 @@ def run(host, port, threads, reload):
 @main.command("demo")
 @with_appcontext
 def demo():
-    """Load a demo organisation once (users of each role, cases, visits) and print the logins."""
+    """Load a demo organisation and its story once (visits, evidence, promises, packets, a
+    verification, a checkpoint: api/demo_story.py) and print the logins; a second run changes nothing."""
     from api.demo import load_demo
 
     for line in load_demo(current_app.extensions["fieldproof"]):

@@ -117,7 +117,8 @@ def _lawful_city(wiring: Runtime, places, now: datetime) -> _Lawful | None:
             start = max(now - timedelta(minutes=30), opens.astimezone(UTC)).replace(second=0, microsecond=0)
             if start < opens:
                 start += timedelta(minutes=1)
-            best = _Lawful(city, margin, start, min(now + timedelta(minutes=30), closes.astimezone(UTC)))
+            end = min(now + timedelta(minutes=30), closes.astimezone(UTC)).replace(second=0, microsecond=0)
+            best = _Lawful(city, margin, start, end)
     return best if best is not None and best.margin >= timedelta(minutes=5) else None
 
 

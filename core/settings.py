@@ -46,6 +46,13 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
+def log_format_from_env(env: Mapping[str, str]) -> str:
+    """`FIELDPROOF_LOG_FORMAT` (json | text); unset: JSON in production, for the log shippers, and
+    one plain line per record elsewhere, for a person at a terminal."""
+    default = "json" if env.get(PREFIX + "ENV") == "production" else "text"
+    return _choice(env, "LOG_FORMAT", default, ("json", "text"))
+
+
 def _json_object(env: Mapping[str, str], name: str) -> dict:
     raw = env.get(PREFIX + name)
     if raw is None or raw == "":
@@ -98,6 +105,7 @@ class Settings:
     # Settings built in code (tests, tools) schedule nothing; from_env defaults to hourly.
     checkpoint_interval_seconds: int = 0
     log_level: str = "INFO"
+    log_format: str = "json"         # from_env: text unless production (log_format_from_env)
     # Court-filing packets: who prepares them (cover, declaration) and the volume size courts accept.
     organisation_name: str = "FieldProof Collections"
     custodian_name: str = "Custodian of Records"
@@ -155,6 +163,7 @@ class Settings:
                                                 cls.job_visibility_timeout_seconds, 1),
             checkpoint_interval_seconds=_int(env, "CHECKPOINT_INTERVAL_SECONDS", 3600, 0),
             log_level=(env.get(PREFIX + "LOG_LEVEL") or "INFO").upper(),
+            log_format=log_format_from_env(env),
             organisation_name=env.get(PREFIX + "ORGANISATION_NAME") or cls.organisation_name,
             custodian_name=env.get(PREFIX + "CUSTODIAN_NAME") or cls.custodian_name,
             custodian_title=env.get(PREFIX + "CUSTODIAN_TITLE") or cls.custodian_title,

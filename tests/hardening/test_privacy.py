@@ -212,13 +212,15 @@ def test_security_headers_on_every_response(app, client, factory, console, monke
 
 def test_production_adds_hsts_and_secure_cookies(tmp_path, database_url):
     from api.app import create_app
-    from core.keys import write_new_key_file
+    from core.keys import write_development_content_credentials, write_new_key_file
 
     key = tmp_path / "ledger.pem"
     write_new_key_file(key)
+    chain, c2pa_key = tmp_path / "c2pa-chain.pem", tmp_path / "c2pa-key.pem"
+    write_development_content_credentials(chain, c2pa_key, "Example Collections Ltd")
     app = create_app(Settings(env="production", data_dir=tmp_path, database_url=database_url,
                               storage_url=f"file://{tmp_path / 'blobs'}", secret_key="p" * 48,
-                              signing_key_file=key))
+                              signing_key_file=key, c2pa_cert_file=chain, c2pa_key_file=c2pa_key))
     client = app.test_client()
     _check_headers(client.get("/healthz"), "production healthz", production=True)
     _check_headers(client.get("/console/login"), "production console", production=True)

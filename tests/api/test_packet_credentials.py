@@ -1,5 +1,6 @@
 """Packets built through the job carry content credentials signed with the deployment's certificate."""
 import hashlib
+import io
 import json
 import zipfile
 
@@ -40,3 +41,26 @@ def test_a_built_bundle_carries_credentialed_copies_of_the_original_and_the_reda
     assert (redaction["original_evidence_id"], redaction["redacted_evidence_id"], redaction["reason"]) == \
         (crowd["id"], redacted["id"], "bystander's face")
     assert readings[1].manifest["ingredients"][0]["title"] == crowd["id"]
+
+
+def test_the_console_and_the_cli_report_how_many_content_credentials_they_checked(client, app, world, factory,
+                                                                                   tmp_path):
+    from click.testing import CliRunner
+
+    from api.commands.packets import verify_bundle_command
+    from tests.console.conftest import ConsoleSession
+
+    upload(client, world, minutes_ago=4)
+    packet = build(client, app, world)
+    data = client.get(f"/api/v1/packets/{packet['id']}/bundle", headers=factory.user("auditor").headers).data
+    (tmp_path / "bundle.zip").write_bytes(data)
+    result = CliRunner().invoke(verify_bundle_command, [str(tmp_path / "bundle.zip")])
+    assert result.exit_code == 0, result.output
+    assert "content credentials: 1 C2PA-signed image copies checked" in result.output
+
+    console = ConsoleSession(client)
+    console.login(factory.user("auditor"))
+    page = console.post("/console/bundles/verify", {"bundle": (io.BytesIO(data), "bundle.zip")},
+                        content_type="multipart/form-data").get_data(as_text=True)
+    assert "Bundle verified" in page
+    assert "Content credentials checked (C2PA image copies)</dt><dd>1</dd>" in page

@@ -26,7 +26,6 @@ and no time-stamping authority: nothing leaves the machine while a packet is bui
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -38,6 +37,7 @@ from typing import Any, BinaryIO
 import c2pa
 
 from core.errors import IntegrityFailure
+from core.hashing import digest_stream
 from core.keys import ContentCredentialKey
 from legal_docs.content import Exhibit, PacketContent
 from legal_docs.manifest import exhibit_file_name
@@ -175,24 +175,25 @@ class ContentCredentialSigner:
     def credential_exhibits(self, content: PacketContent, scratch: Path) -> dict[int, CredentialedCopy]:
         """Credentialed copies of every image exhibit, written under ``scratch``, by exhibit number.
 
-        Each original is read once and checked against its recorded hash before it is signed: a
-        copy is never made of bytes the custody ledger does not describe.
+        Each original is re-hashed before it is signed, so a copy is never made of bytes the custody
+        ledger does not describe; files are streamed, never held whole.
         """
         copies: dict[int, CredentialedCopy] = {}
         for exhibit in content.exhibits:
             if exhibit.media_type not in CREDENTIAL_MEDIA_TYPES:
                 continue
-            data = exhibit.path.read_bytes()
-            if hashlib.sha256(data).hexdigest() != exhibit.sha256:
-                raise IntegrityFailure(f"{exhibit.path} no longer hashes to the recorded {exhibit.sha256}",
-                                       file=exhibit_file_name(exhibit))
-            path = scratch / f"{exhibit.number:06d}.c2pa"
-            with open(path, "w+b") as out:
-                self.credential(content, exhibit, io.BytesIO(data), out)
-            copied = path.read_bytes()
+            with open(exhibit.path, "rb") as source:
+                if digest_stream(source).sha256_hex != exhibit.sha256:
+                    raise IntegrityFailure(f"{exhibit.path} no longer hashes to the recorded {exhibit.sha256}",
+                                           file=exhibit_file_name(exhibit))
+                source.seek(0)
+                path = scratch / f"{exhibit.number:06d}.c2pa"
+                with open(path, "w+b") as out:
+                    self.credential(content, exhibit, source, out)
+                    out.seek(0)
+                    copied = digest_stream(out)
             copies[exhibit.number] = CredentialedCopy(exhibit.number, credentialed_file_name(exhibit), path,
-                                                      hashlib.sha256(copied).hexdigest(), len(copied),
-                                                      original_sha256(content, exhibit))
+                                                      copied.sha256_hex, copied.size, original_sha256(content, exhibit))
         return copies
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import rfc8785
 
+from core.errors import IntegrityFailure
 from core.keys import C2PA_ROOT_NAME, write_development_content_credentials
 from legal_docs.bundle import write_bundle
 from legal_docs.credentials import (
@@ -173,3 +174,15 @@ def test_a_plain_copy_of_the_original_passed_off_as_the_credentialed_one_fails(b
 
     report = _resigned(built, tmp_path / "plain.zip", lambda n, d: plain if n == name else d, edit)
     assert [(f.subject, f.problem) for f in report.failures][:1] == [("exhibit 1", "credentials_invalid")]
+
+
+def test_an_original_changed_since_assembly_is_never_credentialed(built, tmp_path):
+    exhibit = built["content"].exhibits[0]
+    changed = tmp_path / "changed.jpg"
+    changed.write_bytes(_flip_in_image_data(exhibit.path.read_bytes()))
+    content = replace(built["content"], exhibits=(replace(exhibit, path=changed), *built["content"].exhibits[1:]))
+    signer = ContentCredentialSigner(write_development_content_credentials(tmp_path / "c.pem", tmp_path / "k.pem",
+                                                                           "Example Collections Ltd"))
+    with pytest.raises(IntegrityFailure, match="no longer hashes"):
+        signer.credential_exhibits(content, tmp_path)
+    assert not list(tmp_path.glob("*.c2pa"))

@@ -223,7 +223,8 @@ class CredentialReading:
         return (self.assertion(CAPTURE_LABEL) or {}).get("original_sha256")
 
 
-def read_credentials(data: bytes, media_type: str, trust_anchors_pem: bytes | None = None) -> CredentialReading:
+def read_credentials(data: bytes | BinaryIO, media_type: str,
+                     trust_anchors_pem: bytes | None = None) -> CredentialReading:
     """Validate a file's C2PA manifest with c2pa's Reader; ``trust_anchors_pem`` pins the organisation's root.
 
     A file without a manifest, or one c2pa cannot parse, reads as state ``None`` with the error.
@@ -233,7 +234,8 @@ def read_credentials(data: bytes, media_type: str, trust_anchors_pem: bytes | No
         settings["trust"] = {"trust_anchors": trust_anchors_pem.decode("ascii")}
     try:
         with c2pa.Context.from_dict(settings) as context, \
-                c2pa.Reader(media_type, io.BytesIO(data), context=context) as reader:
+                c2pa.Reader(media_type, io.BytesIO(data) if isinstance(data, bytes) else data,
+                            context=context) as reader:
             store = json.loads(reader.json())
             state = reader.get_validation_state()
     except c2pa.C2paError as error:
@@ -249,10 +251,11 @@ def credential_problems(exhibit: Mapping[str, Any], listed: Mapping[str, Mapping
                         withheld: Mapping[str, str], read: Any) -> list[tuple[str, str]]:
     """(code, message) for an exhibit's credentialed copy as a bundle manifest describes it.
 
-    ``withheld`` maps the bundle's withheld evidence ids to their SHA-256; ``read(path)`` returns the
-    copy's bytes from the bundle. The copy must be listed with the stated hash, its C2PA manifest
-    must validate (signature and hard binding; trust in the signer is judged by the reader, not
-    here), and it must name the original's SHA-256: the exhibit's own, or its withheld original's.
+    ``withheld`` maps the bundle's withheld evidence ids to their SHA-256; ``read(path)`` opens the
+    copy in the bundle as a seekable binary stream (c2pa streams it: a copy is never held whole).
+    The copy must be listed with the stated hash, its C2PA manifest must validate (signature and
+    hard binding; trust in the signer is judged by the reader, not here), and it must name the
+    original's SHA-256: the exhibit's own, or its withheld original's.
     """
     section = exhibit.get("content_credentials")
     if not section:
@@ -262,10 +265,10 @@ def credential_problems(exhibit: Mapping[str, Any], listed: Mapping[str, Mapping
         return [("credentials_file_mismatch", f"its credentialed copy {section.get('file')!r} is not listed with "
                  "the stated hash and size")]
     try:
-        data = read(section["file"])
+        with read(section["file"]) as stream:
+            reading = read_credentials(stream, str(exhibit.get("media_type")))
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         return [("credentials_unreadable", f"its credentialed copy {section['file']!r} cannot be read: {error}")]
-    reading = read_credentials(data, str(exhibit.get("media_type")))
     problems = []
     if not reading.sound:
         problems.append(("credentials_invalid", f"the C2PA manifest of {section['file']!r} does not validate: "

@@ -342,20 +342,17 @@ def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
         listed = _check_files(archive, entries, manifest, report)
         signed, origin = _signed_checkpoint(manifest, public_key, report)
         _check_exhibits(manifest, listed, signed, origin, public_key, report)
-        _check_credentials(archive, entries, manifest, listed, limits, report)
+        _check_credentials(archive, entries, manifest, listed, report)
     return report
 
 
-def _check_credentials(archive, entries, manifest: dict, listed: dict[str, dict], limits: BundleLimits,
-                       report: BundleReport) -> None:
+def _check_credentials(archive, entries, manifest: dict, listed: dict[str, dict], report: BundleReport) -> None:
     """Each image's C2PA-signed copy validates and names its original (legal_docs/credentials.py)."""
     withheld = {w.get("evidence_id"): w.get("sha256") for w in manifest.get("withheld", [])}
     for exhibit in manifest.get("exhibits", []):
         if exhibit.get("content_credentials"):
             report.credentials_checked += 1
-        for code, message in credential_problems(exhibit, listed, withheld,
-                                                 lambda name: _read_capped(archive, entries[name],
-                                                                           limits.max_small_file_bytes)):
+        for code, message in credential_problems(exhibit, listed, withheld, lambda name: archive.open(entries[name])):
             report.problem(f"exhibit {exhibit.get('number')}", code, message)
 
 

@@ -23,6 +23,7 @@ from core.hashing import digest_stream
 from custody.ledger.checkpoint import key_id
 from legal_docs.content import PacketContent
 from legal_docs.credentials import ContentCredentialSigner, CredentialedCopy
+from legal_docs.credentials import verify_instructions as credential_instructions
 from legal_docs.manifest import BundleFile, build_manifest, exhibit_file_name, sign_manifest
 from legal_docs.render import RenderedPacket, volume_file_name
 
@@ -178,7 +179,8 @@ def _write_bundle(target: Path | str | BinaryIO, content: PacketContent, rendere
     raw = private_key.public_key().public_bytes_raw()
     if key_id(raw) != content.ledger.key_id:
         raise ValueError("the manifest signing key is not the key in the packet's ledger snapshot")
-    instructions = verify_instructions(content).encode("utf-8")
+    instructions = (verify_instructions(content) + (credential_instructions(content, credentials_signer)
+                                                    if copies else "")).encode("utf-8")
     files = [BundleFile("VERIFY.md", hashlib.sha256(instructions).hexdigest(), len(instructions), "document")]
     files += [BundleFile(volume_file_name(content, v.number), v.sha256, v.size, "volume") for v in rendered.volumes]
     files += [BundleFile(exhibit_file_name(e), e.sha256, e.size, "exhibit") for e in content.exhibits]

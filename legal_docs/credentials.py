@@ -54,6 +54,7 @@ __all__ = [
     "manifest_definition",
     "original_sha256",
     "read_credentials",
+    "verify_instructions",
 ]
 
 CAPTURE_LABEL = "org.fieldproof.capture"
@@ -195,6 +196,28 @@ class ContentCredentialSigner:
             copies[exhibit.number] = CredentialedCopy(exhibit.number, credentialed_file_name(exhibit), path,
                                                       copied.sha256_hex, copied.size, original_sha256(content, exhibit))
         return copies
+
+
+def verify_instructions(content: PacketContent, certificate_sha256: str) -> str:
+    """The VERIFY.md section on content credentials, added when the bundle carries credentialed copies."""
+    return f"""
+## 7. Content credentials
+
+Each image exhibit is shipped twice: `exhibits/NNN_<id>.jpg` is the original exactly as captured
+(the file the custody proofs name), and `exhibits/NNN_<id>.c2pa.jpg` a copy carrying a C2PA manifest
+signed with {content.organisation}'s certificate (SHA-256 fingerprint `{certificate_sha256}`).
+Step 3 checks both files' hashes. Any C2PA tool reads the copy (`c2patool FILE`), or Python with
+the `c2pa-python` package:
+
+    python3 -c "import c2pa, sys; r = c2pa.Reader(sys.argv[1]); print(r.get_validation_state(), r.json())" FILE
+
+`Valid` means the signature and the image bytes check out but the signer is not on your trust list
+(the only failure listed is `signingCredential.untrusted`); `Trusted` that it also chains to a root
+you trust. Its `org.fieldproof.capture` assertion names the original's SHA-256 (`original_sha256`),
+which must equal the exhibit's `content_credentials.original_sha256` in `manifest.json`: the
+exhibit's own hash, or for a redacted copy its withheld original's, which the copy also names as its
+`parentOf` ingredient with the redaction in `org.fieldproof.redaction`.
+"""
 
 
 @dataclass(frozen=True)

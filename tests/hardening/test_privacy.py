@@ -258,6 +258,19 @@ def test_production_refuses_a_signing_key_file_that_is_missing(tmp_path):
     assert not (tmp_path / "missing.pem").exists()
 
 
+def test_production_refuses_to_start_without_the_content_credential_certificate(tmp_path):
+    from api.app import create_app
+    from core.keys import write_new_key_file
+
+    write_new_key_file(tmp_path / "ledger.pem")
+    settings = Settings.from_env({"FIELDPROOF_ENV": "production", "FIELDPROOF_DATA_DIR": str(tmp_path / "data"),
+                                  "FIELDPROOF_SECRET_KEY": "s" * 48,
+                                  "FIELDPROOF_SIGNING_KEY_FILE": str(tmp_path / "ledger.pem")})
+    with pytest.raises(ConfigurationError, match="FIELDPROOF_C2PA_CERT_FILE"):
+        create_app(settings)
+    assert not (tmp_path / "data" / "keys").exists(), "production generated a certificate instead of refusing"
+
+
 def test_no_secret_is_written_in_the_source():
     """Nothing that looks like a key, password or secret default is committed in application code."""
     from pathlib import Path

@@ -186,3 +186,19 @@ def test_an_original_changed_since_assembly_is_never_credentialed(built, tmp_pat
     with pytest.raises(IntegrityFailure, match="no longer hashes"):
         signer.credential_exhibits(content, tmp_path)
     assert not list(tmp_path.glob("*.c2pa"))
+
+
+def test_verify_md_tells_an_auditor_how_to_read_a_credential_and_its_command_works(built, tmp_path):
+    import shlex
+    import subprocess
+    import sys
+
+    text = built["files"]["VERIFY.md"].decode("utf-8")
+    assert "## 7. Content credentials" in text and built["fingerprint"] in text
+    command = next(line.strip() for line in text.splitlines() if "c2pa.Reader(sys.argv[1])" in line)
+    copy = tmp_path / "copy.c2pa.jpg"
+    copy.write_bytes(built["files"][built["manifest"]["exhibits"][0]["content_credentials"]["file"]])
+    argv = shlex.split(command.replace("FILE", str(copy)))
+    assert argv[0] == "python3"
+    result = subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("Valid ") and built["manifest"]["exhibits"][0]["sha256"] in result.stdout

@@ -202,3 +202,23 @@ def test_verify_md_tells_an_auditor_how_to_read_a_credential_and_its_command_wor
     assert argv[0] == "python3"
     result = subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("Valid ") and built["manifest"]["exhibits"][0]["sha256"] in result.stdout
+
+
+def test_a_png_exhibit_is_credentialed_too(built, tmp_path):
+    import io
+
+    from PIL import Image
+
+    png = tmp_path / "shot.png"
+    Image.new("RGB", (32, 24), (10, 200, 10)).save(png)
+    digest = hashlib.sha256(png.read_bytes()).hexdigest()
+    exhibit = replace(built["content"].exhibits[0], media_type="image/png", path=png, sha256=digest,
+                      size=png.stat().st_size)
+    content = replace(built["content"], exhibits=(exhibit,))
+    signer = ContentCredentialSigner(write_development_content_credentials(tmp_path / "c.pem", tmp_path / "k.pem",
+                                                                           "Example Collections Ltd"))
+    [copy] = signer.credential_exhibits(content, tmp_path).values()
+    assert copy.file.endswith(".c2pa.png")
+    reading = read_credentials(copy.path.read_bytes(), "image/png")
+    assert reading.sound and reading.original_sha256 == digest
+    assert Image.open(io.BytesIO(copy.path.read_bytes())).size == (32, 24)

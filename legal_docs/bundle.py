@@ -170,12 +170,12 @@ def write_bundle(target: Path | str | BinaryIO, content: PacketContent, rendered
     with tempfile.TemporaryDirectory(prefix="c2pa-") as scratch:
         copies = credentials.credential_exhibits(content, Path(scratch)) if credentials else {}
         return _write_bundle(target, content, rendered, private_key, copies,
-                             credentials.fingerprint if credentials else None)
+                             credentials.describe() if credentials else None)
 
 
 def _write_bundle(target: Path | str | BinaryIO, content: PacketContent, rendered: RenderedPacket,
                   private_key: Ed25519PrivateKey, copies: dict[int, CredentialedCopy],
-                  credentials_signer: str | None) -> BundleResult:
+                  credentials_signer: dict[str, str] | None) -> BundleResult:
     raw = private_key.public_key().public_bytes_raw()
     if key_id(raw) != content.ledger.key_id:
         raise ValueError("the manifest signing key is not the key in the packet's ledger snapshot")

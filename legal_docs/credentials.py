@@ -163,6 +163,12 @@ class ContentCredentialSigner:
     def fingerprint(self) -> str:
         return self.key.fingerprint
 
+    def describe(self) -> dict[str, str]:
+        """The signing certificate as the bundle manifest names it; a reader reports the same serial."""
+        certificate = self.key.certificate
+        return {"certificate_sha256": self.key.fingerprint, "certificate_serial": str(certificate.serial_number),
+                "certificate_subject": certificate.subject.rfc4514_string()}
+
     def credential(self, content: PacketContent, exhibit: Exhibit, source: BinaryIO, destination: BinaryIO) -> None:
         """Write ``source`` (the exhibit's bytes) to ``destination`` with a signed C2PA manifest."""
         info = c2pa.C2paSignerInfo(alg=self.key.algorithm.encode("ascii"), sign_cert=self.key.chain_pem,
@@ -198,14 +204,15 @@ class ContentCredentialSigner:
         return copies
 
 
-def verify_instructions(content: PacketContent, certificate_sha256: str) -> str:
+def verify_instructions(content: PacketContent, signer: Mapping[str, str]) -> str:
     """The VERIFY.md section on content credentials, added when the bundle carries credentialed copies."""
     return f"""
 ## 7. Content credentials
 
 Each image exhibit is shipped twice: `exhibits/NNN_<id>.jpg` is the original exactly as captured
 (the file the custody proofs name), and `exhibits/NNN_<id>.c2pa.jpg` a copy carrying a C2PA manifest
-signed with {content.organisation}'s certificate (SHA-256 fingerprint `{certificate_sha256}`).
+signed with {content.organisation}'s certificate `{signer['certificate_subject']}` (serial
+{signer['certificate_serial']}, SHA-256 fingerprint `{signer['certificate_sha256']}`).
 Step 3 checks both files' hashes. Any C2PA tool reads the copy (`c2patool FILE`), or Python with
 the `c2pa-python` package:
 
@@ -271,10 +278,11 @@ def read_credentials(data: bytes | BinaryIO, media_type: str,
 
 
 def credential_problems(exhibit: Mapping[str, Any], listed: Mapping[str, Mapping[str, Any]],
-                        withheld: Mapping[str, str], read: Any) -> list[tuple[str, str]]:
+                        withheld: Mapping[str, str], signer: Mapping[str, Any], read: Any) -> list[tuple[str, str]]:
     """(code, message) for an exhibit's credentialed copy as a bundle manifest describes it.
 
-    ``withheld`` maps the bundle's withheld evidence ids to their SHA-256; ``read(path)`` opens the
+    ``withheld`` maps the bundle's withheld evidence ids to their SHA-256, ``signer`` is the bundle
+    manifest's ``content_credentials`` section (the certificate that must have signed); ``read(path)`` opens the
     copy in the bundle as a seekable binary stream (c2pa streams it: a copy is never held whole).
     The copy must be listed with the stated hash, its C2PA manifest must validate (signature and
     hard binding; trust in the signer is judged by the reader, not here), and it must name the
@@ -283,7 +291,9 @@ def credential_problems(exhibit: Mapping[str, Any], listed: Mapping[str, Mapping
     section = exhibit.get("content_credentials")
     if not section:
         return []
-    entry = listed.get(section.get("file"))
+    if not isinstance(section, dict) or not isinstance(section.get("file"), str):
+        return [("credentials_malformed", "its content_credentials entry is not an object naming a file")]
+    entry = listed.get(section["file"])
     if entry is None or (entry.get("sha256"), entry.get("size")) != (section.get("sha256"), section.get("size")):
         return [("credentials_file_mismatch", f"its credentialed copy {section.get('file')!r} is not listed with "
                  "the stated hash and size")]
@@ -293,6 +303,10 @@ def credential_problems(exhibit: Mapping[str, Any], listed: Mapping[str, Mapping
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         return [("credentials_unreadable", f"its credentialed copy {section['file']!r} cannot be read: {error}")]
     problems = []
+    serial = (reading.manifest.get("signature_info") or {}).get("cert_serial_number")
+    if reading.state is not None and serial != signer.get("certificate_serial"):
+        problems.append(("credentials_signer_mismatch", f"the C2PA manifest of {section['file']!r} is signed by "
+                         f"certificate serial {serial}, the bundle manifest names {signer.get('certificate_serial')}"))
     if not reading.sound:
         problems.append(("credentials_invalid", f"the C2PA manifest of {section['file']!r} does not validate: "
                          f"{reading.state}, {', '.join(c for c in reading.failures if c != UNTRUSTED)}"))

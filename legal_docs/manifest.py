@@ -129,14 +129,15 @@ def _exhibit(content: PacketContent, exhibit: Exhibit, placement: ExhibitPlaceme
 
 def build_manifest(content: PacketContent, files: Sequence[BundleFile], pagination: Pagination | None = None,
                    *, embedded_manifest_sha256: str | None = None,
-                   credentials: Mapping[int, Any] | None = None, credentials_signer: str | None = None) -> bytes:
+                   credentials: Mapping[int, Any] | None = None,
+                   credentials_signer: Mapping[str, str] | None = None) -> bytes:
     """The canonical manifest bytes for ``content`` and the bundle's ``files``.
 
     The copy embedded in the PDF volumes cannot list the volumes' own hashes,
     so it is built with the exhibit files only; the bundle's copy adds the
     volumes and names the embedded copy's hash, which ties the two together.
     ``credentials`` (by exhibit number) are the C2PA-signed copies of image exhibits, and
-    ``credentials_signer`` the SHA-256 fingerprint of the certificate that signed them.
+    ``credentials_signer`` names the certificate that signed them (SHA-256 fingerprint, serial, subject).
     """
     credentials = credentials or {}
     placements = {p.number: p for p in pagination.exhibits} if pagination else {}
@@ -189,7 +190,7 @@ def build_manifest(content: PacketContent, files: Sequence[BundleFile], paginati
     if embedded_manifest_sha256 is not None:
         manifest["embedded_manifest_sha256"] = embedded_manifest_sha256
     if credentials_signer is not None:
-        manifest["content_credentials"] = {"format": "C2PA", "certificate_sha256": credentials_signer}
+        manifest["content_credentials"] = {"format": "C2PA", **credentials_signer}
     return canonical_json(manifest)
 
 

@@ -349,10 +349,12 @@ def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
 def _check_credentials(archive, entries, manifest: dict, listed: dict[str, dict], report: BundleReport) -> None:
     """Each image's C2PA-signed copy validates and names its original (legal_docs/credentials.py)."""
     withheld = {w.get("evidence_id"): w.get("sha256") for w in manifest.get("withheld", [])}
+    signer = manifest.get("content_credentials") or {}
     for exhibit in manifest.get("exhibits", []):
         if exhibit.get("content_credentials"):
             report.credentials_checked += 1
-        for code, message in credential_problems(exhibit, listed, withheld, lambda name: archive.open(entries[name])):
+        for code, message in credential_problems(exhibit, listed, withheld, signer,
+                                                 lambda name: archive.open(entries[name])):
             report.problem(f"exhibit {exhibit.get('number')}", code, message)
 
 

@@ -44,7 +44,7 @@ def built(tmp_path_factory):
         files = {name: archive.read(name) for name in archive.namelist()}
     return {"path": path, "content": content, "key": key, "files": files, "originals": originals,
             "manifest": json.loads(files["manifest.json"]), "root": (base / "keys" / C2PA_ROOT_NAME).read_bytes(),
-            "fingerprint": credential_key.fingerprint, "base": base}
+            "fingerprint": credential_key.fingerprint, "certificate": credential_key.certificate, "base": base}
 
 
 def test_every_image_ships_unchanged_and_as_a_credentialed_copy_and_the_bundle_verifies(built):
@@ -52,7 +52,10 @@ def test_every_image_ships_unchanged_and_as_a_credentialed_copy_and_the_bundle_v
     report = verify_bundle(built["path"])
     assert report.ok, report.failures
     assert report.credentials_checked == 3
-    assert manifest["content_credentials"] == {"format": "C2PA", "certificate_sha256": built["fingerprint"]}
+    certificate = built["certificate"]
+    assert manifest["content_credentials"] == {
+        "format": "C2PA", "certificate_sha256": built["fingerprint"], "certificate_serial": str(certificate.serial_number),
+        "certificate_subject": certificate.subject.rfc4514_string()}
     listed = {f["path"]: f for f in manifest["files"]}
     for exhibit in manifest["exhibits"]:
         original, copy = exhibit["file"], exhibit["content_credentials"]
@@ -195,6 +198,7 @@ def test_verify_md_tells_an_auditor_how_to_read_a_credential_and_its_command_wor
 
     text = built["files"]["VERIFY.md"].decode("utf-8")
     assert "## 7. Content credentials" in text and built["fingerprint"] in text
+    assert str(built["certificate"].serial_number) in text
     command = next(line.strip() for line in text.splitlines() if "c2pa.Reader(sys.argv[1])" in line)
     copy = tmp_path / "copy.c2pa.jpg"
     copy.write_bytes(built["files"][built["manifest"]["exhibits"][0]["content_credentials"]["file"]])
@@ -222,3 +226,23 @@ def test_a_png_exhibit_is_credentialed_too(built, tmp_path):
     reading = read_credentials(copy.path.read_bytes(), "image/png")
     assert reading.sound and reading.original_sha256 == digest
     assert Image.open(io.BytesIO(copy.path.read_bytes())).size == (32, 24)
+
+
+def test_verify_bundle_catches_a_copy_credentialed_with_another_certificate(built, tmp_path):
+    """An insider re-signs a copy with a certificate of their own: intact as C2PA, but not the bundle's signer."""
+    exhibit = built["content"].exhibits[0]
+    other = ContentCredentialSigner(write_development_content_credentials(tmp_path / "c.pem", tmp_path / "k.pem",
+                                                                          "Somebody Else"))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    [copy] = other.credential_exhibits(replace(built["content"], exhibits=(exhibit,)), scratch).values()
+    name, data = copy.file, copy.path.read_bytes()
+
+    def edit(manifest):
+        for entry in manifest["files"]:
+            if entry["path"] == name:
+                entry["sha256"], entry["size"] = copy.sha256, copy.size
+        manifest["exhibits"][0]["content_credentials"].update(sha256=copy.sha256, size=copy.size)
+
+    report = _resigned(built, tmp_path / "other-signer.zip", lambda n, d: data if n == name else d, edit)
+    assert [(f.subject, f.problem) for f in report.failures] == [("exhibit 1", "credentials_signer_mismatch")]

@@ -76,6 +76,9 @@ class Settings:
     jobs: str = "thread"
     broker_url: str | None = None
     signing_key_file: Path | None = None
+    # The organisation certificate chain (PEM, end entity first) and key that sign C2PA manifests.
+    c2pa_cert_file: Path | None = None
+    c2pa_key_file: Path | None = None
     secret_key: str | None = None
     ledger_origin: str = "fieldproof.local/custody"
     token_ttl_seconds: int = 12 * 3600
@@ -139,6 +142,8 @@ class Settings:
             jobs=_choice(env, "JOBS", "thread", ("thread", "celery")),
             broker_url=env.get(PREFIX + "BROKER_URL") or None,
             signing_key_file=Path(env[PREFIX + "SIGNING_KEY_FILE"]) if env.get(PREFIX + "SIGNING_KEY_FILE") else None,
+            c2pa_cert_file=Path(env[PREFIX + "C2PA_CERT_FILE"]) if env.get(PREFIX + "C2PA_CERT_FILE") else None,
+            c2pa_key_file=Path(env[PREFIX + "C2PA_KEY_FILE"]) if env.get(PREFIX + "C2PA_KEY_FILE") else None,
             secret_key=env.get(PREFIX + "SECRET_KEY") or None,
             ledger_origin=env.get(PREFIX + "LEDGER_ORIGIN") or cls.ledger_origin,
             token_ttl_seconds=_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_seconds, 60),

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from custody.ledger.checkpoint import SignedCheckpoint, key_id, verify_checkpoint_signature
 from custody.ledger.merkle import hash_from_hex
 from custody.ledger.verify import Failure, VerificationError, VerificationResult, verify_event
+from legal_docs.credentials import credential_problems
 
 __all__ = ["BundleLimits", "BundleReport", "format_report", "verify_bundle"]
 
@@ -61,6 +62,7 @@ class BundleReport:
     files_checked: int = 0
     events_checked: int = 0
     exhibits: int = 0
+    credentials_checked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -340,7 +342,20 @@ def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
         listed = _check_files(archive, entries, manifest, report)
         signed, origin = _signed_checkpoint(manifest, public_key, report)
         _check_exhibits(manifest, listed, signed, origin, public_key, report)
+        _check_credentials(archive, entries, manifest, listed, report)
     return report
+
+
+def _check_credentials(archive, entries, manifest: dict, listed: dict[str, dict], report: BundleReport) -> None:
+    """Each image's C2PA-signed copy validates and names its original (legal_docs/credentials.py)."""
+    withheld = {w.get("evidence_id"): w.get("sha256") for w in manifest.get("withheld", [])}
+    signer = manifest.get("content_credentials") or {}
+    for exhibit in manifest.get("exhibits", []):
+        if exhibit.get("content_credentials"):
+            report.credentials_checked += 1
+        for code, message in credential_problems(exhibit, listed, withheld, signer,
+                                                 lambda name: archive.open(entries[name])):
+            report.problem(f"exhibit {exhibit.get('number')}", code, message)
 
 
 def format_report(report: BundleReport) -> str:
@@ -353,6 +368,9 @@ def format_report(report: BundleReport) -> str:
         lines.append(f"key id: {report.key_id} ({pinned})")
     lines.append(f"checked: {report.files_checked} files, {report.exhibits} exhibits, "
                  f"{report.events_checked} custody events")
+    if report.credentials_checked:
+        lines.append(f"content credentials: {report.credentials_checked} C2PA-signed image copies checked "
+                     "(signature and hard binding; trust in their certificate is not judged here)")
     for failure in report.failures:
         lines.append(f"problem: [{failure.problem}] {failure.subject}: {failure.message}")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""`fieldproof keys rotate` and `fieldproof ledger checkpoint`."""
+"""`fieldproof keys rotate`, `fieldproof ledger checkpoint` and `fieldproof ledger export-tiles`."""
 from __future__ import annotations
 
 import click
@@ -43,3 +43,23 @@ def ledger_checkpoint():
 
 
 COMMANDS = [keys, ledger]
+
+
+@ledger.command("export-tiles")
+@click.argument("directory", type=click.Path(file_okay=False, writable=True))
+@with_appcontext
+def ledger_export_tiles(directory):
+    """Write the log as C2SP tlog-tiles under DIRECTORY (checkpoint, tile/…, tile/entries/…).
+
+    Run it again (e.g. from cron, then rsync the directory to a static host): full tiles already
+    there are kept as they are, only new ones and the checkpoint are written, each atomically.
+    """
+    from custody.checkpoints import current_tree_head
+    from custody.tiles import export_tiles
+
+    runtime = current_app.extensions["fieldproof"]
+    with runtime.db.transaction() as session:
+        head = current_tree_head(session, runtime.signer, runtime.settings.ledger_origin)
+        export = export_tiles(session, directory, head.note, head.tree_size)
+    click.echo(f"checkpoint {head.id} at tree size {export.tree_size}: wrote {len(export.written)} files, "
+               f"{export.unchanged} already there")

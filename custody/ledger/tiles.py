@@ -55,6 +55,7 @@ TILE_WIDTH = 1 << TILE_HEIGHT
 MAX_TILE_LEVEL = 63
 ENTRY_MAX_BYTES = 0xFFFF
 ENTRIES = "entries"
+MAX_INDEX_ELEMENTS = 7  # 2**64 leaves / 256 per tile < 10**21: seven 3-digit elements
 
 FetchTile = Callable[["Tile"], bytes]
 """Fetches one tile's (or entry bundle's) exact bytes; raises when it cannot."""
@@ -155,6 +156,8 @@ def parse_tile_path(path: str) -> Tile:
         raise TilePathError(f"{path!r} has a level that is not 0 to {MAX_TILE_LEVEL}")
     if not rest or not _LAST.fullmatch(rest[-1]) or not all(_INNER.fullmatch(part) for part in rest[:-1]):
         raise TilePathError(f"{path!r} has an index that is not in 3-digit path elements")
+    if len(rest) > MAX_INDEX_ELEMENTS:
+        raise TilePathError(f"{path!r} has an index beyond any tree of 2**64 leaves")
     if len(rest) > 1 and rest[0] == "x000":
         raise TilePathError(f"{path!r} has a superfluous leading x000 element")
     index = int("".join(part.lstrip("x") for part in rest))

@@ -81,7 +81,7 @@ def test_paths_round_trip(tile, path):
     "tile/00/000", "tile/64/000", "tile/-1/000", "tile/a/000", "tile/0/0", "tile/0/0000", "tile/0/x000",
     "tile/0/001/002", "tile/0/x1/002", "tile/0/x000/001", "tile/0/000.p/0", "tile/0/000.p/256",
     "tile/0/000.p/07", "tile/0/000.p", "tile/0/000.p/", "tile/0/", "tile/0", "tile", "", "tile/0/000/",
-    "tile/entries/000.p/300", "tile/0/x001/x002", "tile/0/+01", "tile/0/ 12",
+    "tile/entries/000.p/300", "tile/0/x001/x002", "tile/0/+01", "tile/0/ 12", "tile/0/" + "x999/" * 7 + "999",
 ])
 def test_non_canonical_paths_are_refused(path):
     with pytest.raises(TilePathError):

@@ -18,6 +18,7 @@ import hashlib
 import json
 import stat
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,19 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from custody.ledger.checkpoint import SignedCheckpoint, key_id, verify_checkpoint_signature
+from custody.ledger.checkpoint import SignedCheckpoint, key_id, parse_signed_note, verify_checkpoint_signature
 from custody.ledger.merkle import hash_from_hex
-from custody.ledger.verify import Failure, VerificationError, VerificationResult, verify_event
+from custody.ledger.tiles import TILE_WIDTH, Tile, TileReader, parse_entry_bundle, tile_width
+from custody.ledger.verify import (
+    Failure,
+    VerificationError,
+    VerificationResult,
+    verify_checkpoint_consistency,
+    verify_event,
+)
 
-__all__ = ["BundleLimits", "BundleReport", "format_report", "verify_bundle"]
+__all__ = ["BundleLimits", "BundleReport", "FetchFile", "TilesUnreadable", "directory_tiles", "format_report",
+           "verify_bundle"]
 
 MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "public_key.pem"
 _SIGNED_BY_MANIFEST = {MANIFEST, SIGNATURE, PUBLIC_KEY}
@@ -61,6 +70,9 @@ class BundleReport:
     files_checked: int = 0
     events_checked: int = 0
     exhibits: int = 0
+    tiles: str | None = None
+    tiles_tree_size: int | None = None
+    tiles_events_checked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -268,6 +280,88 @@ def _check_exhibits(manifest: dict, listed: dict[str, dict], signed: SignedCheck
     report.failures.extend(results.failures)
 
 
+# --- against the log as published in tiles ------------------------------------------------------
+
+FetchFile = Callable[[str], bytes]
+"""Reads one file of a tlog-tiles copy by its path (``checkpoint``, ``tile/0/000``, ...);
+raises ``TilesUnreadable`` (or OSError) when it cannot."""
+
+MAX_TILE_FILE_BYTES = 2 << 20  # a full entry bundle of 256 leaves; a tile is 8 KiB
+
+
+class TilesUnreadable(Exception):
+    """A file of the tiles copy is missing or cannot be read."""
+
+
+def directory_tiles(root: Path | str) -> FetchFile:
+    """Reads a directory that ``fieldproof ledger export-tiles`` wrote (or a mirror of one)."""
+    base = Path(root)
+
+    def fetch(path: str) -> bytes:
+        if _unsafe_name(path):
+            raise TilesUnreadable(f"{path!r} is not a tile path")
+        target = base / path
+        try:
+            if target.stat().st_size > MAX_TILE_FILE_BYTES:
+                raise TilesUnreadable(f"{path} is larger than any tile")
+            return target.read_bytes()
+        except OSError as error:
+            raise TilesUnreadable(f"{path}: {error.strerror or error}") from None
+    return fetch
+
+
+def _check_tiles(manifest: dict, signed: SignedCheckpoint, public_key, fetch: FetchFile,
+                 report: BundleReport) -> None:
+    """The bundle against the log as published: the tiles' checkpoint is signed by the same key
+    and extends the bundle's (a consistency proof computed from the tiles), and every custody
+    event's leaf hash, leaf bytes and audit path are the ones recomputed from the tiles alone.
+
+    So a bundle cannot carry proofs of a log that was never published, or one rewritten since.
+    """
+    def problem(code: str, message: str, subject: str = "tiles") -> None:
+        report.problem(subject, code, message)
+
+    try:
+        published = parse_signed_note(fetch("checkpoint"), public_key, signed.checkpoint.origin)
+    except (TilesUnreadable, OSError) as error:
+        return problem("tiles_unreadable", f"the tiles' checkpoint cannot be read: {error}")
+    except VerificationError as error:
+        return problem(error.code, f"the tiles' checkpoint does not verify with the bundle's key: {error}")
+    size = published.checkpoint.tree_size
+    report.tiles_tree_size = size
+    reader = TileReader(lambda tile: fetch(tile.path), size)
+    bundles: dict[int, list[bytes]] = {}
+    try:
+        if reader.root() != published.checkpoint.root_hash:
+            return problem("tiles_root_mismatch", f"the tiles do not give the root of their own checkpoint "
+                           f"(tree size {size})")
+        bundle_size = signed.checkpoint.tree_size
+        proof = reader.consistency_proof(bundle_size) if bundle_size <= size else []
+        verify_checkpoint_consistency(older=signed, newer=published, proof=proof, public_key=public_key)
+        for exhibit in manifest.get("exhibits", []):
+            for event in exhibit.get("custody") or []:
+                index = event.get("ledger_index")
+                subject = f"exhibit {exhibit.get('number')} custody #{index}"
+                if not isinstance(index, int) or not 0 <= index < bundle_size:
+                    continue  # already reported by the proof checks
+                leaf = str(event.get("leaf", "")).encode("utf-8")
+                number = index // TILE_WIDTH
+                if number not in bundles:
+                    bundles[number] = parse_entry_bundle(fetch(Tile(None, number, tile_width(0, number, size)).path),
+                                                         tile_width(0, number, size))
+                report.tiles_events_checked += 1
+                if reader.leaf_hash(index).hex() != event.get("leaf_hash") or bundles[number][index % TILE_WIDTH] != leaf:
+                    problem("tiles_entry_mismatch", "the published leaf differs from the bundle's", subject)
+                elif [node.hex() for node in reader.inclusion_proof(index, bundle_size)] != event.get("audit_path"):
+                    problem("tiles_proof_mismatch", "the audit path recomputed from the tiles differs from the "
+                            "bundle's", subject)
+    except (TilesUnreadable, OSError) as error:
+        problem("tiles_unreadable", f"a tile cannot be read: {error}")
+    except VerificationError as error:
+        code = error.code if error.code == "tree_size_regressed" else f"tiles_{error.code}"
+        problem(code, f"the published log does not extend the bundle's checkpoint: {error}")
+
+
 def _bates(prefix: str, label: Any) -> int | None:
     if not isinstance(label, str) or not label.startswith(prefix) or not label[len(prefix):].isdigit():
         return None
@@ -275,9 +369,14 @@ def _bates(prefix: str, label: Any) -> int | None:
 
 
 def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
-                  limits: BundleLimits = BundleLimits()) -> BundleReport:
-    """Check a bundle end to end; ``public_key_pem`` pins the key instead of trusting the bundle's own."""
-    report = BundleReport(bundle=str(bundle), key_pinned=public_key_pem is not None)
+                  limits: BundleLimits = BundleLimits(), *, tiles: FetchFile | None = None,
+                  tiles_name: str | None = None) -> BundleReport:
+    """Check a bundle end to end; ``public_key_pem`` pins the key instead of trusting the bundle's own.
+
+    With ``tiles`` (a reader of a tlog-tiles copy of the log: ``directory_tiles`` offline, or a
+    web mirror) the bundle is also checked against the log as published: see ``_check_tiles``.
+    """
+    report = BundleReport(bundle=str(bundle), key_pinned=public_key_pem is not None, tiles=tiles_name)
     try:
         archive = zipfile.ZipFile(bundle)
     except (zipfile.BadZipFile, OSError) as error:
@@ -340,6 +439,8 @@ def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
         listed = _check_files(archive, entries, manifest, report)
         signed, origin = _signed_checkpoint(manifest, public_key, report)
         _check_exhibits(manifest, listed, signed, origin, public_key, report)
+        if tiles is not None and signed is not None:
+            _check_tiles(manifest, signed, public_key, tiles, report)
     return report
 
 
@@ -353,6 +454,9 @@ def format_report(report: BundleReport) -> str:
         lines.append(f"key id: {report.key_id} ({pinned})")
     lines.append(f"checked: {report.files_checked} files, {report.exhibits} exhibits, "
                  f"{report.events_checked} custody events")
+    if report.tiles is not None:
+        lines.append(f"tiles: {report.tiles} (tree size {report.tiles_tree_size}): "
+                     f"{report.tiles_events_checked} custody events recomputed from tiles")
     for failure in report.failures:
         lines.append(f"problem: [{failure.problem}] {failure.subject}: {failure.message}")
     return "\n".join(lines)

@@ -180,3 +180,47 @@ def test_pending_leaves_never_show_in_tiles(client, factory, runtime):
     assert get(client, reader, "tile/0/000.p/5").status_code == 404
     assert get(client, reader, "tile/entries/000.p/5").status_code == 404
     assert Tile(0, 0, 4).path == "tile/0/000.p/4"
+
+
+def test_verify_tiles_checks_an_exported_copy_offline(client, factory, runtime, settings, tmp_path):
+    from click.testing import CliRunner
+
+    from api.commands.ledger import ledger_verify_tiles
+
+    append(runtime, 270)
+    out = tmp_path / "mirror"
+    assert cli(settings, "ledger", "export-tiles", str(out)).exit_code == 0
+    pem = tmp_path / "ledger.pem"
+    pem.write_text(client.get(PREFIX + "public-key", headers=factory.user("auditor").headers)
+                   .get_json()["public_key_pem"])
+    result = CliRunner().invoke(ledger_verify_tiles, [str(out), "--public-key", str(pem)])
+    assert result.exit_code == 0, result.output
+    assert "result: VERIFIED" in result.output and "270 leaves chained" in result.output
+    bundle = out / "tile/entries/001.p/14"
+    bundle.write_bytes(bundle.read_bytes().replace(b'"viewed"', b'"sealed"', 1))
+    failed = CliRunner().invoke(ledger_verify_tiles, [str(out), "--public-key", str(pem)])
+    assert failed.exit_code == 1 and "[entry_mismatch]" in failed.output
+
+
+def test_a_tile_is_one_query(client, factory, runtime):
+    from sqlalchemy import event
+
+    from custody import tiles
+    from custody.ledger.tiles import Tile
+
+    append(runtime, 300)
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with runtime.db.transaction() as session:
+        size = tiles.tree_size(session)
+        event.listen(runtime.db.engine, "before_cursor_execute", record)
+        try:
+            for tile in (Tile(0, 0), Tile(0, 1, 44), Tile(1, 0, 1), Tile(None, 0), Tile(None, 1, 44)):
+                before = len(statements)
+                tiles.read_tile(session, tile, size)
+                assert len(statements) - before == 1, tile.path
+        finally:
+            event.remove(runtime.db.engine, "before_cursor_execute", record)

@@ -21,7 +21,6 @@ signed checkpoint.
 from __future__ import annotations
 
 import re
-import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -228,7 +227,7 @@ def entry_bundle(leaves: Sequence[bytes]) -> bytes:
     for position, leaf in enumerate(leaves):
         if len(leaf) > ENTRY_MAX_BYTES:
             raise ValueError(f"entry {position} is {len(leaf)} bytes, more than an entry bundle holds")
-        parts.append(struct.pack(">H", len(leaf)) + bytes(leaf))
+        parts.append(len(leaf).to_bytes(2, "big") + bytes(leaf))
     return b"".join(parts)
 
 
@@ -239,7 +238,7 @@ def parse_entry_bundle(data: bytes, width: int | None = None) -> list[bytes]:
     while offset < len(data):
         if offset + 2 > len(data):
             raise TileDataError("entry bundle ends inside a length prefix")
-        (length,) = struct.unpack_from(">H", data, offset)
+        length = int.from_bytes(data[offset:offset + 2], "big")
         offset += 2
         if offset + length > len(data):
             raise TileDataError("entry bundle ends inside an entry")

@@ -29,13 +29,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.ledger.checkpoint import SignedCheckpoint, key_id, parse_signed_note, verify_checkpoint_signature
-from custody.ledger.merkle import hash_from_hex
+from custody.ledger.merkle import hash_from_hex, verify_consistency
 from custody.ledger.tiles import TILE_WIDTH, Tile, TileReader, parse_entry_bundle, tile_width
 from custody.ledger.verify import (
     Failure,
     VerificationError,
     VerificationResult,
-    verify_checkpoint_consistency,
     verify_event,
 )
 
@@ -310,10 +309,11 @@ def directory_tiles(root: Path | str) -> FetchFile:
     return fetch
 
 
-def _check_tiles(manifest: dict, signed: SignedCheckpoint, public_key, fetch: FetchFile,
+def _check_tiles(manifest: dict, signed: SignedCheckpoint, public_keys: list, fetch: FetchFile,
                  report: BundleReport) -> None:
-    """The bundle against the log as published: the tiles' checkpoint is signed by the same key
-    and extends the bundle's (a consistency proof computed from the tiles), and every custody
+    """The bundle against the log as published: the tiles' checkpoint is signed by the bundle's
+    key (or, after a key rotation, by the ledger key given for the tiles), is for the same log,
+    and extends the bundle's (a consistency proof computed from the tiles); and every custody
     event's leaf hash, leaf bytes and audit path are the ones recomputed from the tiles alone.
 
     So a bundle cannot carry proofs of a log that was never published, or one rewritten since.
@@ -322,11 +322,21 @@ def _check_tiles(manifest: dict, signed: SignedCheckpoint, public_key, fetch: Fe
         report.problem(subject, code, message)
 
     try:
-        published = parse_signed_note(fetch("checkpoint"), public_key, signed.checkpoint.origin)
+        note = fetch("checkpoint")
     except (TilesUnreadable, OSError) as error:
         return problem("tiles_unreadable", f"the tiles' checkpoint cannot be read: {error}")
-    except VerificationError as error:
-        return problem(error.code, f"the tiles' checkpoint does not verify with the bundle's key: {error}")
+    published, refusal = None, None
+    for candidate in public_keys:
+        try:
+            published = parse_signed_note(note, candidate, signed.checkpoint.origin)
+            break
+        except VerificationError as error:
+            refusal = error
+    if published is None:
+        return problem(refusal.code, f"the tiles' checkpoint does not verify with the ledger key: {refusal}")
+    if published.checkpoint.origin != signed.checkpoint.origin:
+        return problem("origin_mismatch", f"the tiles are of log {published.checkpoint.origin!r}, the bundle's "
+                       f"checkpoint of {signed.checkpoint.origin!r}")
     size = published.checkpoint.tree_size
     report.tiles_tree_size = size
     reader = TileReader(lambda tile: fetch(tile.path), size)
@@ -336,8 +346,11 @@ def _check_tiles(manifest: dict, signed: SignedCheckpoint, public_key, fetch: Fe
             return problem("tiles_root_mismatch", f"the tiles do not give the root of their own checkpoint "
                            f"(tree size {size})")
         bundle_size = signed.checkpoint.tree_size
-        proof = reader.consistency_proof(bundle_size) if bundle_size <= size else []
-        verify_checkpoint_consistency(older=signed, newer=published, proof=proof, public_key=public_key)
+        if size < bundle_size:
+            return problem("tree_size_regressed", f"the published log has {size} leaves, fewer than the "
+                           f"{bundle_size} the bundle's checkpoint covers")
+        verify_consistency(bundle_size, size, reader.consistency_proof(bundle_size), signed.checkpoint.root_hash,
+                           published.checkpoint.root_hash)
         for exhibit in manifest.get("exhibits", []):
             for event in exhibit.get("custody") or []:
                 index = event.get("ledger_index")
@@ -370,11 +383,12 @@ def _bates(prefix: str, label: Any) -> int | None:
 
 def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
                   limits: BundleLimits = BundleLimits(), *, tiles: FetchFile | None = None,
-                  tiles_name: str | None = None) -> BundleReport:
+                  tiles_name: str | None = None, tiles_key_pem: bytes | None = None) -> BundleReport:
     """Check a bundle end to end; ``public_key_pem`` pins the key instead of trusting the bundle's own.
 
     With ``tiles`` (a reader of a tlog-tiles copy of the log: ``directory_tiles`` offline, or a
-    web mirror) the bundle is also checked against the log as published: see ``_check_tiles``.
+    web mirror) the bundle is also checked against the log as published: see ``_check_tiles``;
+    ``tiles_key_pem`` is the ledger's current key when it has been rotated since the bundle.
     """
     report = BundleReport(bundle=str(bundle), key_pinned=public_key_pem is not None, tiles=tiles_name)
     try:
@@ -440,7 +454,14 @@ def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
         signed, origin = _signed_checkpoint(manifest, public_key, report)
         _check_exhibits(manifest, listed, signed, origin, public_key, report)
         if tiles is not None and signed is not None:
-            _check_tiles(manifest, signed, public_key, tiles, report)
+            keys = [public_key]
+            if tiles_key_pem is not None:
+                try:
+                    keys.append(_load_key(tiles_key_pem))
+                except ValueError as error:
+                    report.problem("--tiles-public-key", "key_malformed", f"not an Ed25519 public key: {error}")
+                    return report
+            _check_tiles(manifest, signed, keys, tiles, report)
     return report
 
 

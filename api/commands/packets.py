@@ -23,7 +23,10 @@ __all__ = ["COMMANDS", "verify_bundle_command"]
               help="A tlog-tiles copy of the ledger (a directory `fieldproof ledger export-tiles` wrote, or a "
                    "mirror's or the API's URL ending in /ledger/): the bundle's checkpoint and custody proofs are "
                    "also checked against the log as published there.")
-def verify_bundle_command(bundle, public_key, tiles):
+@click.option("--tiles-public-key", "tiles_public_key", type=click.File("rb"),
+              help="PEM Ed25519 public key that signs the tiles' checkpoint, when the ledger's key was rotated "
+                   "after the bundle was built (take it from a trusted source).")
+def verify_bundle_command(bundle, public_key, tiles, tiles_public_key):
     """Verify a packet bundle offline: exit 0 when every hash, signature and ledger proof holds, else 1."""
     from legal_docs.verify_bundle import directory_tiles, format_report, verify_bundle
 
@@ -31,7 +34,8 @@ def verify_bundle_command(bundle, public_key, tiles):
     if tiles is not None:
         fetch = url_tiles(tiles) if tiles.startswith(("http://", "https://")) else directory_tiles(tiles)
     report = verify_bundle(bundle, public_key.read() if public_key is not None else None, tiles=fetch,
-                           tiles_name=tiles)
+                           tiles_name=tiles,
+                           tiles_key_pem=tiles_public_key.read() if tiles_public_key is not None else None)
     click.echo(format_report(report))
     sys.exit(0 if report.ok else 1)
 

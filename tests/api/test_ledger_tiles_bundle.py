@@ -87,3 +87,19 @@ def test_verify_bundle_reads_tiles_from_a_static_web_host(exported):
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_after_a_key_rotation_the_tiles_key_is_given_separately(exported, client, world, settings, tmp_path):
+    path, _tiles, _before, _packet = exported
+    assert cli(settings, "keys", "rotate").exit_code == 0
+    rotated = tmp_path / "rotated"
+    assert cli(settings, "ledger", "export-tiles", str(rotated)).exit_code == 0
+    report = verify_bundle(path, tiles=directory_tiles(rotated))
+    assert [f.problem for f in report.failures] == ["signature_missing"]
+    new_key = client.get("/api/v1/ledger/public-key", headers=world.legal.headers).get_json()["public_key_pem"]
+    (tmp_path / "new.pem").write_text(new_key)
+    report = verify_bundle(path, tiles=directory_tiles(rotated), tiles_key_pem=new_key.encode())
+    assert report.ok, report.failures
+    result = CliRunner().invoke(verify_bundle_command, [str(path), "--tiles", str(rotated),
+                                                        "--tiles-public-key", str(tmp_path / "new.pem")])
+    assert result.exit_code == 0, result.output

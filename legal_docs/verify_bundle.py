@@ -18,6 +18,7 @@ import hashlib
 import json
 import stat
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,19 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from custody.ledger.checkpoint import SignedCheckpoint, key_id, verify_checkpoint_signature
-from custody.ledger.merkle import hash_from_hex
-from custody.ledger.verify import Failure, VerificationError, VerificationResult, verify_event
+from custody.ledger.checkpoint import SignedCheckpoint, key_id, parse_signed_note, verify_checkpoint_signature
+from custody.ledger.merkle import hash_from_hex, verify_consistency
+from custody.ledger.tiles import TILE_WIDTH, Tile, TileReader, parse_entry_bundle, tile_width
+from custody.ledger.verify import (
+    Failure,
+    VerificationError,
+    VerificationResult,
+    verify_event,
+)
 from legal_docs.credentials import credential_problems
 
-__all__ = ["BundleLimits", "BundleReport", "format_report", "verify_bundle"]
+__all__ = ["BundleLimits", "BundleReport", "FetchFile", "TilesUnreadable", "directory_tiles", "format_report",
+           "verify_bundle"]
 
 MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "public_key.pem"
 _SIGNED_BY_MANIFEST = {MANIFEST, SIGNATURE, PUBLIC_KEY}
@@ -63,6 +71,9 @@ class BundleReport:
     events_checked: int = 0
     exhibits: int = 0
     credentials_checked: int = 0
+    tiles: str | None = None
+    tiles_tree_size: int | None = None
+    tiles_events_checked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -270,6 +281,102 @@ def _check_exhibits(manifest: dict, listed: dict[str, dict], signed: SignedCheck
     report.failures.extend(results.failures)
 
 
+# --- against the log as published in tiles ------------------------------------------------------
+
+FetchFile = Callable[[str], bytes]
+"""Reads one file of a tlog-tiles copy by its path (``checkpoint``, ``tile/0/000``, ...);
+raises ``TilesUnreadable`` (or OSError) when it cannot."""
+
+MAX_TILE_FILE_BYTES = 2 << 20  # a full entry bundle of 256 leaves; a tile is 8 KiB
+
+
+class TilesUnreadable(Exception):
+    """A file of the tiles copy is missing or cannot be read."""
+
+
+def directory_tiles(root: Path | str) -> FetchFile:
+    """Reads a directory that ``fieldproof ledger export-tiles`` wrote (or a mirror of one)."""
+    base = Path(root)
+
+    def fetch(path: str) -> bytes:
+        if _unsafe_name(path):
+            raise TilesUnreadable(f"{path!r} is not a tile path")
+        target = base / path
+        try:
+            if target.stat().st_size > MAX_TILE_FILE_BYTES:
+                raise TilesUnreadable(f"{path} is larger than any tile")
+            return target.read_bytes()
+        except OSError as error:
+            raise TilesUnreadable(f"{path}: {error.strerror or error}") from None
+    return fetch
+
+
+def _check_tiles(manifest: dict, signed: SignedCheckpoint, public_keys: list, fetch: FetchFile,
+                 report: BundleReport) -> None:
+    """The bundle against the log as published: the tiles' checkpoint is signed by the bundle's
+    key (or, after a key rotation, by the ledger key given for the tiles), is for the same log,
+    and extends the bundle's (a consistency proof computed from the tiles); and every custody
+    event's leaf hash, leaf bytes and audit path are the ones recomputed from the tiles alone.
+
+    So a bundle cannot carry proofs of a log that was never published, or one rewritten since.
+    """
+    def problem(code: str, message: str, subject: str = "tiles") -> None:
+        report.problem(subject, code, message)
+
+    try:
+        note = fetch("checkpoint")
+    except (TilesUnreadable, OSError) as error:
+        return problem("tiles_unreadable", f"the tiles' checkpoint cannot be read: {error}")
+    published, refusal = None, None
+    for candidate in public_keys:
+        try:
+            published = parse_signed_note(note, candidate, signed.checkpoint.origin)
+            break
+        except VerificationError as error:
+            refusal = error
+    if published is None:
+        return problem(refusal.code, f"the tiles' checkpoint does not verify with the ledger key: {refusal}")
+    if published.checkpoint.origin != signed.checkpoint.origin:
+        return problem("origin_mismatch", f"the tiles are of log {published.checkpoint.origin!r}, the bundle's "
+                       f"checkpoint of {signed.checkpoint.origin!r}")
+    size = published.checkpoint.tree_size
+    report.tiles_tree_size = size
+    reader = TileReader(lambda tile: fetch(tile.path), size)
+    bundles: dict[int, list[bytes]] = {}
+    try:
+        if reader.root() != published.checkpoint.root_hash:
+            return problem("tiles_root_mismatch", f"the tiles do not give the root of their own checkpoint "
+                           f"(tree size {size})")
+        bundle_size = signed.checkpoint.tree_size
+        if size < bundle_size:
+            return problem("tree_size_regressed", f"the published log has {size} leaves, fewer than the "
+                           f"{bundle_size} the bundle's checkpoint covers")
+        verify_consistency(bundle_size, size, reader.consistency_proof(bundle_size), signed.checkpoint.root_hash,
+                           published.checkpoint.root_hash)
+        for exhibit in manifest.get("exhibits", []):
+            for event in exhibit.get("custody") or []:
+                index = event.get("ledger_index")
+                subject = f"exhibit {exhibit.get('number')} custody #{index}"
+                if not isinstance(index, int) or not 0 <= index < bundle_size:
+                    continue  # already reported by the proof checks
+                leaf = str(event.get("leaf", "")).encode("utf-8")
+                number = index // TILE_WIDTH
+                if number not in bundles:
+                    bundles[number] = parse_entry_bundle(fetch(Tile(None, number, tile_width(0, number, size)).path),
+                                                         tile_width(0, number, size))
+                report.tiles_events_checked += 1
+                if reader.leaf_hash(index).hex() != event.get("leaf_hash") or bundles[number][index % TILE_WIDTH] != leaf:
+                    problem("tiles_entry_mismatch", "the published leaf differs from the bundle's", subject)
+                elif [node.hex() for node in reader.inclusion_proof(index, bundle_size)] != event.get("audit_path"):
+                    problem("tiles_proof_mismatch", "the audit path recomputed from the tiles differs from the "
+                            "bundle's", subject)
+    except (TilesUnreadable, OSError) as error:
+        problem("tiles_unreadable", f"a tile cannot be read: {error}")
+    except VerificationError as error:
+        code = error.code if error.code == "tree_size_regressed" else f"tiles_{error.code}"
+        problem(code, f"the published log does not extend the bundle's checkpoint: {error}")
+
+
 def _bates(prefix: str, label: Any) -> int | None:
     if not isinstance(label, str) or not label.startswith(prefix) or not label[len(prefix):].isdigit():
         return None
@@ -277,9 +384,15 @@ def _bates(prefix: str, label: Any) -> int | None:
 
 
 def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
-                  limits: BundleLimits = BundleLimits()) -> BundleReport:
-    """Check a bundle end to end; ``public_key_pem`` pins the key instead of trusting the bundle's own."""
-    report = BundleReport(bundle=str(bundle), key_pinned=public_key_pem is not None)
+                  limits: BundleLimits = BundleLimits(), *, tiles: FetchFile | None = None,
+                  tiles_name: str | None = None, tiles_key_pem: bytes | None = None) -> BundleReport:
+    """Check a bundle end to end; ``public_key_pem`` pins the key instead of trusting the bundle's own.
+
+    With ``tiles`` (a reader of a tlog-tiles copy of the log: ``directory_tiles`` offline, or a
+    web mirror) the bundle is also checked against the log as published: see ``_check_tiles``;
+    ``tiles_key_pem`` is the ledger's current key when it has been rotated since the bundle.
+    """
+    report = BundleReport(bundle=str(bundle), key_pinned=public_key_pem is not None, tiles=tiles_name)
     try:
         archive = zipfile.ZipFile(bundle)
     except (zipfile.BadZipFile, OSError) as error:
@@ -343,6 +456,15 @@ def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
         signed, origin = _signed_checkpoint(manifest, public_key, report)
         _check_exhibits(manifest, listed, signed, origin, public_key, report)
         _check_credentials(archive, entries, manifest, listed, report)
+        if tiles is not None and signed is not None:
+            keys = [public_key]
+            if tiles_key_pem is not None:
+                try:
+                    keys.append(_load_key(tiles_key_pem))
+                except ValueError as error:
+                    report.problem("--tiles-public-key", "key_malformed", f"not an Ed25519 public key: {error}")
+                    return report
+            _check_tiles(manifest, signed, keys, tiles, report)
     return report
 
 
@@ -371,6 +493,9 @@ def format_report(report: BundleReport) -> str:
     if report.credentials_checked:
         lines.append(f"content credentials: {report.credentials_checked} C2PA-signed image copies checked "
                      "(signature and hard binding; trust in their certificate is not judged here)")
+    if report.tiles is not None:
+        lines.append(f"tiles: {report.tiles} (tree size {report.tiles_tree_size}): "
+                     f"{report.tiles_events_checked} custody events recomputed from tiles")
     for failure in report.failures:
         lines.append(f"problem: [{failure.problem}] {failure.subject}: {failure.message}")
     return "\n".join(lines)

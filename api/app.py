@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     settings.check()
     _check_rule_overrides(settings)
-    observability.configure_logging(settings.log_level)
+    observability.configure_logging(settings.log_level, settings.log_format)
     if not settings.secret_key:
         settings = settings.with_overrides(secret_key=_development_secret(settings.data_dir))
     if settings.database_url.startswith("sqlite:///"):

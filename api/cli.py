@@ -76,10 +76,27 @@ def users_create(username, role, display_name, password_stdin):
         raise click.ClickException(error.detail) from None
 
 
+@main.command("run")
+@click.option("--host", "-h", default="127.0.0.1", show_default=True, help="The interface to bind to.")
+@click.option("--port", "-p", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--threads", type=click.IntRange(1, 64), default=None,
+              help="Request threads of the one worker process  [default: FIELDPROOF_WEB_THREADS or 8]")
+@click.option("--reload", is_flag=True, help="Restart when a source file changes (development).")
+def run(host, port, threads, reload):
+    """Serve the app with gunicorn: one worker process with threads, background jobs in it."""
+    import os
+
+    from api.serve import DEFAULT_THREADS, serve
+
+    threads = threads or int(os.environ.get("FIELDPROOF_WEB_THREADS") or DEFAULT_THREADS)
+    serve(host, port, threads=threads, reload=reload)
+
+
 @main.command("demo")
 @with_appcontext
 def demo():
-    """Load a demo organisation once (users of each role, cases, visits) and print the logins."""
+    """Load a demo organisation and its story once (visits, evidence, promises, packets, a
+    verification, a checkpoint: api/demo_story.py) and print the logins; a second run changes nothing."""
     from api.demo import load_demo
 
     for line in load_demo(current_app.extensions["fieldproof"]):

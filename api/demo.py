@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from accounts.models import User
 from accounts.services import create_user
+from api.demo_story import load_story
 from core.runtime import Runtime
 from cases.services import create_case
 from core.actor import Actor
@@ -58,7 +59,15 @@ NAMES = {
 
 
 def load_demo(wiring: Runtime) -> list[str]:
-    """Idempotent: loads nothing when the demo admin already exists."""
+    """Idempotent: the organisation and the story are each loaded once (a data dir holding an
+    older demo gets the story on its next run); a second run changes nothing."""
+    lines = _load_organisation(wiring)
+    return lines + load_story(wiring, PLACES)
+
+
+def _load_organisation(wiring: Runtime) -> list[str]:
+    """Users of each role, twenty cases in four cities and their scheduled visits; nothing when
+    the demo admin already exists."""
     logins_file = wiring.settings.data_dir / "demo-logins.txt"
     with wiring.db.transaction() as session:
         if session.scalar(select(User.id).where(User.username == "demo-admin")):

@@ -1,4 +1,5 @@
-"""Request ids, structured JSON logs that never carry secrets or personal data, metrics."""
+"""Request ids, logs that never carry secrets or personal data (JSON lines, or plain text for a
+terminal: `FIELDPROOF_LOG_FORMAT`), metrics."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +8,7 @@ import secrets
 import sys
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pythonjsonlogger.json import JsonFormatter
@@ -40,16 +41,71 @@ class ScrubbingJsonFormatter(JsonFormatter):
         return scrub(super().format(record))
 
 
-def configure_logging(level: str) -> None:
+# The attributes every LogRecord has; anything else on a record was passed in `extra`.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class ScrubbingTextFormatter(logging.Formatter):
+    """One plain line for a person at a terminal: UTC time, level, logger, [request id], message,
+    then the record's extra fields as key=value; scrubbed like the JSON lines."""
+
+    converter = time.gmtime
+
+    def __init__(self):
+        super().__init__(datefmt="%Y-%m-%dT%H:%M:%S")
+
+    def formatTime(self, record, datefmt=None):  # noqa: N802 - logging's name
+        return f"{super().formatTime(record, datefmt or self.datefmt)}.{int(record.msecs):03d}Z"
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        extra = {k: v for k, v in vars(record).items()
+                 if k not in _RECORD_ATTRIBUTES and not k.startswith("_") and k != "request_id"}
+        request_id = getattr(record, "request_id", None)
+        parts = [self.formatTime(record), f"{record.levelname:<7}", record.name]
+        if request_id:
+            parts.append(f"[{request_id}]")
+        parts.append(message)
+        parts += [f"{key}={value}" for key, value in extra.items() if value is not None]
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return scrub(line)
+
+
+class RequestIdFilter(logging.Filter):
+    """Every line written while a request is handled carries its request id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None and has_request_context():
+            record.request_id = g.get("request_id")
+        return True
+
+
+def log_formatter(log_format: str = "json") -> logging.Formatter:
+    """The formatter of our lines (and of gunicorn's, api/serve.py): `json` or `text`."""
+    if log_format == "text":
+        return ScrubbingTextFormatter()
+    return ScrubbingJsonFormatter("%(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"},
+                                  timestamp="time")
+
+
+def log_handler(log_format: str = "json") -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler._fieldproof = True
+    handler.setFormatter(log_formatter(log_format))
+    handler.addFilter(RequestIdFilter())
+    return handler
+
+
+def configure_logging(level: str, log_format: str = "json") -> None:
     """Idempotent: replaces our own handler only, leaving handlers that tests attach alone."""
     logger = logging.getLogger("fieldproof")
     for handler in [h for h in logger.handlers if getattr(h, "_fieldproof", False)]:
         logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler._fieldproof = True
-    handler.setFormatter(ScrubbingJsonFormatter("%(levelname)s %(name)s %(message)s",
-                                                rename_fields={"levelname": "level"}, timestamp="time"))
-    logger.addHandler(handler)
+    logger.addHandler(log_handler(log_format))
     logger.setLevel(level)
     logger.propagate = True
 

@@ -8,7 +8,7 @@ import importlib
 from core.crypto import FieldCipher
 from core.db import Database
 from core.jobs import ThreadRunner, job_function
-from core.keys import load_signer
+from core.keys import load_content_credentials, load_signer
 from core.runtime import Runtime
 from core.settings import Settings
 from evidence.storage.base import open_blob_store
@@ -38,6 +38,7 @@ def build_runtime(settings: Settings) -> Runtime:
     else:
         runtime.jobs = ThreadRunner(runtime)
     runtime.signer = load_signer(settings)
+    runtime.credentials = load_content_credentials(settings)
     return runtime
 
 

@@ -13,6 +13,8 @@ Run from the repository root: ``python bench/ledger_bench.py [--events N] [--dat
 2. Inclusion and consistency proofs at N leaves, from the stored nodes, one transaction per
    proof as the API does it: p50 and p99 over ``--proofs`` random proofs of each kind
    (default 2,000; target p99 <= 5 ms on SQLite).
+   Then tiles as the API serves them (``custody.tiles.read_tile``): random full level-0 and
+   level-1 tiles and entry bundles, p50 and p99, with the p99's ratio to an inclusion proof's.
 3. The verification sweep's streaming re-hash (``hash_blob`` over the filesystem store) as a
    fraction of raw hashlib SHA-256 over the same files (a plain readinto + update loop; target
    >= 0.8), and, for information, of hashlib over bytes already in memory (no reads: the
@@ -148,6 +150,34 @@ def bench_proofs(db: Database, size: int, samples: int) -> dict[str, tuple[float
     return results
 
 
+def bench_tiles(db: Database, size: int, samples: int) -> dict[str, tuple[float, float]]:
+    """Tiles as the API reads them (one transaction each): random full level-0 and level-1 tiles
+    and full entry bundles, p50 and p99; each kind's sample checked against the stored root."""
+    from custody import tiles as stored_tiles
+    from custody.ledger.tiles import Tile, TileReader
+
+    rng = random.Random(11)
+    results = {}
+    kinds = [("level-0 tile", 0), ("level-1 tile", 1), ("entry bundle", None)]
+    for name, level in kinds:
+        count = (size >> (8 * (level or 0))) // 256
+        if not count:
+            continue
+        timings = []
+        for _ in range(samples):
+            tile = Tile(level, rng.randrange(count))
+            began = time.perf_counter()
+            with db.transaction() as session:
+                stored_tiles.read_tile(session, tile, size)
+            timings.append((time.perf_counter() - began) * 1000)
+        results[name] = (statistics.median(timings), percentile(timings, 0.99))
+    with db.transaction() as session:  # the tiles are real: they give the stored root
+        if TileReader(lambda t: stored_tiles.read_tile(session, t, size), size).root() != \
+                proofs.stored_root(session, size):
+            raise SystemExit("tiles do not give the stored root")
+    return results
+
+
 def raw_file_sha256(path: Path) -> str:
     """The baseline: what anyone would write to hash a file with hashlib (1 MiB reads, no tricks)."""
     digest = hashlib.sha256()
@@ -219,9 +249,13 @@ def run_database(label: str, url: str, events: int, appends: int, samples: int) 
     print(f"{label}: per-event appends at {built}..{events} leaves: {rate:.0f} events/s overall, "
           f"median of 5 slices {statistics.median(slices):.0f} events/s "
           f"(slices {', '.join(f'{s:.0f}' for s in slices)}; target >= 2,000/s on SQLite)")
-    for name, (p50, p99) in bench_proofs(db, events, samples).items():
+    proof_times = bench_proofs(db, events, samples)
+    for name, (p50, p99) in proof_times.items():
         print(f"{label}: {name} proof at {events} leaves: p50 {p50:.2f} ms, p99 {p99:.2f} ms "
               f"over {samples} proofs (target p99 <= 5 ms)")
+    for name, (p50, p99) in bench_tiles(db, events, samples).items():
+        print(f"{label}: {name} at {events} leaves: p50 {p50:.2f} ms, p99 {p99:.2f} ms over {samples}; "
+              f"p99 ratio to an inclusion proof's {p99 / proof_times['inclusion'][1]:.2f}")
     db.dispose()
 
 

@@ -5,17 +5,24 @@ its key id; production refuses to start without a readable key file. `rotate_key
 new key in place and keeps the old file, renamed as retired, so nothing that signed is lost.
 The running process notices a rotated file on its next signature, so a rotation by the CLI
 takes effect without a restart.
+
+The organisation's content-credential (C2PA) certificate and key are kept the same way, below.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from core.errors import ConfigurationError
 from core.settings import Settings
@@ -147,3 +154,146 @@ def load_signer(settings: Settings) -> LedgerSigner:
     log.warning("no ledger signing key: GENERATED A DEVELOPMENT KEY in %s with key id %s "
                 "(set FIELDPROOF_SIGNING_KEY_FILE in production)", path, key.key_id)
     return LedgerSigner(path, key)
+
+
+# --- content credentials (C2PA) --------------------------------------------------------------------
+# The organisation certificate that signs the C2PA manifests on exported images. C2PA validators want
+# an X.509 chain, not a bare key: an end-entity certificate (digitalSignature, an extended key usage,
+# not a CA) issued by a CA. Development generates such a chain under `<data_dir>/keys/` and says so
+# loudly; production refuses to start without both configured files, as it does for the ledger key.
+
+C2PA_CHAIN_NAME = "c2pa-dev-chain.pem"
+C2PA_KEY_NAME = "c2pa-dev-es256.pem"
+C2PA_ROOT_NAME = "c2pa-dev-root.pem"
+_C2PA_ALGORITHMS = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}
+
+
+@dataclass(frozen=True)
+class ContentCredentialKey:
+    """The certificate chain (end entity first, PEM) and its private key, with the C2PA algorithm name."""
+
+    chain_pem: bytes
+    private_key_pem: bytes
+    algorithm: str
+    certificate: x509.Certificate
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the end-entity certificate (DER): what an auditor compares out of band."""
+        return self.certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def content_credential_paths(settings: Settings) -> tuple[Path, Path]:
+    keys = Path(settings.data_dir) / "keys"
+    return (Path(settings.c2pa_cert_file) if settings.c2pa_cert_file else keys / C2PA_CHAIN_NAME,
+            Path(settings.c2pa_key_file) if settings.c2pa_key_file else keys / C2PA_KEY_NAME)
+
+
+def _c2pa_algorithm(key) -> str | None:
+    if isinstance(key, Ed25519PrivateKey):
+        return "ed25519"
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return _C2PA_ALGORITHMS.get(key.curve.name)
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "ps256"
+    return None
+
+
+def read_content_credential_files(chain_path: Path, key_path: Path) -> ContentCredentialKey:
+    """Parse the chain and key; a key that is not the end-entity certificate's is a configuration error."""
+    try:
+        chain_pem, key_pem = chain_path.read_bytes(), key_path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"content credential file {exc.filename} cannot be read: {exc.strerror}") from None
+    try:
+        chain = x509.load_pem_x509_certificates(chain_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"content credential files {chain_path} / {key_path} cannot be parsed: {exc}") from None
+    algorithm = _c2pa_algorithm(key)
+    if algorithm is None:
+        raise ConfigurationError(f"content credential key {key_path} must be EC P-256/384/521, Ed25519 or RSA")
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if chain[0].public_key().public_bytes(serialization.Encoding.DER, public) != \
+            key.public_key().public_bytes(serialization.Encoding.DER, public):
+        raise ConfigurationError(f"content credential key {key_path} is not the key of the first certificate "
+                                 f"in {chain_path}")
+    return ContentCredentialKey(chain_pem, key_pem, algorithm, chain[0])
+
+
+def _name(organisation: str, role: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"{organisation} {role} (development)")])
+
+
+def _write_private(path: Path, data: bytes, mode: int) -> None:
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def write_development_content_credentials(chain_path: Path, key_path: Path, organisation: str,
+                                          now: datetime | None = None) -> ContentCredentialKey:
+    """A development root CA and an ES256 end-entity certificate it issued, as C2PA validators expect.
+
+    The root is written beside the chain (``c2pa-dev-root.pem``) so a test or an auditor can pin it
+    as a trust anchor; its private key is discarded, so nothing else can ever be issued under it.
+    """
+    now = now or datetime.now(timezone.utc)
+    root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    no_usage = dict.fromkeys(("content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+                              "encipher_only", "decipher_only"), False)
+    root = (x509.CertificateBuilder().subject_name(_name(organisation, "content credentials root"))
+            .issuer_name(_name(organisation, "content credentials root")).public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=False, key_cert_sign=True, crl_sign=True, **no_usage),
+                           critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
+            .sign(root_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(_name(organisation, "content credentials"))
+            .issuer_name(root.subject).public_key(leaf_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=825))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False, **no_usage),
+                           critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+            .sign(root_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    key_pem = leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    chain_pem = leaf.public_bytes(pem) + root.public_bytes(pem)
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    chain_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_private(key_path, key_pem, 0o600)
+    _write_private(chain_path.with_name(C2PA_ROOT_NAME), root.public_bytes(pem), 0o644)
+    _write_private(chain_path, chain_pem, 0o644)  # last: its presence means the set is complete
+    return ContentCredentialKey(chain_pem, key_pem, "es256", leaf)
+
+
+def load_content_credentials(settings: Settings) -> ContentCredentialKey:
+    """The organisation's C2PA signing certificate: configured in production, generated in development."""
+    chain_path, key_path = content_credential_paths(settings)
+    if chain_path.exists() and key_path.exists():
+        return read_content_credential_files(chain_path, key_path)
+    if settings.production or settings.c2pa_cert_file or settings.c2pa_key_file:
+        raise ConfigurationError(f"start refused: content credential certificate {chain_path} and key {key_path} "
+                                 "must both exist (FIELDPROOF_C2PA_CERT_FILE, FIELDPROOF_C2PA_KEY_FILE)")
+    chain_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(chain_path.with_name(".c2pa-dev.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting at once must not mix two chains' files
+        if chain_path.exists() and key_path.exists():
+            return read_content_credential_files(chain_path, key_path)
+        credentials = write_development_content_credentials(chain_path, key_path, settings.organisation_name)
+    log.warning("no content credential certificate: GENERATED A DEVELOPMENT CERTIFICATE CHAIN in %s (fingerprint "
+                "%s; root in %s); exported images carry C2PA manifests no one outside trusts (set "
+                "FIELDPROOF_C2PA_CERT_FILE and FIELDPROOF_C2PA_KEY_FILE in production)",
+                chain_path, credentials.fingerprint, chain_path.with_name(C2PA_ROOT_NAME))
+    return credentials

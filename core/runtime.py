@@ -20,5 +20,6 @@ class Runtime:
     cipher: FieldCipher
     blobs: Any = None
     signer: Any = None
+    credentials: Any = None  # core.keys.ContentCredentialKey: signs C2PA manifests on exported images
     jobs: Any = None
     extras: dict[str, Any] = field(default_factory=dict)

@@ -46,6 +46,13 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
+def log_format_from_env(env: Mapping[str, str]) -> str:
+    """`FIELDPROOF_LOG_FORMAT` (json | text); unset: JSON in production, for the log shippers, and
+    one plain line per record elsewhere, for a person at a terminal."""
+    default = "json" if env.get(PREFIX + "ENV") == "production" else "text"
+    return _choice(env, "LOG_FORMAT", default, ("json", "text"))
+
+
 def _json_object(env: Mapping[str, str], name: str) -> dict:
     raw = env.get(PREFIX + name)
     if raw is None or raw == "":
@@ -69,6 +76,9 @@ class Settings:
     jobs: str = "thread"
     broker_url: str | None = None
     signing_key_file: Path | None = None
+    # The organisation certificate chain (PEM, end entity first) and key that sign C2PA manifests.
+    c2pa_cert_file: Path | None = None
+    c2pa_key_file: Path | None = None
     secret_key: str | None = None
     ledger_origin: str = "fieldproof.local/custody"
     token_ttl_seconds: int = 12 * 3600
@@ -98,6 +108,7 @@ class Settings:
     # Settings built in code (tests, tools) schedule nothing; from_env defaults to hourly.
     checkpoint_interval_seconds: int = 0
     log_level: str = "INFO"
+    log_format: str = "json"         # from_env: text unless production (log_format_from_env)
     # Court-filing packets: who prepares them (cover, declaration) and the volume size courts accept.
     organisation_name: str = "FieldProof Collections"
     custodian_name: str = "Custodian of Records"
@@ -136,6 +147,8 @@ class Settings:
             jobs=_choice(env, "JOBS", "thread", ("thread", "celery")),
             broker_url=env.get(PREFIX + "BROKER_URL") or None,
             signing_key_file=Path(env[PREFIX + "SIGNING_KEY_FILE"]) if env.get(PREFIX + "SIGNING_KEY_FILE") else None,
+            c2pa_cert_file=Path(env[PREFIX + "C2PA_CERT_FILE"]) if env.get(PREFIX + "C2PA_CERT_FILE") else None,
+            c2pa_key_file=Path(env[PREFIX + "C2PA_KEY_FILE"]) if env.get(PREFIX + "C2PA_KEY_FILE") else None,
             secret_key=env.get(PREFIX + "SECRET_KEY") or None,
             ledger_origin=env.get(PREFIX + "LEDGER_ORIGIN") or cls.ledger_origin,
             token_ttl_seconds=_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_seconds, 60),
@@ -160,6 +173,7 @@ class Settings:
                                                 cls.job_visibility_timeout_seconds, 1),
             checkpoint_interval_seconds=_int(env, "CHECKPOINT_INTERVAL_SECONDS", 3600, 0),
             log_level=(env.get(PREFIX + "LOG_LEVEL") or "INFO").upper(),
+            log_format=log_format_from_env(env),
             organisation_name=env.get(PREFIX + "ORGANISATION_NAME") or cls.organisation_name,
             custodian_name=env.get(PREFIX + "CUSTODIAN_NAME") or cls.custodian_name,
             custodian_title=env.get(PREFIX + "CUSTODIAN_TITLE") or cls.custodian_title,

@@ -29,6 +29,8 @@ max_requests_jitter = 20_000
 limit_request_line = 8190
 accesslog = None       # FieldProof writes its own scrubbed JSON access log
 errorlog = "-"
+# gunicorn's own lines in FieldProof's format (JSON in production, FIELDPROOF_LOG_FORMAT to choose).
+logger_class = "api.serve.FieldProofGunicornLogger"
 forwarded_allow_ips = os.environ.get("FIELDPROOF_TRUSTED_PROXIES", "127.0.0.1")
 preload_app = False    # each worker builds its own connections
 # gunicorn >= 27 opens a control socket in ~/.gunicorn by default: one path for every instance of the

@@ -496,7 +496,7 @@ def _exhibit(number: int, choice: Choice, path: Path, custody: tuple[CustodyLine
         consent=Consent(subject=item.consent_subject or "not_asked", third_parties_present=third_parties,
                         third_party_consent=False if third_parties else None),
         custody=custody, lat=item.lat, lon=item.lon, distance_m=_distance(item, address), address_label=address_label,
-        derived_from=item.derived_from,
+        derived_from=item.derived_from, redaction_reason=(item.redaction_reason or "") if item.derived_from else "",
     )
 
 

@@ -9,6 +9,7 @@ bytes the manifest does not describe.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from core.errors import IntegrityFailure
 from core.hashing import digest_stream
 from custody.ledger.checkpoint import key_id
 from legal_docs.content import PacketContent
+from legal_docs.credentials import ContentCredentialSigner, CredentialedCopy
+from legal_docs.credentials import verify_instructions as credential_instructions
 from legal_docs.manifest import BundleFile, build_manifest, exhibit_file_name, sign_manifest
 from legal_docs.render import RenderedPacket, volume_file_name
 
@@ -209,17 +212,30 @@ def _copy_file(archive: zipfile.ZipFile, name: str, source: Path, expected_sha25
 
 
 def write_bundle(target: Path | str | BinaryIO, content: PacketContent, rendered: RenderedPacket,
-                 private_key: Ed25519PrivateKey) -> BundleResult:
-    """Write the bundle zip: VERIFY.md, manifest, signature, key, PDF volumes, original exhibit files."""
+                 private_key: Ed25519PrivateKey, credentials: ContentCredentialSigner | None = None) -> BundleResult:
+    """Write the bundle zip: VERIFY.md, manifest, signature, key, PDF volumes, original exhibit files,
+    and with ``credentials`` a C2PA-signed copy beside each original image (legal_docs/credentials.py)."""
+    with tempfile.TemporaryDirectory(prefix="c2pa-") as scratch:
+        copies = credentials.credential_exhibits(content, Path(scratch)) if credentials else {}
+        return _write_bundle(target, content, rendered, private_key, copies,
+                             credentials.describe() if credentials else None)
+
+
+def _write_bundle(target: Path | str | BinaryIO, content: PacketContent, rendered: RenderedPacket,
+                  private_key: Ed25519PrivateKey, copies: dict[int, CredentialedCopy],
+                  credentials_signer: dict[str, str] | None) -> BundleResult:
     raw = private_key.public_key().public_bytes_raw()
     if key_id(raw) != content.ledger.key_id:
         raise ValueError("the manifest signing key is not the key in the packet's ledger snapshot")
-    instructions = verify_instructions(content).encode("utf-8")
+    instructions = (verify_instructions(content) + (credential_instructions(content, credentials_signer)
+                                                    if copies else "")).encode("utf-8")
     files = [BundleFile("VERIFY.md", hashlib.sha256(instructions).hexdigest(), len(instructions), "document")]
     files += [BundleFile(volume_file_name(content, v.number), v.sha256, v.size, "volume") for v in rendered.volumes]
     files += [BundleFile(exhibit_file_name(e), e.sha256, e.size, "exhibit") for e in content.exhibits]
+    files += [BundleFile(c.file, c.sha256, c.size, "credentialed_copy") for c in copies.values()]
     manifest = build_manifest(content, files, rendered.pagination,
-                              embedded_manifest_sha256=hashlib.sha256(rendered.embedded_manifest).hexdigest())
+                              embedded_manifest_sha256=hashlib.sha256(rendered.embedded_manifest).hexdigest(),
+                              credentials=copies, credentials_signer=credentials_signer)
     signature = sign_manifest(private_key, manifest)
     public_pem = private_key.public_key().public_bytes(serialization.Encoding.PEM,
                                                        serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -234,5 +250,7 @@ def write_bundle(target: Path | str | BinaryIO, content: PacketContent, rendered
         for exhibit in content.exhibits:
             _copy_file(archive, exhibit_file_name(exhibit), exhibit.path, exhibit.sha256, exhibit.size,
                        exhibit.media_type.startswith(_COMPRESSIBLE), content)
+            if (copy := copies.get(exhibit.number)) is not None:
+                _copy_file(archive, copy.file, copy.path, copy.sha256, copy.size, False, content)
     path = Path(target) if isinstance(target, (str, Path)) else Path(getattr(target, "name", "bundle.zip"))
     return BundleResult(path, manifest, hashlib.sha256(manifest).hexdigest(), signature, tuple(files))

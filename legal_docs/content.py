@@ -141,6 +141,7 @@ class Exhibit:
     address_label: str = ""
     derived_from: str | None = None
     duration_s: float | None = None
+    redaction_reason: str = ""       # a redacted derivative's: what was covered and why
 
     def __post_init__(self) -> None:
         _require(self.number >= 1, "exhibit numbers start at 1")

@@ -19,10 +19,12 @@ from core.clock import utcnow
 from core.errors import FieldProofError
 from core.hashing import digest_file
 from core.jobs import job
+from core.keys import load_content_credentials
 from custody.append import record_custody_event
 from evidence.services import verify_stored
 from legal_docs.assembly import BUILD_JOB, assemble_content, with_witnesses
 from legal_docs.bundle import write_bundle
+from legal_docs.credentials import ContentCredentialSigner
 from legal_docs.models import Packet
 from legal_docs.render import load_weasyprint, render_packet
 
@@ -87,7 +89,8 @@ def build_packet(runtime, packet_id: str) -> None:
                                  work_dir=work, workers=runtime.settings.render_workers)
         _set_progress(runtime, packet_id, _COPY_SHARE + _RENDER_SHARE)
         content = with_witnesses(runtime, content)
-        bundle = write_bundle(work / "bundle.zip", content, rendered, runtime.signer.key.private_key)
+        credentials = ContentCredentialSigner(runtime.credentials or load_content_credentials(runtime.settings))
+        bundle = write_bundle(work / "bundle.zip", content, rendered, runtime.signer.key.private_key, credentials)
         volumes = []
         for volume in rendered.volumes:
             sha256, size = _store(runtime.blobs, volume.path)

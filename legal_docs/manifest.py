@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import mimetypes
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +100,8 @@ def _custody(exhibit: Exhibit) -> list[dict[str, Any]]:
     ]
 
 
-def _exhibit(content: PacketContent, exhibit: Exhibit, placement: ExhibitPlacement | None) -> dict[str, Any]:
+def _exhibit(content: PacketContent, exhibit: Exhibit, placement: ExhibitPlacement | None,
+             credentialed: Any = None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "number": exhibit.number,
         "evidence_id": exhibit.evidence_id,
@@ -114,6 +115,9 @@ def _exhibit(content: PacketContent, exhibit: Exhibit, placement: ExhibitPlaceme
         "derived_from": exhibit.derived_from,
         "custody": _custody(exhibit),
     }
+    if credentialed is not None:  # legal_docs.credentials.CredentialedCopy: the C2PA-signed copy beside it
+        entry["content_credentials"] = {"file": credentialed.file, "sha256": credentialed.sha256,
+                                        "size": credentialed.size, "original_sha256": credentialed.original_sha256}
     if placement is not None:
         entry.update(
             volume=placement.volume,
@@ -124,13 +128,18 @@ def _exhibit(content: PacketContent, exhibit: Exhibit, placement: ExhibitPlaceme
 
 
 def build_manifest(content: PacketContent, files: Sequence[BundleFile], pagination: Pagination | None = None,
-                   *, embedded_manifest_sha256: str | None = None) -> bytes:
+                   *, embedded_manifest_sha256: str | None = None,
+                   credentials: Mapping[int, Any] | None = None,
+                   credentials_signer: Mapping[str, str] | None = None) -> bytes:
     """The canonical manifest bytes for ``content`` and the bundle's ``files``.
 
     The copy embedded in the PDF volumes cannot list the volumes' own hashes,
     so it is built with the exhibit files only; the bundle's copy adds the
     volumes and names the embedded copy's hash, which ties the two together.
+    ``credentials`` (by exhibit number) are the C2PA-signed copies of image exhibits, and
+    ``credentials_signer`` names the certificate that signed them (SHA-256 fingerprint, serial, subject).
     """
+    credentials = credentials or {}
     placements = {p.number: p for p in pagination.exhibits} if pagination else {}
     checkpoint = content.ledger.parsed
     manifest: dict[str, Any] = {
@@ -154,7 +163,8 @@ def build_manifest(content: PacketContent, files: Sequence[BundleFile], paginati
             {"path": f.path, "sha256": f.sha256, "size": f.size, "role": f.role}
             for f in sorted(files, key=lambda f: f.path)
         ],
-        "exhibits": [_exhibit(content, e, placements.get(e.number)) for e in content.exhibits],
+        "exhibits": [_exhibit(content, e, placements.get(e.number), credentials.get(e.number))
+                     for e in content.exhibits],
         "withheld": [
             {"evidence_id": w.evidence_id, "kind": w.kind, "sha256": w.sha256, "reason": w.reason,
              "replaced_by_exhibit": w.replaced_by_exhibit}
@@ -200,6 +210,8 @@ def build_manifest(content: PacketContent, files: Sequence[BundleFile], paginati
         ]
     if embedded_manifest_sha256 is not None:
         manifest["embedded_manifest_sha256"] = embedded_manifest_sha256
+    if credentials_signer is not None:
+        manifest["content_credentials"] = {"format": "C2PA", **credentials_signer}
     return canonical_json(manifest)
 
 

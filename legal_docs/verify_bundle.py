@@ -18,6 +18,7 @@ import hashlib
 import json
 import stat
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,15 +34,24 @@ from custody.ledger.checkpoint import (
     SignedCheckpoint,
     key_id,
     open_note,
+    parse_signed_note,
     signed_note,
     verify_checkpoint_signature,
 )
 from custody.ledger.cosignature import COSIGNATURE_TYPE, find_cosignatures, parse_verifier_key
 from custody.ledger.merkle import ProofError, hash_from_hex, verify_consistency
+from custody.ledger.tiles import TILE_WIDTH, Tile, TileReader, parse_entry_bundle, tile_width
 from custody.ledger.timestamp import TimestampError, load_certificates, response_from_token, verify_token
-from custody.ledger.verify import Failure, VerificationError, VerificationResult, verify_event
+from custody.ledger.verify import (
+    Failure,
+    VerificationError,
+    VerificationResult,
+    verify_event,
+)
+from legal_docs.credentials import credential_problems
 
-__all__ = ["BundleLimits", "BundleReport", "TrustAnchors", "format_report", "verify_bundle"]
+__all__ = ["BundleLimits", "BundleReport", "FetchFile", "TilesUnreadable", "TrustAnchors", "directory_tiles",
+           "format_report", "verify_bundle"]
 
 MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "public_key.pem"
 _SIGNED_BY_MANIFEST = {MANIFEST, SIGNATURE, PUBLIC_KEY}
@@ -71,6 +81,10 @@ class BundleReport:
     files_checked: int = 0
     events_checked: int = 0
     exhibits: int = 0
+    credentials_checked: int = 0
+    tiles: str | None = None
+    tiles_tree_size: int | None = None
+    tiles_events_checked: int = 0
     # trust beyond the operator's key
     trusted_time: datetime | None = None
     tsa: str | None = None
@@ -286,6 +300,102 @@ def _check_exhibits(manifest: dict, listed: dict[str, dict], signed: SignedCheck
     report.failures.extend(results.failures)
 
 
+# --- against the log as published in tiles ------------------------------------------------------
+
+FetchFile = Callable[[str], bytes]
+"""Reads one file of a tlog-tiles copy by its path (``checkpoint``, ``tile/0/000``, ...);
+raises ``TilesUnreadable`` (or OSError) when it cannot."""
+
+MAX_TILE_FILE_BYTES = 2 << 20  # a full entry bundle of 256 leaves; a tile is 8 KiB
+
+
+class TilesUnreadable(Exception):
+    """A file of the tiles copy is missing or cannot be read."""
+
+
+def directory_tiles(root: Path | str) -> FetchFile:
+    """Reads a directory that ``fieldproof ledger export-tiles`` wrote (or a mirror of one)."""
+    base = Path(root)
+
+    def fetch(path: str) -> bytes:
+        if _unsafe_name(path):
+            raise TilesUnreadable(f"{path!r} is not a tile path")
+        target = base / path
+        try:
+            if target.stat().st_size > MAX_TILE_FILE_BYTES:
+                raise TilesUnreadable(f"{path} is larger than any tile")
+            return target.read_bytes()
+        except OSError as error:
+            raise TilesUnreadable(f"{path}: {error.strerror or error}") from None
+    return fetch
+
+
+def _check_tiles(manifest: dict, signed: SignedCheckpoint, public_keys: list, fetch: FetchFile,
+                 report: BundleReport) -> None:
+    """The bundle against the log as published: the tiles' checkpoint is signed by the bundle's
+    key (or, after a key rotation, by the ledger key given for the tiles), is for the same log,
+    and extends the bundle's (a consistency proof computed from the tiles); and every custody
+    event's leaf hash, leaf bytes and audit path are the ones recomputed from the tiles alone.
+
+    So a bundle cannot carry proofs of a log that was never published, or one rewritten since.
+    """
+    def problem(code: str, message: str, subject: str = "tiles") -> None:
+        report.problem(subject, code, message)
+
+    try:
+        note = fetch("checkpoint")
+    except (TilesUnreadable, OSError) as error:
+        return problem("tiles_unreadable", f"the tiles' checkpoint cannot be read: {error}")
+    published, refusal = None, None
+    for candidate in public_keys:
+        try:
+            published = parse_signed_note(note, candidate, signed.checkpoint.origin)
+            break
+        except VerificationError as error:
+            refusal = error
+    if published is None:
+        return problem(refusal.code, f"the tiles' checkpoint does not verify with the ledger key: {refusal}")
+    if published.checkpoint.origin != signed.checkpoint.origin:
+        return problem("origin_mismatch", f"the tiles are of log {published.checkpoint.origin!r}, the bundle's "
+                       f"checkpoint of {signed.checkpoint.origin!r}")
+    size = published.checkpoint.tree_size
+    report.tiles_tree_size = size
+    reader = TileReader(lambda tile: fetch(tile.path), size)
+    bundles: dict[int, list[bytes]] = {}
+    try:
+        if reader.root() != published.checkpoint.root_hash:
+            return problem("tiles_root_mismatch", f"the tiles do not give the root of their own checkpoint "
+                           f"(tree size {size})")
+        bundle_size = signed.checkpoint.tree_size
+        if size < bundle_size:
+            return problem("tree_size_regressed", f"the published log has {size} leaves, fewer than the "
+                           f"{bundle_size} the bundle's checkpoint covers")
+        verify_consistency(bundle_size, size, reader.consistency_proof(bundle_size), signed.checkpoint.root_hash,
+                           published.checkpoint.root_hash)
+        for exhibit in manifest.get("exhibits", []):
+            for event in exhibit.get("custody") or []:
+                index = event.get("ledger_index")
+                subject = f"exhibit {exhibit.get('number')} custody #{index}"
+                if not isinstance(index, int) or not 0 <= index < bundle_size:
+                    continue  # already reported by the proof checks
+                leaf = str(event.get("leaf", "")).encode("utf-8")
+                number = index // TILE_WIDTH
+                if number not in bundles:
+                    bundles[number] = parse_entry_bundle(fetch(Tile(None, number, tile_width(0, number, size)).path),
+                                                         tile_width(0, number, size))
+                report.tiles_events_checked += 1
+                if reader.leaf_hash(index).hex() != event.get("leaf_hash") or bundles[number][index % TILE_WIDTH] != leaf:
+                    problem("tiles_entry_mismatch", "the published leaf differs from the bundle's", subject)
+                elif [node.hex() for node in reader.inclusion_proof(index, bundle_size)] != event.get("audit_path"):
+                    problem("tiles_proof_mismatch", "the audit path recomputed from the tiles differs from the "
+                            "bundle's", subject)
+    except (TilesUnreadable, OSError) as error:
+        problem("tiles_unreadable", f"a tile cannot be read: {error}")
+    except VerificationError as error:
+        code = error.code if error.code == "tree_size_regressed" else f"tiles_{error.code}"
+        problem(code, f"the published log does not extend the bundle's checkpoint: {error}")
+
+
 def _bates(prefix: str, label: Any) -> int | None:
     if not isinstance(label, str) or not label.startswith(prefix) or not label[len(prefix):].isdigit():
         return None
@@ -464,10 +574,17 @@ def _witnessed_later(manifest: dict, signed: SignedCheckpoint, public_key, keys,
 
 
 def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
-                  limits: BundleLimits = BundleLimits(), anchors: TrustAnchors = TrustAnchors()) -> BundleReport:
-    """Check a bundle end to end; ``public_key_pem`` pins the key instead of trusting the bundle's own;
-    ``anchors`` pins TSA roots and witness keys, which then must vouch for the checkpoint."""
-    report = BundleReport(bundle=str(bundle), key_pinned=public_key_pem is not None)
+                  limits: BundleLimits = BundleLimits(), *, tiles: FetchFile | None = None,
+                  tiles_name: str | None = None, tiles_key_pem: bytes | None = None,
+                  anchors: TrustAnchors = TrustAnchors()) -> BundleReport:
+    """Check a bundle end to end; ``public_key_pem`` pins the key instead of trusting the bundle's own.
+
+    With ``tiles`` (a reader of a tlog-tiles copy of the log: ``directory_tiles`` offline, or a
+    web mirror) the bundle is also checked against the log as published: see ``_check_tiles``;
+    ``tiles_key_pem`` is the ledger's current key when it has been rotated since the bundle.
+    ``anchors`` pins TSA roots and witness keys, which then must vouch for the checkpoint.
+    """
+    report = BundleReport(bundle=str(bundle), key_pinned=public_key_pem is not None, tiles=tiles_name)
     try:
         archive = zipfile.ZipFile(bundle)
     except (zipfile.BadZipFile, OSError) as error:
@@ -533,7 +650,29 @@ def verify_bundle(bundle: Path | str, public_key_pem: bytes | None = None,
         if signed is not None:
             _check_timestamp(manifest, signed, public_key, anchors, report)
             _check_witnesses(manifest, signed, public_key, anchors, report)
+        _check_credentials(archive, entries, manifest, listed, report)
+        if tiles is not None and signed is not None:
+            keys = [public_key]
+            if tiles_key_pem is not None:
+                try:
+                    keys.append(_load_key(tiles_key_pem))
+                except ValueError as error:
+                    report.problem("--tiles-public-key", "key_malformed", f"not an Ed25519 public key: {error}")
+                    return report
+            _check_tiles(manifest, signed, keys, tiles, report)
     return report
+
+
+def _check_credentials(archive, entries, manifest: dict, listed: dict[str, dict], report: BundleReport) -> None:
+    """Each image's C2PA-signed copy validates and names its original (legal_docs/credentials.py)."""
+    withheld = {w.get("evidence_id"): w.get("sha256") for w in manifest.get("withheld", [])}
+    signer = manifest.get("content_credentials") or {}
+    for exhibit in manifest.get("exhibits", []):
+        if exhibit.get("content_credentials"):
+            report.credentials_checked += 1
+        for code, message in credential_problems(exhibit, listed, withheld, signer,
+                                                 lambda name: archive.open(entries[name])):
+            report.problem(f"exhibit {exhibit.get('number')}", code, message)
 
 
 def format_report(report: BundleReport) -> str:
@@ -567,6 +706,12 @@ def format_report(report: BundleReport) -> str:
         lines.append("witnesses: none required")
     if report.unchecked_cosigners:
         lines.append(f"cosignatures not checked (no --witness-key for them): {', '.join(report.unchecked_cosigners)}")
+    if report.credentials_checked:
+        lines.append(f"content credentials: {report.credentials_checked} C2PA-signed image copies checked "
+                     "(signature and hard binding; trust in their certificate is not judged here)")
+    if report.tiles is not None:
+        lines.append(f"tiles: {report.tiles} (tree size {report.tiles_tree_size}): "
+                     f"{report.tiles_events_checked} custody events recomputed from tiles")
     for failure in report.failures:
         lines.append(f"problem: [{failure.problem}] {failure.subject}: {failure.message}")
     return "\n".join(lines)

@@ -37,7 +37,7 @@ def worker(concurrency: int, loglevel: str, hostname: str | None, beat: bool) ->
     settings = Settings.from_env()
     if settings.jobs != "celery":
         raise click.UsageError("set FIELDPROOF_JOBS=celery and FIELDPROOF_BROKER_URL to run a worker")
-    observability.configure_logging(settings.log_level)
+    observability.configure_logging(settings.log_level, settings.log_format)
     load_job_modules()
     preflight(settings)
     argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}",

@@ -2,6 +2,7 @@
 
 Any signed-in user may read it: proofs carry hashes and sizes, never personal data.
 """
+from flask import current_app
 from flask.views import MethodView
 
 from api.auth import current_actor, requires
@@ -23,9 +24,11 @@ from api.schemas.ledger import (
     WitnessRequestSchema,
     WitnessSchema,
 )
+from core.errors import NotFound
 from core.jobs import submit_after_commit
 from custody import checkpoints as ledger
-from custody import proofs, verification, witnesses
+from custody import proofs, tiles, verification, witnesses
+from custody.ledger.tiles import TilePathError, parse_tile_path
 
 PREFIX = "/ledger"
 blp = Blueprint("ledger", __name__, description="The custody ledger: signed tree heads, proofs, public keys")
@@ -123,6 +126,47 @@ class SigningKeys(MethodView):
     def get(self, pagination_parameters):
         """Every key that has signed a checkpoint, newest first, with when it was retired."""
         return paginated(ledger.signing_keys(db_session()), pagination_parameters)
+
+
+# --- the log as C2SP tlog-tiles: static-shaped reads an auditor can mirror to any host or CDN ---
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+SHORT_LIVED = "public, max-age=60"  # a partial tile: its bytes hold, but the full tile replaces it
+TILE_DOC = {"description": "The tile's hashes (32 bytes each) or the entry bundle's uint16-length-prefixed leaves",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {"Cache-Control": {"schema": {"type": "string"}}}}
+
+
+@blp.route("/checkpoint")
+class TileCheckpoint(MethodView):
+    @requires(*READERS)
+    @blp.response(200)
+    @blp.doc(responses={200: {"description": "The latest signed tree head as a C2SP signed note",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
+    def get(self):
+        """The tiles' checkpoint: the signed note `GET /ledger/head` signs, as text (never cached long)."""
+        head = ledger.current_tree_head(db_session(), runtime().signer, settings().ledger_origin)
+        return current_app.response_class(head.note, mimetype="text/plain",
+                                          headers={"Cache-Control": "no-cache"})
+
+
+@blp.route("/tile/<path:tile_path>")
+class LedgerTile(MethodView):
+    @requires(*READERS)
+    @blp.response(200)
+    @blp.doc(responses={200: TILE_DOC})
+    def get(self, tile_path):
+        """A tile `tile/<L>/<N>[.p/<W>]` or entry bundle `tile/entries/<N>[.p/<W>]` per C2SP tlog-tiles.
+
+        Full ones never change (cached for a year, `immutable`); partial ones briefly. 404 for a
+        path that is not a tile's, or a tile not (yet) in the tree of integrated leaves."""
+        try:
+            tile = parse_tile_path(tile_path)
+        except TilePathError as error:
+            raise NotFound(f"not a tile path: {error}") from None
+        data = tiles.read_tile(db_session(), tile)
+        return current_app.response_class(data, mimetype="application/octet-stream",
+                                          headers={"Cache-Control": SHORT_LIVED if tile.partial else IMMUTABLE})
 
 
 # --- trust beyond our own key: witnesses and their cosignatures --------------------------------

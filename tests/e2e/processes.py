@@ -226,12 +226,19 @@ class ShapeConfig:
     def signing_key_file(self) -> Path:
         return self.base / "secrets" / "signing.pem"
 
+    @property
+    def c2pa_files(self) -> tuple[Path, Path]:
+        return self.base / "secrets" / "c2pa-chain.pem", self.base / "secrets" / "c2pa-key.pem"
+
     def make_signing_key(self) -> None:
-        """The mounted secret: a key file made once, outside every node's data dir."""
-        from core.keys import write_new_key_file
+        """The mounted secrets: a key file and a content-credential certificate, made once, outside
+        every node's data dir."""
+        from core.keys import write_development_content_credentials, write_new_key_file
 
         if not self.signing_key_file.exists():
             write_new_key_file(self.signing_key_file)
+        if not self.c2pa_files[0].exists():
+            write_development_content_credentials(*self.c2pa_files, "FieldProof e2e")
 
     def env(self, data_dir: Path, **extra: str) -> dict[str, str]:
         env = base_env()
@@ -245,6 +252,8 @@ class ShapeConfig:
             "FIELDPROOF_JOBS": "celery",
             "FIELDPROOF_BROKER_URL": self.broker_url,
             "FIELDPROOF_SIGNING_KEY_FILE": str(self.signing_key_file),
+            "FIELDPROOF_C2PA_CERT_FILE": str(self.c2pa_files[0]),
+            "FIELDPROOF_C2PA_KEY_FILE": str(self.c2pa_files[1]),
             "FIELDPROOF_SECRET_KEY": self.secret_key,
             "FIELDPROOF_JOB_VISIBILITY_TIMEOUT_SECONDS": str(self.visibility_timeout),
             "FIELDPROOF_CHECKPOINT_INTERVAL_SECONDS": "0",

@@ -63,6 +63,8 @@ OWNERSHIP = {
     ("GET", "/api/v1/ledger/public-key"): None,
     ("GET", "/api/v1/ledger/keys"): None,
     ("POST", "/api/v1/ledger/checkpoints/verify"): None,
+    ("GET", "/api/v1/ledger/checkpoint"): None,
+    ("GET", "/api/v1/ledger/tile/{tile_path}"): None,
     ("GET", "/api/v1/ledger/witnesses"): None,
     ("POST", "/api/v1/ledger/witnesses"): None,
     ("POST", "/api/v1/ledger/cosignatures"): None,
@@ -125,7 +127,8 @@ def hw(app, client, factory):
     assert packet.status_code == 202, packet.get_json()
     run = client.post("/api/v1/verifications", json={"scope": "all"}, headers=world.headers("auditor"))
     assert run.status_code == 202, run.get_json()
-    world.ids.update(packet_id=packet.get_json()["id"], verification_id=run.get_json()["id"])
+    world.ids.update(packet_id=packet.get_json()["id"], verification_id=run.get_json()["id"],
+                     tile_path="0/000.p/1")  # the first leaf's hash: the world has appended at least one
     return world
 
 

@@ -212,13 +212,15 @@ def test_security_headers_on_every_response(app, client, factory, console, monke
 
 def test_production_adds_hsts_and_secure_cookies(tmp_path, database_url):
     from api.app import create_app
-    from core.keys import write_new_key_file
+    from core.keys import write_development_content_credentials, write_new_key_file
 
     key = tmp_path / "ledger.pem"
     write_new_key_file(key)
+    chain, c2pa_key = tmp_path / "c2pa-chain.pem", tmp_path / "c2pa-key.pem"
+    write_development_content_credentials(chain, c2pa_key, "Example Collections Ltd")
     app = create_app(Settings(env="production", data_dir=tmp_path, database_url=database_url,
                               storage_url=f"file://{tmp_path / 'blobs'}", secret_key="p" * 48,
-                              signing_key_file=key))
+                              signing_key_file=key, c2pa_cert_file=chain, c2pa_key_file=c2pa_key))
     client = app.test_client()
     _check_headers(client.get("/healthz"), "production healthz", production=True)
     _check_headers(client.get("/console/login"), "production console", production=True)
@@ -254,6 +256,19 @@ def test_production_refuses_a_signing_key_file_that_is_missing(tmp_path):
     with pytest.raises(ConfigurationError):
         create_app(settings)
     assert not (tmp_path / "missing.pem").exists()
+
+
+def test_production_refuses_to_start_without_the_content_credential_certificate(tmp_path):
+    from api.app import create_app
+    from core.keys import write_new_key_file
+
+    write_new_key_file(tmp_path / "ledger.pem")
+    settings = Settings.from_env({"FIELDPROOF_ENV": "production", "FIELDPROOF_DATA_DIR": str(tmp_path / "data"),
+                                  "FIELDPROOF_SECRET_KEY": "s" * 48,
+                                  "FIELDPROOF_SIGNING_KEY_FILE": str(tmp_path / "ledger.pem")})
+    with pytest.raises(ConfigurationError, match="FIELDPROOF_C2PA_CERT_FILE"):
+        create_app(settings)
+    assert not (tmp_path / "data" / "keys").exists(), "production generated a certificate instead of refusing"
 
 
 def test_no_secret_is_written_in_the_source():

@@ -80,7 +80,10 @@ def accept_cosignatures(session: Session, note: str, clock_skew_seconds: int = 3
     Refused (422) when the note is not one of our checkpoints with our signature, when a line
     from a registered witness does not verify, or when no line is from a registered witness.
     """
-    raw = note.encode("utf-8")
+    try:
+        raw = note.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationFailed("the note is not valid UTF-8", errors={"note": ["not UTF-8"]}) from None
     witnesses = _witness_keys(session)
     try:
         text, found, errors = find_cosignatures(raw, witnesses)

@@ -91,6 +91,10 @@ def parse_verifier_key(text: str, *, key_type: int | None = None) -> VerifierKey
     if len(parts) != 3:
         raise ValueError("a verifier key is <name>+<key id>+<base64 key>")
     name, hash_hex, material_b64 = parts
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the verifier key's name is not valid UTF-8") from None
     if not is_key_name(name) or not _HEX8.fullmatch(hash_hex):
         raise ValueError("a verifier key needs a key name and an 8-hex-digit key id")
     try:

@@ -309,3 +309,13 @@ def test_a_packet_gets_the_cosignatures_of_a_later_checkpoint_with_the_proof_tha
     later = c2sp.Checkpoint.parse(head["checkpoint"].encode())
     merkle.verify_consistency(3, 5, [bytes.fromhex(node) for node in witnessed.consistency_proof],
                               content.ledger.parsed.root_hash, later.root_hash)
+
+
+def test_notes_and_vkeys_that_are_not_utf8_are_422(client, factory):
+    admin, auditor = factory.user("admin"), factory.user("auditor")
+    answer = client.post("/api/v1/ledger/cosignatures", json={"note": "x\ud800\n\n\u2014 a AAAA\n"},
+                         headers=auditor.headers)
+    assert answer.status_code == 422
+    answer = client.post("/api/v1/ledger/witnesses", json={"name": "a", "vkey": "a\ud800+00000000+AA=="},
+                         headers=admin.headers)
+    assert answer.status_code == 422

@@ -234,15 +234,16 @@ class WitnessedCheckpoint:
     consistency_proof: tuple[str, ...]  # RFC 9162, hex, from the given size to `tree_size`
 
 
-def witnessed_since(session: Session, size: int) -> WitnessedCheckpoint | None:
-    """The newest checkpoint of at least `size` leaves that witnesses cosigned, or None.
+def witnessed_since(session: Session, size: int, key_id: str) -> WitnessedCheckpoint | None:
+    """The newest checkpoint of at least `size` leaves, signed by key `key_id`, that witnesses cosigned, or None.
 
     Witnesses cosign the latest head on their own schedule, so a packet's own checkpoint is
     rarely the one they cosign; a later cosigned one plus a consistency proof vouches for it too.
+    Only checkpoints signed by the same key qualify: the bundle's reader checks them with that key.
     """
     row = session.scalars(
         select(IssuedCheckpoint).join(CheckpointCosignature, CheckpointCosignature.checkpoint_id == IssuedCheckpoint.id)
-        .where(IssuedCheckpoint.tree_size >= size)
+        .where(IssuedCheckpoint.tree_size >= size, IssuedCheckpoint.key_id == key_id)
         .order_by(IssuedCheckpoint.tree_size.desc(), IssuedCheckpoint.id.desc()).limit(1)).first()
     if row is None:
         return None

@@ -613,7 +613,7 @@ def with_witnesses(runtime, content: PacketContent) -> PacketContent:
     on the checkpoint itself, or on a later one with the proof that it extends the packet's."""
     ledger = content.ledger
     with runtime.db.transaction() as session:
-        witnessed = witnessed_since(session, ledger.parsed.tree_size)
+        witnessed = witnessed_since(session, ledger.parsed.tree_size, ledger.key_id)
     if witnessed is None:
         return content
     if witnessed.note.startswith(ledger.checkpoint + b"\n"):

@@ -319,3 +319,26 @@ def test_notes_and_vkeys_that_are_not_utf8_are_422(client, factory):
     answer = client.post("/api/v1/ledger/witnesses", json={"name": "a", "vkey": "a\ud800+00000000+AA=="},
                          headers=admin.headers)
     assert answer.status_code == 422
+
+
+def test_a_checkpoint_signed_after_a_key_rotation_is_not_offered_for_an_older_packet(client, factory, runtime):
+    from custody.checkpoints import issue_checkpoint, rotate_signing_key, witnessed_since
+
+    admin, auditor = factory.user("admin"), factory.user("auditor")
+    key = Ed25519PrivateKey.generate()
+    vkey = verifier_key("audit.example/w", key.public_key().public_bytes_raw(), COSIGNATURE_TYPE)
+    client.post("/api/v1/ledger/witnesses", json={"name": "audit.example/w", "vkey": vkey}, headers=admin.headers)
+    append(runtime, 2)
+    with runtime.db.transaction() as session:
+        old = issue_checkpoint(session, runtime.signer, runtime.settings.ledger_origin)
+        old_size, old_key = old.tree_size, old.key_id
+    with runtime.db.transaction() as session:
+        rotate_signing_key(session, runtime)
+    head = client.get("/api/v1/ledger/head", headers=auditor.headers).get_json()
+    assert head["key_id"] != old_key
+    line = cosignature_line(key, "audit.example/w", head["checkpoint"].encode(), 1_700_000_000)
+    assert client.post("/api/v1/ledger/cosignatures", json={"note": head["note"] + line},
+                       headers=auditor.headers).status_code == 201
+    with runtime.db.transaction() as session:
+        assert witnessed_since(session, old_size, old_key) is None
+        assert witnessed_since(session, old_size, head["key_id"]).tree_size == head["tree_size"]

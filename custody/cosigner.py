@@ -132,6 +132,8 @@ def check_and_advance(state: WitnessState | None, name: str, log_vkey: str, note
     if checkpoint.origin != log_key.name:
         raise WitnessRefusal("origin_mismatch", f"checkpoint origin {checkpoint.origin!r} is not {log_key.name!r}")
     root_b64 = base64.b64encode(checkpoint.root_hash).decode("ascii")
+    if checkpoint.tree_size == 0 and checkpoint.root_hash != merkle.EMPTY_ROOT:
+        raise WitnessRefusal("empty_tree_root", "the log signed an empty tree with a root that is not the empty root")
     if state is not None:
         if checkpoint.tree_size < state.tree_size:
             raise WitnessRefusal("rollback", f"ROLLBACK: the log shows size {checkpoint.tree_size}, but this witness "

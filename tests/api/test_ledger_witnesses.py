@@ -155,6 +155,12 @@ def test_the_witness_refuses_a_split_view_and_a_rollback():
         check_and_advance(state, "w", log.vkey, log.note(), log.proof)
     assert refused.value.code == "rollback"
 
+    bogus = c2sp.signed_note(c2sp.sign_checkpoint(log.key, c2sp.Checkpoint(log.origin, 0, b"\x01" * 32)),
+                             log.key.public_key())
+    with pytest.raises(WitnessRefusal) as refused:
+        check_and_advance(None, "w", log.vkey, bogus, log.proof)
+    assert refused.value.code == "empty_tree_root"
+
     stranger = Log(origin=log.origin)
     with pytest.raises(WitnessRefusal) as refused:
         check_and_advance(state, "w", log.vkey, stranger.note(), stranger.proof)

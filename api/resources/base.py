@@ -36,7 +36,6 @@ class Blueprint(flask_smorest.Blueprint):
             "schema": {"type": "string"},
         }
 
-
     # ETags (flask-smorest's `@blp.etag`): the tag is the SHA-1 of the JSON representation, which
     # carries `updated_at` (bumped by every write to the row), so two states never share one.
     # A write with a stale If-Match is 412; one without If-Match goes ahead unless

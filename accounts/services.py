@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -61,8 +61,12 @@ def create_user(session: Session, *, username: str, role: str, password: str, di
 
 
 def update_user(session: Session, user_id: str, *, role: str | None = None, active: bool | None = None,
-                display_name: str | None = None, password: str | None = None, locale: str | None = None) -> User:
-    user = get_user(session, user_id)
+                display_name: str | None = None, password: str | None = None, locale: str | None = None,
+                precondition: Callable[[User], None] | None = None) -> User:
+    """`precondition` sees the user as it stands, locked, before any change (the API's If-Match)."""
+    user = get_user(session, user_id, lock=True)
+    if precondition is not None:
+        precondition(user)
     if role is not None:
         if role not in ROLES:
             raise ValidationFailed("unknown role", {"role": [f"must be one of {', '.join(ROLES)}"]})
@@ -83,8 +87,8 @@ def update_user(session: Session, user_id: str, *, role: str | None = None, acti
     return user
 
 
-def get_user(session: Session, user_id: str) -> User:
-    user = session.get(User, user_id)
+def get_user(session: Session, user_id: str, *, lock: bool = False) -> User:
+    user = session.get(User, user_id, with_for_update=lock or None)
     if user is None:
         raise NotFound("no such user")
     return user

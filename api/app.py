@@ -17,7 +17,8 @@ from api import idempotency, observability, problems, requests, security
 from api.admission import Gate
 from api.auth import BEARER_SCHEME
 from api.console.auth import ConsoleSessions
-from api.docs import ProblemResponsesPlugin, ProblemSchema, nullable_nested, register_problem_responses
+from api.docs import (ProblemResponsesPlugin, ProblemSchema, nullable_nested, register_etag_components,
+                      register_problem_responses)
 from api.runtime import build_runtime
 from core.errors import DependencyUnavailable, FieldProofError
 from core.settings import Settings
@@ -61,6 +62,9 @@ class Api(SmorestApi):
     def _register_responses(self):
         register_problem_responses(self)
         self.ma_plugin.converter.add_attribute_function(nullable_nested)
+
+    def _register_etag_headers(self):
+        register_etag_components(self)
 
 
 def _development_secret(data_dir: Path) -> str:

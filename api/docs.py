@@ -113,3 +113,19 @@ def register_problem_responses(api) -> None:
         if status == 405:
             response["headers"] = {"Allow": {"description": "Methods the path allows", "schema": {"type": "string"}}}
         api.spec.components.response(status.name, response, lazy=True)
+
+
+def register_etag_components(api) -> None:
+    """flask-smorest's ETag parameters and headers, saying what they do here: `If-Match` is
+    optional unless the deployment sets FIELDPROOF_REQUIRE_IF_MATCH (then its absence is 428)."""
+    api.spec.components.parameter("IF_NONE_MATCH", "header", {
+        "description": "The `ETag` of a copy you hold: 304 with no body while it is current",
+        "schema": {"type": "string"}}, lazy=True)
+    api.spec.components.parameter("IF_MATCH", "header", {
+        "description": "The `ETag` of your last read: 412 when the resource changed since (nothing is written). "
+                       "Optional unless the server sets FIELDPROOF_REQUIRE_IF_MATCH; then a write without it is 428.",
+        "required": False, "schema": {"type": "string"}}, lazy=True)
+    api.spec.components.header("ETAG", {
+        "description": "Names this state of the resource; send it back as `If-Match` when you write",
+        "schema": {"type": "string"}}, lazy=True)
+    api.spec.components.response("NOT_MODIFIED", {"description": "Your copy is current (no body)"}, lazy=True)

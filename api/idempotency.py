@@ -2,8 +2,9 @@
 
 The first response is stored in the same transaction as the work it describes, so a
 crash can never leave work done without its record (or a record without its work).
-Two concurrent requests with one key race on a unique constraint; the loser returns the
-winner's response.
+The lookup holds the key until that transaction ends (`core.idempotency.find`), so a twin
+sent while the first attempt runs waits and then replays it; the unique constraint on
+(owner, key) remains the last guard, and its loser returns the winner's response.
 """
 from __future__ import annotations
 

@@ -115,7 +115,8 @@ def from_domain_error(error: domain.FieldProofError) -> Response:
     if isinstance(error, (domain.RateLimited, domain.DependencyUnavailable)):
         headers["Retry-After"] = str(error.retry_after)
     members.update(error.extra)
-    return problem_response(status, error.detail, title=error.title, headers=headers, **members)
+    return problem_response(status, error.detail, title=error.title, slug=getattr(error, "slug", None),
+                            headers=headers, **members)
 
 
 # Refusals of uploaded bytes: 413 too big, 415 not an allowed format at all, 422 for the

@@ -1,6 +1,7 @@
 """Case services: who may see which case, creating and editing cases, the timeline."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -31,8 +32,9 @@ def visible_cases(actor: Actor) -> Select:
     return query
 
 
-def get_case(session: Session, actor: Actor, case_id: str) -> Case:
-    case = session.scalar(visible_cases(actor).where(Case.id == case_id))
+def get_case(session: Session, actor: Actor, case_id: str, *, lock: bool = False) -> Case:
+    query = visible_cases(actor).where(Case.id == case_id)
+    case = session.scalar(query.with_for_update() if lock else query)
     if case is None:
         raise NotFound("no such case")
     return case
@@ -118,8 +120,13 @@ def _set_identity(case: Case, cipher: FieldCipher, debtor: dict[str, Any]) -> No
         case.debtor_phone_masked = mask_tail(value) if value else None
 
 
-def update_case(session: Session, actor: Actor, cipher: FieldCipher, case_id: str, changes: dict[str, Any]) -> Case:
-    case = get_case(session, actor, case_id)
+def update_case(session: Session, actor: Actor, cipher: FieldCipher, case_id: str, changes: dict[str, Any],
+                *, precondition: Callable[[Case], None] | None = None) -> Case:
+    """Apply `changes`; `precondition` sees the case as it stands, locked, before any change
+    (the API's If-Match check), so two editors of one version cannot both write."""
+    case = get_case(session, actor, case_id, lock=True)
+    if precondition is not None:
+        precondition(case)
     changed: list[str] = []
     if "jurisdiction" in changes:
         _check_jurisdiction(changes["jurisdiction"])

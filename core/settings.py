@@ -103,6 +103,8 @@ class Settings:
     staging_max_age_hours: int = 24
     job_visibility_timeout_seconds: int = 300
     proxy_hops: int = 0
+    # Writes to editable resources (PATCH cases, users) must carry If-Match (else 428).
+    require_if_match: bool = False
     # `complete` calls sealing at once per process (api/admission.py); the CPU count when unset.
     sealing_slots: int = field(default_factory=lambda: os.cpu_count() or 2)
     # Settings built in code (tests, tools) schedule nothing; from_env defaults to hourly.
@@ -168,6 +170,7 @@ class Settings:
             retention_days=_int(env, "RETENTION_DAYS", cls.retention_days, 1),
             staging_max_age_hours=_int(env, "STAGING_MAX_AGE_HOURS", cls.staging_max_age_hours, 1),
             proxy_hops=_int(env, "PROXY_HOPS", cls.proxy_hops, 0),
+            require_if_match=_choice(env, "REQUIRE_IF_MATCH", "false", ("true", "false")) == "true",
             sealing_slots=_int(env, "SEALING_SLOTS", os.cpu_count() or 2, 1),
             job_visibility_timeout_seconds=_int(env, "JOB_VISIBILITY_TIMEOUT_SECONDS",
                                                 cls.job_visibility_timeout_seconds, 1),

@@ -14,6 +14,8 @@ EVENT_TYPES = frozenset({
     "legal_hold_set", "legal_hold_released", "verified",
     # events about what is not an evidence item: a packet assembled, a checkpoint key rotated
     "packet_built", "key_rotated",
+    # a scheduled visit called off or moved (subject: the visit; sha256: of the reason given)
+    "visit_cancelled", "visit_rescheduled",
 })
 
 HEAD_ID = 1

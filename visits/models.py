@@ -65,6 +65,11 @@ class Visit(Timestamped, Base):
     outcome: Mapped[str | None] = mapped_column(String(24))
     summary: Mapped[str | None] = mapped_column(Text)
 
+    # Cancellation: when, by whom and why (a cancelled visit keeps its window for the record).
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+
     flags: Mapped[dict] = mapped_column(JSON, default=dict)
 
     @property
@@ -77,6 +82,12 @@ class Visit(Timestamped, Base):
                 "distance_m": self.check_in_distance_m, "within_geofence": self.within_geofence,
                 "outside_window": self.outside_window, "clock_skew_s": self.clock_skew_s,
                 "impossible_travel": self.impossible_travel}
+
+    @property
+    def cancellation(self) -> dict | None:
+        if self.cancelled_at is None:
+            return None
+        return {"at": self.cancelled_at, "by": self.cancelled_by, "reason": self.cancel_reason}
 
     @property
     def check_out(self) -> dict | None:

@@ -7,6 +7,7 @@ the outcome — on the visit, in the case timeline, and (for refusals) in `sched
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,6 +27,7 @@ from core.clock import utcnow
 from core.errors import ConfigurationError, Conflict, NotFound, RuleViolation, ValidationFailed
 from core.paging import Listing
 from core.settings import Settings
+from custody.append import record_custody_event
 from visits.geofence import distance_m, is_impossible_travel, within_geofence
 from visits.localtime import TimeZoneUnavailable, utc, zone_at
 from visits.models import OUTCOMES, ScheduleRefusal, Visit
@@ -44,6 +46,9 @@ LIVE = ("scheduled", "checked_in", "completed")
 PROMISE_OUTCOMES = ("promise_to_pay", "met_debtor", "payment_received")
 MAX_REPORT_DAYS = 366
 MAX_PROMISE_DAYS = 366
+
+# A cancellation's or rescheduling's reason: required, and short enough for a timeline line.
+REASON_MAX_CHARS = 500
 
 # Rule ids of the check-in and check-out clock checks (the jurisdiction rules have theirs).
 CLOCK_SKEW = "time.clock_skew"
@@ -171,31 +176,8 @@ def schedule_visit(session: Session, actor: Actor, settings: Settings, data: dic
                                    {"second_collector_id": ["must differ from collector_id"]})
         _check_collector(session, second_id, "second_collector_id")
     start, end = utc(data["window_start"]), utc(data["window_end"])
-    if end <= start:
-        raise ValidationFailed("the window ends before it starts", {"window_end": ["must be after window_start"]})
-    if end <= now:
-        raise ValidationFailed("the window has already ended", {"window_end": ["must be in the future"]})
-    profile = organisation_profile(case.jurisdiction, settings.rule_overrides)
-
-    # Serialise scheduling per case (PostgreSQL; SQLite writers queue anyway) so that two
-    # supervisors cannot both take the last slot the frequency limit allows.
-    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
-    others = tuple(session.scalars(select(Visit.window_start).where(
-        Visit.case_id == case.id, Visit.status.in_(LIVE))))
-    request = ScheduleRequest(
-        window_start=start, window_end=end, address_kind=address.kind, lat=address.lat, lon=address.lon,
-        cease_contact=case.cease_contact, attorney_represented=case.attorney_represented,
-        workplace_contact_prohibited=case.workplace_contact_prohibited,
-        has_second_collector=second_id is not None, other_visits=others)
-    violations = evaluate_schedule(request, profile)
-    zone = _zone_name(address)
-    local_date = start.astimezone(zone_at(address.lat, address.lon)).date() if zone else start.date()
-    if violations:
-        session.add(ScheduleRefusal(at=now, case_id=case.id, collector_id=collector_id, requested_by=actor.id,
-                                    local_date=local_date, rules=sorted({v.rule for v in violations})))
-        # The request fails, but the refusal must count in the reports: commit it first.
-        session.commit()
-        raise _refuse("visit", violations)
+    zone, local_date = _judge_window(session, actor, settings, case, address, collector_id, start, end,
+                                     has_second_collector=second_id is not None, now=now)
 
     visit = Visit(case_id=case.id, address_id=address.id, collector_id=collector_id,
                   second_collector_id=second_id, window_start=start, window_end=end, time_zone=zone,
@@ -209,8 +191,134 @@ def schedule_visit(session: Session, actor: Actor, settings: Settings, data: dic
     return visit
 
 
+def _judge_window(session: Session, actor: Actor, settings: Settings, case: Case, address: Address,
+                  collector_id: str, start: datetime, end: datetime, *, has_second_collector: bool,
+                  now: datetime, visit_id: str | None = None) -> tuple[str | None, date]:
+    """The address's zone and local day of a window every rule allows; else refuse with every
+    violation, keeping the refusal (committed on its own) for the reports.
+
+    Scheduling and rescheduling share it, so a window is judged the same way whichever route
+    it comes by; `visit_id` is the visit being moved, which must not count against itself."""
+    if end <= start:
+        raise ValidationFailed("the window ends before it starts", {"window_end": ["must be after window_start"]})
+    if end <= now:
+        raise ValidationFailed("the window has already ended", {"window_end": ["must be in the future"]})
+    profile = organisation_profile(case.jurisdiction, settings.rule_overrides)
+
+    # Serialise scheduling per case (PostgreSQL; SQLite writers queue anyway) so that two
+    # supervisors cannot both take the last slot the frequency limit allows.
+    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+    others = select(Visit.window_start).where(Visit.case_id == case.id, Visit.status.in_(LIVE))
+    if visit_id is not None:
+        others = others.where(Visit.id != visit_id)
+    request = ScheduleRequest(
+        window_start=start, window_end=end, address_kind=address.kind, lat=address.lat, lon=address.lon,
+        cease_contact=case.cease_contact, attorney_represented=case.attorney_represented,
+        workplace_contact_prohibited=case.workplace_contact_prohibited,
+        has_second_collector=has_second_collector, other_visits=tuple(session.scalars(others)))
+    violations = evaluate_schedule(request, profile)
+    zone = _zone_name(address)
+    local_date = start.astimezone(zone_at(address.lat, address.lon)).date() if zone else start.date()
+    if violations:
+        session.add(ScheduleRefusal(at=now, case_id=case.id, collector_id=collector_id, requested_by=actor.id,
+                                    local_date=local_date, rules=sorted({v.rule for v in violations})))
+        # The request fails, but the refusal must count in the reports: commit it first.
+        session.commit()
+        raise _refuse("visit", violations)
+    return zone, local_date
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# --- cancelling and rescheduling -------------------------------------------------------------
+
+
+class VisitCancelled(Conflict):
+    """The visit was cancelled: nothing more happens on it (check-in, check-out, changes)."""
+
+    title = "Visit cancelled"
+    slug = "visit-cancelled"
+
+
+class VisitUnderway(Conflict):
+    """The visit was checked in (or completed): its record stands, it cannot be called off."""
+
+    title = "Visit already underway"
+    slug = "visit-underway"
+
+
+def _schedulers_visit(session: Session, actor: Actor, visit_id: str) -> Visit:
+    """The visit, locked, for one of the roles that schedule (others never see it: 404)."""
+    if actor.role not in SCHEDULERS:
+        raise NotFound("no such visit")
+    visit = get_visit(session, actor, visit_id, lock=True)
+    if visit.status == "cancelled":
+        raise VisitCancelled(f"the visit was cancelled at {_iso(visit.cancelled_at)}")
+    if visit.status != "scheduled":
+        raise VisitUnderway(f"the visit is {visit.status.replace('_', ' ')}; only a scheduled visit can be "
+                            "cancelled or rescheduled")
+    return visit
+
+
+def _reason(text: str) -> str:
+    reason = (text or "").strip()
+    if not reason:
+        raise ValidationFailed("a reason is required", {"reason": ["must not be blank"]})
+    if len(reason) > REASON_MAX_CHARS:
+        raise ValidationFailed("the reason is too long", {"reason": [f"at most {REASON_MAX_CHARS} characters"]})
+    return reason
+
+
+def _record_in_ledger(session: Session, type_: str, actor: Actor, visit: Visit, details: dict[str, Any],
+                      at: datetime) -> None:
+    """The change as a custody event: the reason enters the leaf as its SHA-256 only, so the
+    ledger (read by auditors and witnesses) proves the reason given without repeating its text."""
+    record_custody_event(session, type=type_, subject_id=visit.id, actor_id=actor.id, case_id=visit.case_id,
+                         sha256=hashlib.sha256(details.pop("reason").encode("utf-8")).hexdigest(),
+                         details=details, at=at)
+
+
+def cancel_visit(session: Session, actor: Actor, visit_id: str, data: dict[str, Any],
+                 *, now: datetime | None = None) -> Visit:
+    """Call off a scheduled visit, with a reason; it then leaves routes and frequency counts,
+    and cannot be checked in. On the case timeline and in the ledger."""
+    now = now or utcnow()
+    reason = _reason(data["reason"])
+    visit = _schedulers_visit(session, actor, visit_id)
+    visit.status = "cancelled"
+    visit.cancelled_at, visit.cancelled_by, visit.cancel_reason = now, actor.id, reason
+    visit.updated_at = now
+    session.flush()
+    record_event(session, visit.case_id, "visit_cancelled", actor.id, {"visit_id": visit.id, "reason": reason},
+                 subject_id=visit.id, at=now)
+    _record_in_ledger(session, "visit_cancelled", actor, visit, {"reason": reason}, now)
+    return visit
+
+
+def reschedule_visit(session: Session, actor: Actor, settings: Settings, visit_id: str, data: dict[str, Any],
+                     *, now: datetime | None = None) -> Visit:
+    """Move a scheduled visit to a new window, judged by exactly the rules that schedule one
+    (a refusal lists every violation and leaves the visit as it was)."""
+    now = now or utcnow()
+    reason = _reason(data["reason"])
+    visit = _schedulers_visit(session, actor, visit_id)
+    case = session.get(Case, visit.case_id)
+    address = session.get(Address, visit.address_id)
+    start, end = utc(data["window_start"]), utc(data["window_end"])
+    zone, local_date = _judge_window(session, actor, settings, case, address, visit.collector_id, start, end,
+                                     has_second_collector=visit.second_collector_id is not None, now=now,
+                                     visit_id=visit.id)
+    before = {"previous_window_start": _iso(visit.window_start), "previous_window_end": _iso(visit.window_end)}
+    visit.window_start, visit.window_end, visit.time_zone, visit.local_date = start, end, zone, local_date
+    visit.updated_at = now
+    session.flush()
+    window = {"window_start": _iso(start), "window_end": _iso(end), **before}
+    record_event(session, visit.case_id, "visit_rescheduled", actor.id,
+                 {"visit_id": visit.id, **window, "reason": reason}, subject_id=visit.id, at=now)
+    _record_in_ledger(session, "visit_rescheduled", actor, visit, {**window, "reason": reason}, now)
+    return visit
 
 
 # --- check-in and check-out ----------------------------------------------------------------
@@ -254,6 +362,8 @@ def check_in(session: Session, actor: Actor, settings: Settings, visit_id: str, 
     """
     now = now or utcnow()
     visit = _field_visit(session, actor, visit_id)
+    if visit.status == "cancelled":
+        raise VisitCancelled(f"the visit was cancelled at {_iso(visit.cancelled_at)}; it cannot be checked in")
     if visit.status != "scheduled":
         raise Conflict(f"the visit is {visit.status.replace('_', ' ')}; it can be checked in only once")
     case = session.get(Case, visit.case_id)
@@ -325,6 +435,8 @@ def check_out(session: Session, actor: Actor, settings: Settings, visit_id: str,
     payment keeps the case's open promises."""
     now = now or utcnow()
     visit = _field_visit(session, actor, visit_id)
+    if visit.status == "cancelled":
+        raise VisitCancelled(f"the visit was cancelled at {_iso(visit.cancelled_at)}; it cannot be checked out")
     if visit.status == "scheduled":
         raise Conflict("the visit has not been checked in; check in before checking out")
     if visit.status != "checked_in":
@@ -498,7 +610,8 @@ def _report_row() -> dict[str, Any]:
 
 
 __all__ = [
-    "FIELD_ROLES", "READERS", "REPORT_READERS", "SCHEDULERS", "RoutePlan", "check_in", "check_out",
-    "collector_route", "get_visit", "list_visits", "organisation_profile", "promises_report", "schedule_visit",
-    "visible_visits", "visits_report",
+    "FIELD_ROLES", "READERS", "REASON_MAX_CHARS", "REPORT_READERS", "SCHEDULERS", "RoutePlan", "VisitCancelled",
+    "VisitUnderway", "cancel_visit", "check_in", "check_out", "collector_route", "get_visit", "list_visits",
+    "organisation_profile", "promises_report", "reschedule_visit", "schedule_visit", "visible_visits",
+    "visits_report",
 ]

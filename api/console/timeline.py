@@ -395,18 +395,8 @@ def _visit_checked_out(s: _Scene) -> Markup:
 
 
 def _previous_window(details: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The window before a reschedule, under whichever name the event keeps it."""
-    previous = details.get("previous") or details.get("previous_window") or details.get("from") or {}
-    if isinstance(previous, Mapping):
-        start, end = previous.get("window_start") or previous.get("start"), previous.get("window_end") or \
-            previous.get("end")
-        if start and end:
-            return start, end
-    for prefix in ("previous_", "old_", "from_", "was_"):
-        start, end = details.get(f"{prefix}window_start"), details.get(f"{prefix}window_end")
-        if start and end:
-            return start, end
-    return None, None
+    """The window a reschedule moved the visit from (visits.services.reschedule_visit)."""
+    return details.get("previous_window_start"), details.get("previous_window_end")
 
 
 def _reason(s: _Scene) -> Markup:

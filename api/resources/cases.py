@@ -39,19 +39,26 @@ class Cases(MethodView):
 class CaseById(MethodView):
     @reads_only
     @requires(*READERS)
+    @blp.etag
     @blp.response(200, CaseViewSchema)
     def get(self, case_id):
-        """One case (404 when it is not yours to see)."""
+        """One case (404 when it is not yours to see), with its `ETag`; 304 for a matching
+        `If-None-Match`."""
         return cases.get_case(db_session(), current_actor(), case_id)
 
     @requires(*WRITERS)
+    @blp.etag
     @blp.arguments(CasePatchSchema)
     @blp.response(200, CaseViewSchema)
     def patch(self, changes, case_id):
         """Change flags, assignment, status or amounts; add addresses.
 
+        Send the `ETag` of your last read as `If-Match`: 412 when the case changed since (nothing
+        is written). Without `If-Match` the write goes ahead, unless the server requires it
+        (`FIELDPROOF_REQUIRE_IF_MATCH`): then 428. The response carries the new `ETag`.
         422 when `assigned_collector_id` names no active collector."""
-        return cases.update_case(db_session(), current_actor(), runtime().cipher, case_id, changes)
+        return cases.update_case(db_session(), current_actor(), runtime().cipher, case_id, changes,
+                                 precondition=lambda case: blp.check_etag(case, CaseViewSchema))
 
 
 @blp.route("/<case_id>/timeline")

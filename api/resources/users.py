@@ -31,14 +31,20 @@ class Users(MethodView):
 @blp.route("/<user_id>")
 class UserById(MethodView):
     @requires("admin")
+    @blp.etag
     @blp.response(200, UserSchema)
     def get(self, user_id):
-        """One user."""
+        """One user, with its `ETag`; 304 for a matching `If-None-Match`."""
         return accounts.get_user(db_session(), user_id)
 
     @requires("admin")
+    @blp.etag
     @blp.arguments(UserPatchSchema)
     @blp.response(200, UserSchema)
     def patch(self, changes, user_id):
-        """Change role, name, locale or password; deactivating revokes every token."""
-        return accounts.update_user(db_session(), user_id, **changes)
+        """Change role, name, locale or password; deactivating revokes every token.
+
+        `If-Match` as for cases: 412 when stale, 428 when missing and the server requires it;
+        the response carries the new `ETag`."""
+        return accounts.update_user(db_session(), user_id, **changes,
+                                    precondition=lambda user: blp.check_etag(user, UserSchema))

@@ -3,8 +3,9 @@ from flask.views import MethodView
 from api.auth import current_actor, requires
 from api.context import db_session, reads_only, settings
 from api.resources.base import Blueprint, paginated
-from api.schemas.visits import (CheckInRequestSchema, CheckOutRequestSchema, RouteArgsSchema,
-                                RouteSchema, VisitCreateSchema, VisitQueryArgsSchema, VisitSchema)
+from api.schemas.visits import (CheckInRequestSchema, CheckOutRequestSchema, RouteArgsSchema, RouteSchema,
+                                VisitCancelRequestSchema, VisitCreateSchema, VisitQueryArgsSchema,
+                                VisitRescheduleRequestSchema, VisitSchema)
 from visits import services as visits
 
 PREFIX = ""
@@ -42,6 +43,29 @@ class VisitById(MethodView):
         return visits.get_visit(db_session(), current_actor(), visit_id)
 
 
+@blp.route("/visits/<visit_id>/cancel")
+class VisitCancel(MethodView):
+    @requires(*visits.SCHEDULERS)
+    @blp.arguments(VisitCancelRequestSchema)
+    @blp.response(200, VisitSchema)
+    def post(self, data, visit_id):
+        """Call off a scheduled visit, with a reason (case timeline and custody ledger). 409 when it
+        is already cancelled (`visit-cancelled`) or checked in or completed (`visit-underway`)."""
+        return visits.cancel_visit(db_session(), current_actor(), visit_id, data)
+
+
+@blp.route("/visits/<visit_id>/reschedule")
+class VisitReschedule(MethodView):
+    @requires(*visits.SCHEDULERS)
+    @blp.arguments(VisitRescheduleRequestSchema)
+    @blp.response(200, VisitSchema)
+    def post(self, data, visit_id):
+        """Move a scheduled visit to a new window, with a reason. The window is judged by the same
+        rules as scheduling: a refusal (422) lists every violation and changes nothing. 409 as for
+        cancelling."""
+        return visits.reschedule_visit(db_session(), current_actor(), settings(), visit_id, data)
+
+
 @blp.route("/visits/<visit_id>/check-in")
 class VisitCheckIn(MethodView):
     @requires(*visits.FIELD_ROLES)
@@ -49,7 +73,8 @@ class VisitCheckIn(MethodView):
     @blp.response(200, VisitSchema)
     def post(self, data, visit_id):
         """Check in at the address: distance and geofence recorded; refused (422) outside lawful
-        hours at the address; a second check-in is 409."""
+        hours at the address; a second check-in is 409, and so is one on a cancelled visit
+        (`visit-cancelled`)."""
         return visits.check_in(db_session(), current_actor(), settings(), visit_id, data)
 
 

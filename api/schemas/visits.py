@@ -12,6 +12,7 @@ from api.schemas.common import (DATE_TIME, MONTH_DAY, Currency, Id, Latitude, Lo
                                 Timestamp)
 from visits.models import OUTCOMES, VISIT_STATUSES
 from visits.profiles import RULE_IDS
+from visits.services import REASON_MAX_CHARS
 
 # Moments and days outside this range are typing mistakes, and near the ends of the
 # calendar an offset cannot even be converted to UTC.
@@ -90,6 +91,12 @@ class CheckOutSchema(ma.Schema):
     summary = fields.String(allow_none=True)
 
 
+class CancellationSchema(ma.Schema):
+    at = Timestamp()
+    by = fields.String(metadata={"description": "The user who cancelled the visit"})
+    reason = fields.String()
+
+
 class VisitSchema(ma.Schema):
     id = fields.String()
     case_id = fields.String()
@@ -104,6 +111,8 @@ class VisitSchema(ma.Schema):
     scheduled_by = fields.String()
     check_in = fields.Nested(CheckInSchema, allow_none=True)
     check_out = fields.Nested(CheckOutSchema, allow_none=True)
+    cancellation = fields.Nested(CancellationSchema, allow_none=True,
+                                 metadata={"description": "When, by whom and why; null unless `status` is cancelled"})
     flags = fields.Dict(metadata={"description": "What a reviewer should look at (clock skew, travel, overrun)"})
     created_at = Timestamp()
     updated_at = Timestamp()
@@ -123,6 +132,26 @@ class CheckInRequestSchema(ma.Schema):
     accuracy_m = fields.Float(allow_none=True, load_default=None, allow_nan=False,
                               validate=validate.Range(0, 100_000), metadata={"description": "Reported GPS accuracy"})
     sent_at = Moment(metadata={"description": "The device's clock when it sent this request, to measure skew"})
+
+
+def Reason(**kwargs) -> fields.String:  # noqa: N802 - reads as a field type
+    return fields.String(required=True, validate=[validate.Length(min=1, max=REASON_MAX_CHARS),
+                                                  validate.Regexp(r"^\s*\S", error="must not be blank")], **kwargs)
+
+
+class VisitCancelRequestSchema(ma.Schema):
+    reason = Reason(metadata={"description": "Why the visit is called off (on the case timeline)"})
+
+
+class VisitRescheduleRequestSchema(VisitCancelRequestSchema):
+    window_start = Moment(required=True)
+    window_end = Moment(required=True, metadata={"description": "Exclusive: the window is [start, end)"})
+    reason = Reason(metadata={"description": "Why the visit moves (on the case timeline)"})
+
+    @ma.validates_schema
+    def _ordered(self, data, **kwargs):
+        if "window_start" in data and "window_end" in data and data["window_end"] <= data["window_start"]:
+            raise ma.ValidationError("must be after window_start", "window_end")
 
 
 class PromiseRequestSchema(ma.Schema):

@@ -1,7 +1,7 @@
 """Trust beyond the operator's key: RFC 3161 timestamps and witness cosignatures on checkpoints
 
 Revision ID: 0011_checkpoint_trust
-Revises: 0008_custody_subjects
+Revises: 0009_visit_cancellation
 Create Date: 2026-12-07
 
 A checkpoint's timestamp token and its witnesses' cosignatures arrive after it was signed, so
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import core.db
 
 revision = '0011_checkpoint_trust'
-down_revision = '0008_custody_subjects'
+down_revision = '0009_visit_cancellation'
 branch_labels = None
 depends_on = None
 

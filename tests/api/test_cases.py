@@ -80,3 +80,73 @@ def test_a_case_keeps_and_reports_more_addresses_than_one_request_may_add(client
     assert len(client.get(f"/api/v1/cases/{case['id']}", headers=supervisor.headers).get_json()["addresses"]) == 22
     schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["CaseView"]
     assert "maxItems" not in schema["properties"]["addresses"]
+
+
+# --- lost updates: ETag on reads, If-Match on writes ----------------------------------------
+
+
+def _etag(client, path, user):
+    response = client.get(path, headers=user.headers)
+    assert response.status_code == 200 and response.headers.get("ETag"), response.headers
+    return response.headers["ETag"]
+
+
+def test_a_write_based_on_a_stale_read_is_412_and_writes_nothing(client, factory):
+    supervisor, other = factory.user("supervisor"), factory.user("supervisor")
+    case = factory.case()
+    path = f"/api/v1/cases/{case['id']}"
+    seen_by_both = _etag(client, path, supervisor)
+    first = client.patch(path, json={"days_past_due": 120}, headers={**supervisor.headers, "If-Match": seen_by_both})
+    assert first.status_code == 200, first.get_json()
+    assert first.headers["ETag"] != seen_by_both
+    assert first.headers["ETag"] == _etag(client, path, supervisor)  # the new tag is the one a read gives
+    second = client.patch(path, json={"days_past_due": 30}, headers={**other.headers, "If-Match": seen_by_both})
+    assert_problem(second, 412)
+    assert client.get(path, headers=supervisor.headers).get_json()["days_past_due"] == 120
+    events = client.get(f"{path}/timeline", headers=supervisor.headers).get_json()
+    assert [e["type"] for e in events].count("case_updated") == 1
+    again = client.patch(path, json={"days_past_due": 30}, headers={**other.headers, "If-Match": first.headers["ETag"]})
+    assert again.status_code == 200
+
+
+def test_without_if_match_a_write_goes_ahead_unless_the_server_requires_it(client, factory, settings):
+    from api.app import create_app
+    from tests.conftest import shut_down
+
+    supervisor = factory.user("supervisor")
+    case = factory.case()
+    path = f"/api/v1/cases/{case['id']}"
+    assert client.patch(path, json={"days_past_due": 100}, headers=supervisor.headers).status_code == 200
+    strict = create_app(settings.with_overrides(require_if_match=True))
+    try:
+        strict_client = strict.test_client()
+        missing = strict_client.patch(path, json={"days_past_due": 101}, headers=supervisor.headers)
+        assert_problem(missing, 428)
+        assert missing.get_json()["type"] == "urn:fieldproof:problem:precondition-required"
+        current = strict_client.get(path, headers=supervisor.headers).headers["ETag"]
+        ok = strict_client.patch(path, json={"days_past_due": 101}, headers={**supervisor.headers, "If-Match": current})
+        assert ok.status_code == 200 and ok.get_json()["days_past_due"] == 101
+    finally:
+        shut_down(strict)
+
+
+def test_if_none_match_with_the_current_tag_is_304_without_a_body(client, factory):
+    supervisor = factory.user("supervisor")
+    case = factory.case()
+    path = f"/api/v1/cases/{case['id']}"
+    tag = _etag(client, path, supervisor)
+    cached = client.get(path, headers={**supervisor.headers, "If-None-Match": tag})
+    assert cached.status_code == 304 and cached.get_data() == b"" and cached.headers["ETag"] == tag
+    client.patch(path, json={"days_past_due": 7}, headers=supervisor.headers)
+    changed = client.get(path, headers={**supervisor.headers, "If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != tag
+
+
+def test_adding_an_address_changes_the_case_etag(client, factory):
+    supervisor = factory.user("supervisor")
+    case = factory.case()
+    path = f"/api/v1/cases/{case['id']}"
+    before = _etag(client, path, supervisor)
+    address = {"kind": "home", "line": "2 New Road", "city": "Shanghai", "country": "CN"}
+    assert client.patch(path, json={"addresses": [address]}, headers=supervisor.headers).status_code == 200
+    assert _etag(client, path, supervisor) != before

@@ -73,3 +73,28 @@ def test_invalid_device_keys_refused(client, factory, key, why):
 def test_only_collectors_register_devices(client, factory):
     assert_problem(client.post("/api/v1/devices", json={"label": "x", "public_key": raw_public_key()},
                                headers=factory.user("supervisor").headers), 403)
+
+
+def test_user_etag_guards_against_lost_updates(client, factory):
+    admin, other_admin = factory.user("admin"), factory.user("admin")
+    user = factory.user("collector")
+    path = f"/api/v1/users/{user.id}"
+    read = client.get(path, headers=admin.headers)
+    tag = read.headers["ETag"]
+    assert client.get(path, headers={**admin.headers, "If-None-Match": tag}).status_code == 304
+    first = client.patch(path, json={"display_name": "Wang Fang"}, headers={**admin.headers, "If-Match": tag})
+    assert first.status_code == 200 and first.headers["ETag"] not in (None, tag)
+    stale = client.patch(path, json={"role": "legal"}, headers={**other_admin.headers, "If-Match": tag})
+    assert stale.status_code == 412 and stale.content_type == "application/problem+json"
+    assert client.get(path, headers=admin.headers).get_json()["role"] == "collector"
+
+
+def test_a_password_change_changes_the_user_etag(client, factory):
+    """The password is not in the representation, but it is part of the user's state."""
+    admin = factory.user("admin")
+    user = factory.user("collector")
+    path = f"/api/v1/users/{user.id}"
+    tag = client.get(path, headers=admin.headers).headers["ETag"]
+    changed = client.patch(path, json={"password": "another long password"}, headers={**admin.headers, "If-Match": tag})
+    assert changed.status_code == 200
+    assert client.get(path, headers=admin.headers).headers["ETag"] != tag

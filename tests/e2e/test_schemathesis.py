@@ -128,6 +128,7 @@ NOT_SAYABLE_IN_JSON_SCHEMA = {
     "POST /api/v1/devices": {"public_key": "a point on the Ed25519 curve (not a pattern)"},
     "PATCH /api/v1/cases/{case_id}": {"assigned_collector_id": "must name an active collector (state)"},
     "POST /api/v1/visits": {"window_end": "after window_start (two fields)"},
+    "POST /api/v1/visits/{visit_id}/reschedule": {"window_end": "after window_start (two fields), in the future (the clock)"},
     "POST /api/v1/cases/{case_id}/packets": {"evidence_ids": "sealed items of this case (state)"},
     "GET /api/v1/reports/visits": {"to": "not before from (two fields)"},
     "GET /api/v1/ledger/proofs/inclusion": {"index": "below tree_size (two parameters)",

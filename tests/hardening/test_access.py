@@ -39,6 +39,8 @@ OWNERSHIP = {
     ("GET", "/api/v1/visits/{visit_id}"): "visit",
     ("POST", "/api/v1/visits/{visit_id}/check-in"): "visit",
     ("POST", "/api/v1/visits/{visit_id}/check-out"): "visit",
+    ("POST", "/api/v1/visits/{visit_id}/cancel"): "visit",
+    ("POST", "/api/v1/visits/{visit_id}/reschedule"): "visit",
     ("GET", "/api/v1/collectors/{collector_id}/route"): "collector",
     ("GET", "/api/v1/reports/promises"): None,
     ("GET", "/api/v1/reports/visits"): None,

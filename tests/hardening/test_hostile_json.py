@@ -18,9 +18,9 @@ from tests.hardening.world import build, role_for, valid_bodies
 
 JSON_OPS = json_operations()
 PAGED_OPS = [(m, p, op) for m, p, op in operations()
-             if m == "GET" and any(x["name"] == "page_size" for x in op.get("parameters", []))]
+             if m == "GET" and any(x.get("name") == "page_size" for x in op.get("parameters", []))]
 SYNC_OPS = [(m, p, op) for m, p, op in operations()
-            if m == "GET" and any(x["name"] == "updated_since" for x in op.get("parameters", []))]
+            if m == "GET" and any(x.get("name") == "updated_since" for x in op.get("parameters", []))]
 
 
 @pytest.fixture
@@ -214,8 +214,8 @@ def test_dates_out_of_range_are_refused(client, hw, method, path, name, extra):
 
 
 def test_every_date_parameter_is_in_the_table():
-    named = {(m, p, x["name"]) for m, p, op in operations() for x in op.get("parameters", [])
-             if x["in"] == "query" and x.get("schema", {}).get("format") == "date"}
+    named = {(m, p, x.get("name")) for m, p, op in operations() for x in op.get("parameters", [])
+             if x.get("in") == "query" and x.get("schema", {}).get("format") == "date"}
     assert named <= {(m, p, n) for m, p, n, _ in DATE_QUERIES}
 
 

@@ -123,6 +123,10 @@ def valid_bodies(world: HardWorld) -> dict[tuple[str, str], tuple[str, dict]]:
         ("POST", "/api/v1/visits/{visit_id}/check-out"): ("collector", {
             "at": now_text(), "lat": 31.2354, "lon": 121.5055, "outcome": "promise_to_pay",
             "promise": {"amount": "50.00", "due_date": (utcnow() + timedelta(days=7)).date().isoformat()}}),
+        ("POST", "/api/v1/visits/{visit_id}/cancel"): ("supervisor", {"reason": "debtor asked for another day"}),
+        ("POST", "/api/v1/visits/{visit_id}/reschedule"): ("supervisor", {
+            "window_start": (start + timedelta(days=1)).isoformat(),
+            "window_end": (start + timedelta(days=1, hours=1)).isoformat(), "reason": "debtor asked"}),
         ("POST", "/api/v1/visits/{visit_id}/notes"): ("collector", {"text": "spoke at the door", "at": now_text(),
                                                                     "lat": 31.2354, "lon": 121.5055}),
         ("POST", "/api/v1/evidence/uploads"): ("collector", {**capture, "size": 1234}),

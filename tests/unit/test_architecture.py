@@ -16,7 +16,7 @@ MAY_IMPORT = {
     "custody": {"core"},
     "accounts": {"core"},
     "cases": {"accounts", "core"},
-    "visits": {"cases", "accounts", "core"},
+    "visits": {"custody", "cases", "accounts", "core"},
     "evidence": {"custody", "visits", "cases", "accounts", "core"},
     "legal_docs": {"custody", "evidence", "visits", "cases", "accounts", "core"},
     "api": set(OURS),

@@ -47,3 +47,9 @@ def test_rule_overrides_that_loosen_the_law_stop_start_up(tmp_path):
         create_app(loosened)
     tightened = Settings(data_dir=tmp_path, secret_key="k" * 40, rule_overrides={"hours.local": {"start": "09:00"}})
     assert create_app(tightened) is not None
+
+
+def test_if_match_is_required_only_when_asked(tmp_path):
+    assert Settings.from_env({"FIELDPROOF_DATA_DIR": str(tmp_path)}).require_if_match is False
+    assert Settings.from_env({"FIELDPROOF_DATA_DIR": str(tmp_path),
+                              "FIELDPROOF_REQUIRE_IF_MATCH": "true"}).require_if_match is True

@@ -67,6 +67,7 @@ from legal_docs.manifest import (
 
 __all__ = [
     "DEFAULT_MAX_VOLUME_BYTES",
+    "RENDER_LOCK",
     "RenderedPacket",
     "Volume",
     "render_packet",
@@ -617,6 +618,7 @@ def render_packet(content: PacketContent, out_dir: Path | str, *, max_volume_byt
 
 
 _RENDER_LOCK = threading.Lock()
+RENDER_LOCK = _RENDER_LOCK   # written notices (legal_docs.notices) render under the same lock
 
 
 def _workers(exhibits: int, configured: int) -> int:

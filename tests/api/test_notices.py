@@ -128,11 +128,20 @@ def test_roles_and_visibility(client, world, us_case, factory):
     assert issue(client, world.supervisor, "no-such-case").status_code == 404
 
 
-def test_a_packet_includes_the_notice_as_an_exhibit_and_verifies_offline(client, app, world, us_case, tmp_path):
+PACKET_WORDS = {
+    "en": ["Written notice issued by the organisation",
+           "Validation notice mailed, in English; the validation period ends 2026-12-30"],
+    "zh-CN": ["本机构发出的书面通知", "寄出债务确认通知（英文）；债务确认期于2026-12-30届满"],
+}
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_a_packet_includes_the_notice_as_an_exhibit_and_verifies_offline(client, app, world, us_case, tmp_path,
+                                                                         language):
     notice = issue(client, world.legal, us_case["id"], itemization=ITEMIZATION,
                    mailed_at="2026-11-20T09:00:00-08:00").get_json()
     accepted = client.post(f"/api/v1/cases/{us_case['id']}/packets", headers=world.legal.headers,
-                           json={"language": "en", "evidence_ids": [notice["evidence_id"]]})
+                           json={"language": language, "evidence_ids": [notice["evidence_id"]]})
     assert accepted.status_code == 202, accepted.get_json()
     assert app.extensions["fieldproof"].jobs.wait_idle(120)
     packet = client.get(f"/api/v1/packets/{accepted.get_json()['id']}", headers=world.legal.headers).get_json()
@@ -145,4 +154,9 @@ def test_a_packet_includes_the_notice_as_an_exhibit_and_verifies_offline(client,
     assert report.ok, report.failures
     assert report.exhibits == 1
     pdf = client.get(f"/api/v1/packets/{packet['id']}/pdf", headers=world.legal.headers)
-    assert notice["sha256"] in _text(pdf.data)
+    flat = " ".join(_text(pdf.data).split())
+    assert notice["sha256"] in flat and "at the ," not in flat
+    # the exhibit is captioned as an issued notice; the chronology holds it, mailed at 17:00 UTC
+    for words in PACKET_WORDS[language]:   # text extraction puts spaces between scripts: compare without
+        assert words.replace(" ", "") in flat.replace(" ", ""), words
+    assert "2026-11-20 17:00:00 UTC" in flat

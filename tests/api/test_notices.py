@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 
 import pypdf
 import pytest
@@ -160,3 +161,35 @@ def test_a_packet_includes_the_notice_as_an_exhibit_and_verifies_offline(client,
     for words in PACKET_WORDS[language]:   # text extraction puts spaces between scripts: compare without
         assert words.replace(" ", "") in flat.replace(" ", ""), words
     assert "2026-11-20 17:00:00 UTC" in flat
+
+
+def test_the_same_notice_issued_twice_at_once_is_one_notice(app, world, us_case):
+    """Two issues racing: the case row's lock makes the second find the first's notice."""
+    barrier, answers = threading.Barrier(2), []
+
+    def send(user):
+        with app.test_client() as client:
+            barrier.wait(timeout=30)
+            answers.append(issue(client, user, us_case["id"], mailed_at="2026-11-20T09:00:00-08:00"))
+
+    threads = [threading.Thread(target=send, args=(user,)) for user in (world.supervisor, world.legal)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(a.status_code for a in answers) == [200, 201], [a.get_json() for a in answers]
+    assert answers[0].get_json() == answers[1].get_json()
+    with app.extensions["fieldproof"].db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Notice)) == 1
+        assert session.scalar(select(func.count()).select_from(EvidenceItem)) == 1
+
+
+def test_without_an_itemization_the_case_amount_is_itemized_at_its_creation_date(client, world, us_case):
+    response = issue(client, world.supervisor, us_case["id"], itemization=None)
+    assert response.status_code == 422   # null is not an itemization
+    response = client.post(f"/api/v1/cases/{us_case['id']}/notices", headers=world.supervisor.headers,
+                           json={"template": "validation", "language": "en"})
+    assert response.status_code == 201, response.get_json()
+    notice = response.get_json()
+    assert notice["itemization"] == {"date": us_case["created_at"][:10], "amount": "1200.50", "interest": "0.00",
+                                     "fees": "0.00", "payments": "0.00", "total": "1200.50"}

@@ -13,6 +13,7 @@ belong in the jurisdiction profiles once those hold contact rules.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import uuid
@@ -139,16 +140,13 @@ class _Words:
         return f"{value:%B} {value.day}, {value.year}"
 
 
-_ENV: jinja2.Environment | None = None
-
-
+@functools.cache
 def _environment() -> jinja2.Environment:
-    global _ENV
-    if _ENV is None:
-        _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
-                                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        _ENV.filters["money"] = _money
-    return _ENV
+    """The notices' templates, compiled once per process (the packets' loader and settings)."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["money"] = _money
+    return env
 
 
 def render_notice(content: NoticeContent) -> bytes:
@@ -247,20 +245,20 @@ def issue_notice(session: Session, actor: Actor, runtime: Runtime, case_id: str,
     case = get_case(session, actor, case_id, lock=True)
     if template not in NOTICE_TEMPLATES or language not in LANGUAGES:
         raise ValidationFailed("unknown template or language")
+    mailed_at = mailed_at or utcnow()
     content = notice_content(case, runtime.settings, template=template, language=language,
-                             mailed_at=mailed_at or utcnow(), itemization=itemization)
+                             mailed_at=mailed_at, itemization=itemization)
     key = content_key(content)
     existing = session.scalar(select(Notice).where(Notice.case_id == case.id, Notice.content_key == key))
     if existing is not None:
         return existing, False
     pdf = render_notice(content)
     issued_at = utcnow()
-    mailed = mailed_at or issued_at
     item = seal_issued_document(session, actor, runtime, case, pdf, media_type=PDF_MEDIA_TYPE, issued_at=issued_at,
                                 created={"path": "notice", "notice_id": content.notice_id, "template": template,
                                          "language": language})
     notice = Notice(id=content.notice_id, case_id=case.id, template=template, language=language,
-                    jurisdiction=case.jurisdiction, content_key=key, mailed_at=mailed, mailing_date=content.mailing_date,
+                    jurisdiction=case.jurisdiction, content_key=key, mailed_at=mailed_at, mailing_date=content.mailing_date,
                     assumed_receipt=content.assumed_receipt, validation_end=content.validation_end,
                     respond_by=content.respond_by, currency=content.currency,
                     itemization=_plain(asdict(content.itemization)) | {"total": str(content.itemization.total)},

@@ -127,6 +127,21 @@ def test_roles_and_visibility(client, world, us_case, factory):
     assert client.get(f"/api/v1/notices/{notice['id']}/pdf", headers=stranger.headers).status_code == 404
     assert client.get(f"/api/v1/cases/{us_case['id']}/notices", headers=stranger.headers).status_code == 404
     assert issue(client, world.supervisor, "no-such-case").status_code == 404
+    assert client.get("/api/v1/notices/no-such-notice", headers=world.supervisor.headers).status_code == 404
+    # the PDF is also the evidence item's content, for whoever may read the case's evidence
+    content = client.get(f"/api/v1/evidence/{notice['evidence_id']}/content", headers=world.collector.headers)
+    assert content.status_code == 200 and hashlib.sha256(content.data).hexdigest() == notice["sha256"]
+    assert client.get(f"/api/v1/evidence/{notice['evidence_id']}/content", headers=stranger.headers).status_code == 404
+
+
+def test_an_idempotency_key_replays_the_first_answer(client, world, us_case):
+    headers = {**world.supervisor.headers, "Idempotency-Key": "notice-1"}
+    body = {"template": "validation", "language": "en", "itemization": ITEMIZATION}
+    first = client.post(f"/api/v1/cases/{us_case['id']}/notices", headers=headers, json=body)
+    replay = client.post(f"/api/v1/cases/{us_case['id']}/notices", headers=headers, json=body)
+    assert (first.status_code, replay.status_code) == (201, 201) and first.get_json() == replay.get_json()
+    other = client.post(f"/api/v1/cases/{us_case['id']}/notices", headers=headers, json={**body, "language": "zh-CN"})
+    assert other.status_code == 409
 
 
 PACKET_WORDS = {

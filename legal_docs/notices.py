@@ -275,10 +275,14 @@ def issue_notice(session: Session, actor: Actor, runtime: Runtime, case_id: str,
     return notice, True
 
 
-def list_case_notices(session: Session, actor: Actor, case_id: str) -> Select:
+def list_case_notices(session: Session, actor: Actor, case_id: str, *,
+                      updated_since: datetime | None = None) -> Select:
     """A case's notices, oldest first (404 when the case is not yours to see)."""
     get_case(session, actor, case_id)
-    return select(Notice).where(Notice.case_id == case_id).order_by(Notice.issued_at, Notice.id)
+    query = select(Notice).where(Notice.case_id == case_id).order_by(Notice.issued_at, Notice.id)
+    if updated_since:
+        query = query.where(Notice.updated_at >= updated_since)
+    return query
 
 
 def get_notice(session: Session, actor: Actor, notice_id: str) -> Notice:

@@ -7,9 +7,10 @@ issued and makes nothing new. Each PDF download is a `downloaded` custody event 
 from flask.views import MethodView
 
 from api.auth import current_actor, requires
-from api.context import db_session, runtime
+from api.context import db_session, reads_only, runtime
 from api.docs import download
 from api.resources.base import Blueprint, paginated
+from api.schemas.common import SyncArgsSchema
 from api.schemas.notices import NoticeRequestSchema, NoticeSchema
 from api.streaming import send_stored
 from legal_docs import notices
@@ -31,16 +32,20 @@ class CaseNotices(MethodView):
         notice, created = notices.issue_notice(db_session(), current_actor(), runtime(), case_id, **data)
         return notice if created else (notice, 200)
 
+    @reads_only
     @requires(*notices.READERS)
+    @blp.arguments(SyncArgsSchema, location="query")
     @blp.response(200, NoticeSchema(many=True))
     @blp.paginate()
-    def get(self, case_id, pagination_parameters):
-        """The case's notices, oldest first."""
-        return paginated(notices.list_case_notices(db_session(), current_actor(), case_id), pagination_parameters)
+    def get(self, args, case_id, pagination_parameters):
+        """The case's notices, oldest first (404 when the case is not yours to see)."""
+        return paginated(notices.list_case_notices(db_session(), current_actor(), case_id, **args),
+                         pagination_parameters)
 
 
 @blp.route("/notices/<notice_id>")
 class NoticeById(MethodView):
+    @reads_only
     @requires(*notices.READERS)
     @blp.response(200, NoticeSchema)
     def get(self, notice_id):

@@ -91,6 +91,9 @@ def test_issuing_the_same_notice_again_returns_the_first(client, app, world, us_
     listed = client.get(f"/api/v1/cases/{us_case['id']}/notices", headers=world.collector.headers)
     assert listed.status_code == 200 and [n["id"] for n in listed.get_json()] == \
         [first.get_json()["id"], other_day.get_json()["id"], chinese.get_json()["id"]]
+    later = client.get(f"/api/v1/cases/{us_case['id']}/notices",
+                       query_string={"updated_since": chinese.get_json()["issued_at"]}, headers=world.collector.headers)
+    assert [n["id"] for n in later.get_json()] == [chinese.get_json()["id"]]
 
 
 def test_cn_case_gets_the_collection_letter_and_no_validation_notice(client, world):

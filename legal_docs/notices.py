@@ -166,7 +166,7 @@ def render_notice(content: NoticeContent) -> bytes:
             presentational_hints=False)
         laid_out = document.write_pdf(pdf_variant="pdf/a-3b")
     with pikepdf.open(io.BytesIO(laid_out)) as pdf:
-        settle_fonts(pdf)
+        settle_fonts(pdf, cache={})   # a notice's own cache: nothing kept between notices
         document_id = hashlib.md5(f"notice/{content.notice_id}".encode(), usedforsecurity=False).digest()
         pdf.trailer.ID = pikepdf.Array([pikepdf.String(document_id), pikepdf.String(document_id)])
         out = io.BytesIO()

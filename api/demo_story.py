@@ -7,7 +7,9 @@ EXIF time and GPS) and writes a note, both signed by a registered demo phone, up
 through `evidence.services` like an upload from the API. One debtor pays at the door, keeping a
 promise made on a call four days ago; the other's promise from twelve days ago fell due five days
 ago and is broken (the sweep marks it, as the reports would), and they promise again. A supervisor
-redacts a bystander from a photo, legal builds the first case's packet in English and in Chinese,
+redacts a bystander from a photo; the first debtor was sent a written notice (the US validation
+notice, else the overdue notice) twenty days ago, which legal's packet of that case, built in
+English and in Chinese, holds as an exhibit and in its chronology;
 an auditor verifies the case, and the ledger signs a checkpoint over all of it.
 
 Time is used honestly: no service is given a clock other than the real one. Scheduling refuses
@@ -45,6 +47,7 @@ from custody.verification import request_verification
 from evidence.services import add_note, ingest_evidence, redact_evidence, spool_upload
 from evidence.signatures import signed_payload
 from legal_docs.assembly import request_packet
+from legal_docs.notices import issue_notice
 from visits.localtime import zone_at
 from visits.services import check_in, check_out, organisation_profile, schedule_visit
 
@@ -254,6 +257,11 @@ def load_story(wiring: Runtime, places) -> list[str]:
                      amount=Decimal("1500.00"), currency=None, due_date=today - timedelta(days=5),
                      due_end_at=_due_end(today - timedelta(days=5), zone), made_at=started - timedelta(days=12))
         sweep_broken_promises(session, utcnow())
+        mailed = started - timedelta(days=20)   # like a promise, a notice is recorded as mailed when it was
+        issue_notice(session, supervisor, wiring, paying.id,
+                     template="validation" if jurisdiction.startswith("US") else "overdue",
+                     language="zh-CN" if jurisdiction == "CN" else "en", mailed_at=mailed,
+                     itemization={"date": (mailed - timedelta(days=30)).date(), "amount": paying.amount_overdue})
 
         photos = []
         for case, collector, other, away in ((paying, first, second, 0.0), (promising, second, first, AWAY_DEGREES)):
@@ -291,6 +299,7 @@ def load_story(wiring: Runtime, places) -> list[str]:
     with wiring.db.transaction() as session:
         checkpoint = issue_checkpoint(session, wiring.signer, wiring.settings.ledger_origin, only_if_changed=True)
     return [f"demo story loaded in {lawful.city}: cases {', '.join(STORY_REFERENCES)} with visits checked in and out "
-            f"(one outside the geofence), signed photos and notes, a redaction, a promise kept and one broken, "
+            f"(one outside the geofence), signed photos and notes, a written notice, a redaction, a promise kept and one "
+            f"broken, "
             f"packets in en and zh-CN, a verification and a checkpoint at ledger size {checkpoint.tree_size} "
             f"({(utcnow() - started).total_seconds():.1f} s)"]

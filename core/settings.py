@@ -115,6 +115,12 @@ class Settings:
     organisation_name: str = "FieldProof Collections"
     custodian_name: str = "Custodian of Records"
     custodian_title: str = "Records custodian"
+    # Written notices print who sends them: the organisation's postal address, phone, e-mail and
+    # licence (a US state collection-agency licence, an Indian registration, ...); empty: not printed.
+    organisation_address: str = ""
+    organisation_phone: str = ""
+    organisation_email: str = ""
+    organisation_licence: str = ""
     packet_volume_bytes: int = 25_000_000
     render_workers: int = 0          # processes laying out a packet; 0: min(2, CPUs)
     # RFC 3161 time-stamping authority: every checkpoint's signed note is stamped when set;
@@ -180,6 +186,10 @@ class Settings:
             organisation_name=env.get(PREFIX + "ORGANISATION_NAME") or cls.organisation_name,
             custodian_name=env.get(PREFIX + "CUSTODIAN_NAME") or cls.custodian_name,
             custodian_title=env.get(PREFIX + "CUSTODIAN_TITLE") or cls.custodian_title,
+            organisation_address=env.get(PREFIX + "ORGANISATION_ADDRESS") or cls.organisation_address,
+            organisation_phone=env.get(PREFIX + "ORGANISATION_PHONE") or cls.organisation_phone,
+            organisation_email=env.get(PREFIX + "ORGANISATION_EMAIL") or cls.organisation_email,
+            organisation_licence=env.get(PREFIX + "ORGANISATION_LICENCE") or cls.organisation_licence,
             packet_volume_bytes=_int(env, "PACKET_VOLUME_BYTES", cls.packet_volume_bytes, 1_000_000),
             render_workers=_int(env, "RENDER_WORKERS", cls.render_workers, 0),
             tsa_url=env.get(PREFIX + "TSA_URL") or None,

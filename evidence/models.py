@@ -35,7 +35,7 @@ class EvidenceItem(Timestamped, Base):
 
     id: Mapped[str] = uuid_pk()
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
-    visit_id: Mapped[str] = mapped_column(ForeignKey("visits.id"))
+    visit_id: Mapped[str | None] = mapped_column(ForeignKey("visits.id"))  # None: a document the system issued
     collector_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(16))

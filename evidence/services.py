@@ -589,6 +589,20 @@ def add_note(session: Session, actor: Actor, runtime: Runtime, visit_id: str, da
                              created={"path": "note"})
 
 
+def seal_issued_document(session: Session, actor: Actor, runtime: Runtime, case: Case, content: bytes, *,
+                         media_type: str, issued_at: datetime, created: dict[str, Any]) -> EvidenceItem:
+    """A document the organisation issued (a written notice): no visit, no device; sealed, stored and
+    in the ledger like a photo, so it can be proven the same way. `created`: its `created` details."""
+    with spool_upload(runtime, [content]) as spooled:
+        item = EvidenceItem(
+            case_id=case.id, visit_id=None, collector_id=actor.id, created_by=actor.id, kind="document",
+            status="pending_upload", sha256=spooled.sha256_hex, size=spooled.size, content_md5=spooled.md5_b64,
+            captured_at=issued_at, captured_at_device=issued_at.isoformat(), received_at=utcnow(),
+            signature_status="unsigned", legal_hold=False)
+        return seal_evidence(session, runtime, actor, item, case, Examination(media_type=media_type), spooled,
+                             created=created)
+
+
 def redact_evidence(session: Session, actor: Actor, runtime: Runtime, evidence_id: str,
                     regions: list[dict[str, int]], reason: str, mode: str = "blur") -> EvidenceItem:
     """A redacted copy as a new sealed item; the original is re-verified and never touched."""

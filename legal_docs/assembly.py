@@ -55,7 +55,7 @@ from legal_docs.content import (
     WithheldItem,
     WitnessedExtension,
 )
-from legal_docs.models import Packet
+from legal_docs.models import Notice, Packet
 from visits.geofence import InvalidCoordinates, distance_m
 from visits.models import Visit
 
@@ -213,6 +213,14 @@ _WORDS = {
         "check_out": "Checked out; outcome: {outcome}",
         "note": "Note recorded during the visit",
         "promise": "Promise to pay {amount} {currency} by {due} ({status})",
+        "notice": "{title} mailed, in {language}",
+        "notice_validation_end": "; the validation period ends {date}",
+        "notice_respond_by": "; reply asked by {date}",
+        "notice_titles": {"validation": "Validation notice", "overdue": "Overdue notice"},
+        "languages": {"en": "English", "zh-CN": "Chinese"},
+        "issued_title": "Written notice issued by the organisation, {date}",
+        "issued_source": "Issued from the organisation's notice templates on {date}; sealed when issued",
+        "issued_purpose": "The written notice sent to the debtor, as issued",
         "outcomes": {"met_debtor": "met the debtor", "not_home": "debtor not at home", "refused": "debtor refused to talk",
                      "third_party_only": "met a third party only", "promise_to_pay": "promise to pay",
                      "payment_received": "payment received", "address_invalid": "address invalid"},
@@ -245,6 +253,14 @@ _WORDS = {
         "check_out": "签退；结果：{outcome}",
         "note": "上门催收时记录笔记",
         "promise": "承诺于{due}前还款 {amount} {currency}（{status}）",
+        "notice": "寄出{title}（{language}）",
+        "notice_validation_end": "；债务确认期于{date}届满",
+        "notice_respond_by": "；要求于{date}前答复",
+        "notice_titles": {"validation": "债务确认通知", "overdue": "逾期欠款通知"},
+        "languages": {"en": "英文", "zh-CN": "中文"},
+        "issued_title": "本机构发出的书面通知（{date}）",
+        "issued_source": "{date}由本机构按通知模板生成，生成时即封存",
+        "issued_purpose": "证明向债务人发出的书面通知内容",
         "outcomes": {"met_debtor": "见到债务人", "not_home": "债务人不在家", "refused": "债务人拒绝沟通",
                      "third_party_only": "仅见到第三人", "promise_to_pay": "承诺还款",
                      "payment_received": "已收到还款", "address_invalid": "地址无效"},
@@ -458,7 +474,8 @@ class _Lookups:
 def _lookups(session: Session, case: Case, items: list[EvidenceItem]) -> _Lookups:
     visits = {v.id: v for v in session.scalars(select(Visit).where(Visit.case_id == case.id))}
     user_ids = {i.collector_id for i in items} | {v.collector_id for v in visits.values()} | \
-               {v.checked_in_by for v in visits.values() if v.checked_in_by}
+               {v.checked_in_by for v in visits.values() if v.checked_in_by} | \
+               set(session.scalars(select(Notice.issued_by).where(Notice.case_id == case.id)))
     device_ids = {i.device_id for i in items if i.device_id}
     return _Lookups(
         visits=visits, addresses={a.id: a for a in case.addresses},
@@ -487,10 +504,15 @@ def _exhibit(number: int, choice: Choice, path: Path, custody: tuple[CustodyLine
     device_text = f"{device.label} ({device.id})" if device else words["device_unregistered"]
     device_text += f"; {words['signed'] if item.signature_status == 'signed' else words['unsigned']}"
     third_parties = bool(item.third_parties_present)
+    source = words["source"].format(date=(visit.local_date.isoformat() if visit else local.date().isoformat()))
+    purpose = words["purpose"][item.kind].format(address=address_label)
+    if item.visit_id is None:  # a document the organisation issued (a written notice), not a capture
+        title = description = words["issued_title"].format(date=local.date().isoformat())
+        source = words["issued_source"].format(date=local.date().isoformat())
+        purpose = words["issued_purpose"]
     return Exhibit(
-        number=number, evidence_id=item.id, title=title, description=description,
-        source=words["source"].format(date=(visit.local_date.isoformat() if visit else local.date().isoformat())),
-        purpose=words["purpose"][item.kind].format(address=address_label), kind=item.kind,
+        number=number, evidence_id=item.id, title=title, description=description, source=source,
+        purpose=purpose, kind=item.kind,
         media_type=_media_type(item), path=path, sha256=item.sha256, size=item.size, captured_at=item.captured_at,
         captured_local=local, zone=zone.key, collector=_person(look.users.get(item.collector_id)), device=device_text,
         consent=Consent(subject=item.consent_subject or "not_asked", third_parties_present=third_parties,
@@ -534,6 +556,17 @@ def _chronology(session: Session, case: Case, look: _Lookups, choices: list[Choi
         numbers = (exhibit_of[note.id],) if note.id in exhibit_of else ()
         entries.append(entry(note.captured_at, _zone(look.visits.get(note.visit_id)), "note", words["note"],
                              _person(look.users.get(note.collector_id)), exhibit_numbers=numbers))
+    notice_zone = _zone(next(iter(look.visits.values()), None))   # notices have no place: the case's visits' zone
+    for notice in session.scalars(select(Notice).where(Notice.case_id == case.id)):
+        summary = words["notice"].format(title=words["notice_titles"].get(notice.template, notice.template),
+                                         language=words["languages"].get(notice.language, notice.language))
+        if notice.validation_end is not None:
+            summary += words["notice_validation_end"].format(date=notice.validation_end.isoformat())
+        elif notice.respond_by is not None:
+            summary += words["notice_respond_by"].format(date=notice.respond_by.isoformat())
+        numbers = (exhibit_of[notice.evidence_id],) if notice.evidence_id in exhibit_of else ()
+        entries.append(entry(notice.mailed_at, notice_zone, "notice", summary, _person(look.users.get(notice.issued_by)),
+                             exhibit_numbers=numbers))
     for promise in session.scalars(select(RepaymentPromise).where(RepaymentPromise.case_id == case.id)):
         summary = words["promise"].format(amount=f"{promise.amount:.2f}", currency=promise.currency,
                                           due=promise.due_date.isoformat(),

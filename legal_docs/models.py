@@ -7,7 +7,7 @@ row records those hashes, where every exhibit landed, and why anything was left 
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -59,3 +59,34 @@ class Packet(Timestamped, Base):
     @property
     def override_list(self) -> list[dict]:
         return [{"evidence_id": k, "reason": v} for k, v in sorted((self.consent_overrides or {}).items())]
+
+
+NOTICE_TEMPLATES = ("validation", "overdue")
+
+
+class Notice(Timestamped, Base):
+    """A written notice as issued: what it says is fixed by its data (`content_key`, the SHA-256 of
+    that data's canonical JSON), so issuing the same notice again finds this row instead of making a
+    second document. The PDF itself is a sealed evidence item of kind `document`."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("case_id", "content_key", name="uq_notices_case_id_content_key"),)
+
+    id: Mapped[str] = uuid_pk()
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    template: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8))
+    jurisdiction: Mapped[str] = mapped_column(String(8))
+    content_key: Mapped[str] = mapped_column(String(64))
+    mailed_at: Mapped[datetime]
+    mailing_date: Mapped[date]
+    assumed_receipt: Mapped[date | None]
+    validation_end: Mapped[date | None]
+    respond_by: Mapped[date | None]
+    currency: Mapped[str] = mapped_column(String(3))
+    itemization: Mapped[dict] = mapped_column(JSON)
+    evidence_id: Mapped[str] = mapped_column(ForeignKey("evidence_items.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    issued_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    issued_at: Mapped[datetime]

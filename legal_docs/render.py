@@ -67,6 +67,7 @@ from legal_docs.manifest import (
 
 __all__ = [
     "DEFAULT_MAX_VOLUME_BYTES",
+    "RENDER_LOCK",
     "RenderedPacket",
     "Volume",
     "render_packet",
@@ -492,12 +493,13 @@ def _compact_cff(program: bytes, glyphs: Sequence[int]) -> bytes | None:
     return out.getvalue()
 
 
-def settle_fonts(pdf: pikepdf.Pdf) -> None:
+def settle_fonts(pdf: pikepdf.Pdf, cache: dict | None = None) -> None:
     """Keep only the glyphs shown in each CID-keyed CFF subset, tag each subset by a hash of its
     program, so subsets from different pieces never share a tag (ISO 32000-1 §9.6.4), and let
-    identical programs share one stream."""
+    identical programs share one stream. `cache`: compacted programs to reuse (default: the
+    build's, dropped when the build ends)."""
     programs: dict[str, pikepdf.Object] = {}
-    compacted: dict[tuple, bytes | None] = _STATE.setdefault("compacted", {})
+    compacted: dict[tuple, bytes | None] = cache if cache is not None else _STATE.setdefault("compacted", {})
     for font in _fonts(pdf):
         members = [font, *font.get("/DescendantFonts", [])]
         descriptor = next((f.FontDescriptor for f in members if "/FontDescriptor" in f), None)
@@ -617,6 +619,7 @@ def render_packet(content: PacketContent, out_dir: Path | str, *, max_volume_byt
 
 
 _RENDER_LOCK = threading.Lock()
+RENDER_LOCK = _RENDER_LOCK   # written notices (legal_docs.notices) render under the same lock
 
 
 def _workers(exhibits: int, configured: int) -> int:

@@ -514,6 +514,24 @@ def _packet_failed(s: _Scene) -> Markup:
     return sentence
 
 
+NOTICE_TEMPLATES = {"validation": N_("Validation notice"), "overdue": N_("Overdue notice")}
+
+
+def _notice_issued(s: _Scene) -> Markup:
+    """A written notice (legal_docs.notices): its PDF is the sealed item the link opens."""
+    d = s.details
+    notice = s.link("evidence", d.get("evidence_id"), s.lang._(NOTICE_TEMPLATES.get(d.get("kind"), N_("Notice"))))
+    sentence = s.lang._("%(notice)s in %(language)s issued by %(actor)s, mailed %(mailed)s.", notice=notice,
+                        language=_language_name(s, d.get("language")), actor=s.actor(),
+                        mailed=s.clock.day(d.get("mailing_date")))
+    if d.get("validation_end"):
+        sentence = _then(sentence, s.lang._("The validation period ends %(day)s.",
+                                            day=s.clock.day(d["validation_end"])))
+    elif d.get("respond_by"):
+        sentence = _then(sentence, s.lang._("Reply asked by %(day)s.", day=s.clock.day(d["respond_by"])))
+    return sentence
+
+
 TELLERS: dict[str, Callable[[_Scene], Markup]] = {
     "case_opened": _case_opened,
     "case_updated": _case_updated,
@@ -533,6 +551,7 @@ TELLERS: dict[str, Callable[[_Scene], Markup]] = {
     "packet_requested": _packet_requested,
     "packet_built": _packet_built,
     "packet_failed": _packet_failed,
+    "notice_issued": _notice_issued,
 }
 
 

@@ -19,6 +19,7 @@ RESOURCE_MODULES = (
     "api.resources.ledger",
     "api.resources.verifications",
     "api.resources.packets",
+    "api.resources.notices",
 )
 
 

@@ -76,7 +76,8 @@ class PresenceFlagSchema(ma.Schema):
 class EvidenceSchema(ma.Schema):
     id = fields.String()
     case_id = fields.String()
-    visit_id = fields.String()
+    visit_id = fields.String(allow_none=True, metadata={"description": "null for a document the organisation issued "
+                                                                       "(a written notice)"})
     collector_id = fields.String()
     created_by = fields.String()
     kind = fields.String(metadata={"enum": list(KINDS)})

@@ -30,6 +30,11 @@ MATRIX = [
     ("GET", "/api/v1/users", None, {**dict.fromkeys(ROLES, 403), "admin": 200}),
     ("GET", "/api/v1/me", None, dict.fromkeys(ROLES, 200)),
     ("GET", "/api/v1/devices", None, {**dict.fromkeys(ROLES, 403), "admin": 200, "collector": 200}),
+    ("GET", "/api/v1/cases/{own_case}/notices", None, dict.fromkeys(ROLES, 200)),
+    ("GET", "/api/v1/cases/{other_case}/notices", None, {**dict.fromkeys(ROLES, 200), "collector": 404}),
+    ("POST", "/api/v1/cases/{own_case}/notices",
+     {"template": "overdue", "language": "en", "itemization": {"date": "2026-09-30", "amount": "12345.67"}},
+     {"admin": 403, "supervisor": 201, "collector": 403, "legal": 201, "auditor": 403}),
 ]
 
 

@@ -81,8 +81,9 @@ def test_demo_loads_the_whole_story_once(settings, client):
     assert sorted(v["check_in"]["within_geofence"] for v in done) == [False, True]  # one checked in outside: flagged
     assert client.get("/api/v1/visits?status=scheduled", headers=supervisor).json  # the organisation's
     evidence = client.get(f"/api/v1/cases/{case_id}/evidence", headers=supervisor).json
-    assert sorted(e["kind"] for e in evidence) == ["note", "photo", "photo"]
-    assert {e["signature_status"] for e in evidence if not e.get("derived_from")} == {"signed"}
+    assert sorted(e["kind"] for e in evidence) == ["document", "note", "photo", "photo"]   # the notice's PDF
+    assert {e["signature_status"] for e in evidence
+            if not e.get("derived_from") and e["kind"] != "document"} == {"signed"}   # captures, not the notice
     assert [e for e in evidence if e.get("derived_from")], "the redacted copy"
     assert all(e["status"] == "sealed" for e in evidence)
     packets = client.get(f"/api/v1/cases/{case_id}/packets", headers=legal).json
@@ -96,7 +97,9 @@ def test_demo_loads_the_whole_story_once(settings, client):
     assert [p["status"] for p in promises] == ["broken"]
     timeline = client.get(f"/api/v1/cases/{case_id}/timeline", headers=supervisor).json
     kinds = {event["type"] for event in timeline}
-    assert {"promise_made", "promise_kept", "visit_checked_in", "visit_checked_out"} <= kinds
+    assert {"promise_made", "promise_kept", "visit_checked_in", "visit_checked_out", "notice_issued"} <= kinds
+    notices = client.get(f"/api/v1/cases/{case_id}/notices", headers=legal).json
+    assert len(notices) == 1 and notices[0]["evidence_id"] in {e["id"] for e in evidence}
 
 
 def test_db_upgrade_and_check(settings):

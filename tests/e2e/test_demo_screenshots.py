@@ -75,10 +75,11 @@ def test_every_console_page_shows_the_demo_story(browser, demo_site, language):
 
         page.get_by_role("link", name="DEMO-0021").click()
         page.wait_for_url("**/console/cases/*")
-        assert page.locator(".gallery figure").count() == 3  # two photos (one a redacted copy) and a note
+        # two photos (one a redacted copy), a note and the written notice's PDF
+        assert page.locator(".gallery figure").count() == 4
         shot(page, "case", language)
 
-        page.locator(".gallery a").first.click()
+        page.locator(".gallery a:has(img)").first.click()   # a photo
         page.wait_for_url("**/console/evidence/*")
         shot(page, "evidence", language)
 

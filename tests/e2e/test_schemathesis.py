@@ -130,6 +130,9 @@ NOT_SAYABLE_IN_JSON_SCHEMA = {
     "POST /api/v1/visits": {"window_end": "after window_start (two fields)"},
     "POST /api/v1/visits/{visit_id}/reschedule": {"window_end": "after window_start (two fields), in the future (the clock)"},
     "POST /api/v1/cases/{case_id}/packets": {"evidence_ids": "sealed items of this case (state)"},
+    "POST /api/v1/cases/{case_id}/notices": {
+        "template": "a template the case's jurisdiction uses (state)",
+        "itemization": "adds up to the case's amount_overdue, dated on or before the mailing date (state, two fields)"},
     "GET /api/v1/reports/visits": {"to": "not before from (two fields)"},
     "GET /api/v1/ledger/proofs/inclusion": {"index": "below tree_size (two parameters)",
                                             "tree_size": "at most the current tree size (state)"},

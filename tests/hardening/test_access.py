@@ -78,6 +78,10 @@ OWNERSHIP = {
     ("GET", "/api/v1/packets/{packet_id}"): None,
     ("GET", "/api/v1/packets/{packet_id}/pdf"): None,
     ("GET", "/api/v1/packets/{packet_id}/bundle"): None,
+    ("GET", "/api/v1/cases/{case_id}/notices"): "case",
+    ("POST", "/api/v1/cases/{case_id}/notices"): "case",
+    ("GET", "/api/v1/notices/{notice_id}"): None,
+    ("GET", "/api/v1/notices/{notice_id}/pdf"): None,
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
 }
@@ -129,7 +133,11 @@ def hw(app, client, factory):
     assert packet.status_code == 202, packet.get_json()
     run = client.post("/api/v1/verifications", json={"scope": "all"}, headers=world.headers("auditor"))
     assert run.status_code == 202, run.get_json()
+    notice = client.post(f"/api/v1/cases/{world.case['id']}/notices", headers=world.headers("supervisor"),
+                         json=valid_bodies(world)[("POST", "/api/v1/cases/{case_id}/notices")][1])
+    assert notice.status_code == 201, notice.get_json()
     world.ids.update(packet_id=packet.get_json()["id"], verification_id=run.get_json()["id"],
+                     notice_id=notice.get_json()["id"],
                      tile_path="0/000.p/1")  # the first leaf's hash: the world has appended at least one
     return world
 

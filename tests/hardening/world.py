@@ -139,6 +139,9 @@ def valid_bodies(world: HardWorld) -> dict[tuple[str, str], tuple[str, dict]]:
         ("POST", "/api/v1/ledger/cosignatures"): ("auditor", {"note": world.checkpoint_note + _cosignature(
             world.checkpoint_note)}),
         ("POST", "/api/v1/cases/{case_id}/packets"): ("legal", {"language": "en", "bates_prefix": "HARD"}),
+        ("POST", "/api/v1/cases/{case_id}/notices"): ("supervisor", {
+            "template": "overdue", "language": "zh-CN", "mailed_at": now_text(),
+            "itemization": {"date": "2026-01-01", "amount": world.case["amount_overdue"]}}),
     }
 
 

@@ -72,6 +72,12 @@ EVENTS = {
                           subject_id=PACKET),
     "packet_failed": Event("packet_failed", {"packet_id": PACKET, "version": 3, "error": f"evidence {PHOTO} missing",
                                             "evidence_id": PHOTO}, subject_id=PACKET),
+    "notice_issued": Event("notice_issued", {"notice_id": PACKET, "evidence_id": PHOTO, "kind": "validation",
+                                             "language": "en", "mailing_date": "2026-11-20",
+                                             "validation_end": "2026-12-30"}, subject_id=PACKET),
+    "notice_issued_overdue": Event("notice_issued", {"notice_id": PACKET, "evidence_id": PHOTO, "kind": "overdue",
+                                                     "language": "zh-CN", "mailing_date": "2026-12-07",
+                                                     "respond_by": "2026-12-21"}, subject_id=PACKET),
 }
 
 EXPECTED_EN = {
@@ -104,6 +110,10 @@ EXPECTED_EN = {
                     "and 2 items withheld.",
     "packet_failed": f'<a href="/console/packet/{PACKET}">Packet v3</a> could not be built: evidence … missing '
                      f'(<a href="/console/evidence/{PHOTO}">Photo</a>)',
+    "notice_issued": f'<a href="/console/evidence/{PHOTO}">Validation notice</a> in English issued by Zhou Supervisor, '
+                     "mailed Nov 20, 2026. The validation period ends Dec 30, 2026.",
+    "notice_issued_overdue": f'<a href="/console/evidence/{PHOTO}">Overdue notice</a> in Chinese (Simplified, China) '
+                             "issued by Zhou Supervisor, mailed Dec 7, 2026. Reply asked by Dec 21, 2026.",
 }
 
 EXPECTED_ZH = {
@@ -132,6 +142,10 @@ EXPECTED_ZH = {
     "packet_built": f'<a href="/console/packet/{PACKET}">材料包 v2</a>已生成：1 件证物、12 页、1 卷和2 项未收录。',
     "packet_failed": f'<a href="/console/packet/{PACKET}">材料包 v3</a>生成失败：evidence … missing '
                      f'（<a href="/console/evidence/{PHOTO}">照片</a>）',
+    "notice_issued": f'Zhou Supervisor 发出了英语<a href="/console/evidence/{PHOTO}">债务确认通知</a>，'
+                     "寄出日期 2026年11月20日。债务确认期于 2026年12月30日 届满。",
+    "notice_issued_overdue": f'Zhou Supervisor 发出了中文 (简体, 中国)<a href="/console/evidence/{PHOTO}">逾期欠款通知</a>，'
+                             "寄出日期 2026年12月7日。要求于 2026年12月21日 前答复。",
 }
 
 

@@ -1,6 +1,6 @@
 """Trust beyond the operator's key: RFC 3161 timestamps and witness cosignatures on checkpoints
 
-Revision ID: 0011_checkpoint_trust
+Revision ID: 0010_checkpoint_trust
 Revises: 0009_visit_cancellation
 Create Date: 2026-12-07
 
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 import core.db
 
-revision = '0011_checkpoint_trust'
+revision = '0010_checkpoint_trust'
 down_revision = '0009_visit_cancellation'
 branch_labels = None
 depends_on = None

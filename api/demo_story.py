@@ -45,8 +45,9 @@ from custody.verification import request_verification
 from evidence.services import add_note, ingest_evidence, redact_evidence, spool_upload
 from evidence.signatures import signed_payload
 from legal_docs.assembly import request_packet
-from visits.localtime import zone_at
-from visits.services import check_in, check_out, organisation_profile, schedule_visit
+from jurisdictions.localtime import zone_at
+from jurisdictions.organisation import organisation_profile
+from visits.services import check_in, check_out, schedule_visit
 
 STORY_REFERENCES = ("DEMO-0021", "DEMO-0022")
 PHONE = "Demo phone"

@@ -16,7 +16,7 @@ from core.paging import page_of
 from evidence import services as evidence
 from legal_docs import assembly as packets
 from visits import services as visits
-from visits.localtime import TimeZoneUnavailable, zone_at
+from jurisdictions.localtime import TimeZoneUnavailable, zone_at
 
 PAGE_SIZE = 25
 CASE_STATUSES = ("open", "promise", "legal", "closed", "written_off")

@@ -32,6 +32,7 @@ __all__ = [
     "FrequencyRule",
     "HoursRule",
     "LooseningError",
+    "NoticeRule",
     "Profile",
     "ProfileError",
     "RecordingConsentRule",
@@ -56,6 +57,7 @@ RULE_IDS = (
     "retention.records",
     "frequency.calls",
     "contact.opt_out",
+    "notice.validation",
 )
 
 # Directions of "tighter" for adjustable fields.
@@ -253,6 +255,19 @@ class OptOutRule:
 
 
 @dataclass(frozen=True)
+class NoticeRule:
+    """The first written notice: whether it must come before any other contact (``first``), and
+    how many days after its presumed receipt no visit is planned (``visit_after_days``; ``None``:
+    no such period). Receipt is presumed ``receipt_business_days`` weekdays after mailing."""
+
+    first: bool = field(metadata=_tight(_ON))
+    visit_after_days: int | None = field(metadata=_tight(_HIGHER))
+    receipt_business_days: int
+    source: str
+    id: str = "notice.validation"
+
+
+@dataclass(frozen=True)
 class Profile:
     """The rules of one jurisdiction; ``overridden`` lists rules an organisation tightened."""
 
@@ -270,6 +285,7 @@ class Profile:
     retention: RetentionRule
     call_frequency: CallFrequencyRule
     opt_out: OptOutRule
+    notice: NoticeRule
     overridden: frozenset[str] = frozenset()
 
     @property
@@ -297,6 +313,7 @@ _ATTR_BY_RULE = MappingProxyType(
         "retention.records": "retention",
         "frequency.calls": "call_frequency",
         "contact.opt_out": "opt_out",
+        "notice.validation": "notice",
     }
 )
 
@@ -381,6 +398,8 @@ CN = Profile(
     retention=RetentionRule(years=2, internet_lender_years=5, source=_CN_RETENTION),
     call_frequency=_org_calls(),
     opt_out=_record_opt_out("RULES.md: record an opt-out and stop the channel"),
+    notice=NoticeRule(first=True, visit_after_days=None, receipt_business_days=0,
+                      source="seed: 书面通知 after the first missed payment, before calls and visits"),
 )
 
 # The federal profile. Without a state the recording rule is all-party: a rule that cannot
@@ -430,6 +449,12 @@ US = Profile(
         source="12 CFR 1006.6(d)(4)(i), 1006.6(e) [P]: a clear and conspicuous way to opt out "
         "in every electronic communication; honour the opt-out",
     ),
+    notice=NoticeRule(
+        first=True, visit_after_days=30, receipt_business_days=5,
+        source="12 CFR 1006.34(a), (b)(5) [P]: validation notice; the validation period ends 30 days "
+        "after receipt, presumed 5 days (excluding public holidays, Saturdays and Sundays) after "
+        "mailing; the plan sends it first and plans no visit inside the period",
+    ),
 )
 
 IN = Profile(
@@ -465,6 +490,8 @@ IN = Profile(
     ),
     call_frequency=_org_calls(),
     opt_out=_record_opt_out("RULES.md: record and honour an opt-out"),
+    notice=NoticeRule(first=True, visit_after_days=None, receipt_business_days=0,
+                      source=f"{_IN_SRC}: notice before recovery action"),
 )
 
 

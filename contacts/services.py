@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from accounts.models import User
 from cases.models import Case
 from cases.services import READERS as CASE_READERS
 from cases.services import get_case, record_event, visible_cases
@@ -215,36 +216,45 @@ def _iso(moment: datetime) -> str:
 # --- reports --------------------------------------------------------------------------------------
 
 
-def contacts_report(session: Session, actor: Actor, start: date, end: date) -> dict[str, Any]:
-    """Contacts per collector and channel (with outcomes) and refusals per rule, over UTC days
-    `[start, end]`."""
+def contacts_report(session: Session, actor: Actor, start: date, end: date,
+                    collector_id: str | None = None) -> dict[str, Any]:
+    """Per collector and channel over UTC days `[start, end]`: contacts made, their outcomes, refused
+    attempts and the rules that refused them; and refusals per rule over all."""
     if actor.role not in REPORT_READERS:
         raise NotFound("no such report")
     if end < start:
-        raise ValidationFailed("the period ends before it starts", {"end": ["must not be before start"]})
+        raise ValidationFailed("the period ends before it starts", {"to": ["must not be before from"]})
     if (end - start).days >= MAX_REPORT_DAYS:
-        raise ValidationFailed("the period is too long", {"end": [f"at most {MAX_REPORT_DAYS} days"]})
+        raise ValidationFailed("the period is too long", {"to": [f"at most {MAX_REPORT_DAYS} days"]})
     lo = datetime.combine(start, datetime.min.time(), UTC)
     hi = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC)
-    rows = session.execute(
-        select(Contact.collector_id, Contact.channel, Contact.outcome, func.count())
-        .where(Contact.at >= lo, Contact.at < hi)
-        .group_by(Contact.collector_id, Contact.channel, Contact.outcome)).all()
+    made = (select(Contact.collector_id, Contact.channel, Contact.outcome, func.count())
+            .where(Contact.at >= lo, Contact.at < hi)
+            .group_by(Contact.collector_id, Contact.channel, Contact.outcome))
+    refused = select(ContactRefusal.collector_id, ContactRefusal.channel, ContactRefusal.rules).where(
+        ContactRefusal.at >= lo, ContactRefusal.at < hi)
+    if collector_id:
+        made = made.where(Contact.collector_id == collector_id)
+        refused = refused.where(ContactRefusal.collector_id == collector_id)
     per: dict[tuple[str, str], dict[str, Any]] = {}
-    for collector_id, channel, outcome, count in rows:
-        entry = per.setdefault((collector_id, channel), {"collector_id": collector_id, "channel": channel,
-                                                          "contacts": 0, "outcomes": {}})
+
+    def row(key: tuple[str, str]) -> dict[str, Any]:
+        return per.setdefault(key, {"collector_id": key[0], "channel": key[1], "contacts": 0, "outcomes": {},
+                                    "refused_attempts": 0, "refused_by_rule": {}})
+
+    for who, channel, outcome, count in session.execute(made):
+        entry = row((who, channel))
         entry["contacts"] += count
         entry["outcomes"][outcome] = count
-    refusals: Counter[str] = Counter()
-    refused_by: dict[tuple[str, str], int] = Counter()
-    for collector_id, channel, rules in session.execute(
-            select(ContactRefusal.collector_id, ContactRefusal.channel, ContactRefusal.rules)
-            .where(ContactRefusal.at >= lo, ContactRefusal.at < hi)):
-        refusals.update(rules)
-        refused_by[(collector_id, channel)] += 1
-    for key in refused_by:
-        per.setdefault(key, {"collector_id": key[0], "channel": key[1], "contacts": 0, "outcomes": {}})
-    rows_out = [dict(entry, refused=refused_by.get(key, 0)) for key, entry in sorted(per.items())]
-    return {"start": start, "end": end, "rows": rows_out,
-            "refusals_by_rule": [{"rule": rule, "count": n} for rule, n in sorted(refusals.items())]}
+    overall: Counter[str] = Counter()
+    for who, channel, rules in session.execute(refused):
+        entry = row((who, channel))
+        entry["refused_attempts"] += 1
+        for rule in rules:
+            entry["refused_by_rule"][rule] = entry["refused_by_rule"].get(rule, 0) + 1
+        overall.update(rules)
+    names = {user_id: username for user_id, username in session.execute(
+        select(User.id, User.username).where(User.id.in_({k[0] for k in per})))} if per else {}
+    rows = [dict(entry, username=names.get(key[0])) for key, entry in sorted(per.items())]
+    return {"start": start, "end": end, "rows": rows,
+            "refused_by_rule": dict(sorted(overall.items()))}

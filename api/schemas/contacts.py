@@ -1,13 +1,15 @@
 """Contacts (calls, SMS, e-mail, letters), the contact check, the case plan and the worklist, on the wire."""
 from __future__ import annotations
 
+import csv
+import io
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from api.schemas.common import Id, Timestamp
-from api.schemas.visits import Day, Moment
+from api.schemas.visits import Day, Moment, _cell
 from contacts.models import (CHANNELS, DIRECTIONS, LETTER_METHODS, OUTCOMES, PLAN_KINDS, PLAN_STATUSES,
                              RECORDING_CONSENT)
 from contacts.plan import MAX_ACTIONS, NOTE_MAX_CHARS
@@ -135,3 +137,42 @@ class WorkItemSchema(ma.Schema):
     overdue = fields.Boolean()
     lawful_now = fields.Boolean()
     violations = fields.List(fields.Nested(ContactViolationSchema))
+
+
+class ContactReportArgsSchema(ma.Schema):
+    start = Day(required=True, data_key="from", metadata={"description": "First UTC day, inclusive"})
+    end = Day(required=True, data_key="to", metadata={"description": "Last UTC day, inclusive"})
+    collector_id = Id()
+
+
+class ContactReportRowSchema(ma.Schema):
+    collector_id = fields.String()
+    username = fields.String(allow_none=True)
+    channel = fields.String(metadata={"enum": list(CHANNELS)})
+    contacts = fields.Integer()
+    outcomes = fields.Dict(keys=fields.String(), values=fields.Integer())
+    refused_attempts = fields.Integer(metadata={"description": "Attempts refused by the rules"})
+    refused_by_rule = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                                  metadata={"description": "Refused attempts naming each rule id"})
+
+
+class ContactReportSchema(ma.Schema):
+    start = fields.Date(data_key="from")
+    end = fields.Date(data_key="to")
+    rows = fields.List(fields.Nested(ContactReportRowSchema), metadata={"description": "Per collector and channel"})
+    refused_by_rule = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+def contact_report_csv(report: dict) -> str:
+    """One row per collector and channel; every outcome and rule has its own column, so the header is the
+    same whatever the period holds."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["from", "to", "collector_id", "username", "channel", "contacts", "refused_attempts",
+                     *(f"outcome.{o}" for o in ALL_OUTCOMES), *(f"refused.{rule}" for rule in RULE_IDS)])
+    for row in report["rows"]:
+        writer.writerow([report["start"].isoformat(), report["end"].isoformat(), row["collector_id"],
+                         _cell(row["username"] or ""), row["channel"], row["contacts"], row["refused_attempts"],
+                         *(row["outcomes"].get(o, 0) for o in ALL_OUTCOMES),
+                         *(row["refused_by_rule"].get(rule, 0) for rule in RULE_IDS)])
+    return out.getvalue()

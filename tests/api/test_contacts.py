@@ -3,7 +3,7 @@ the ledger, the timeline, visibility; the case plan and the worklist."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tests.api.visit_helpers import local, make_world
@@ -161,3 +161,26 @@ def test_a_notice_issued_on_the_timeline_completes_the_notice_step(client, facto
     plan = client.get(f"/api/v1/cases/{world.case['id']}/plan", headers=world.collector.headers).get_json()
     assert plan["actions"][0]["status"] == "done"
     assert plan["actions"][1]["blocked"] is None
+
+
+def test_reports_count_contacts_per_collector_and_channel_and_refusals_by_rule(client, factory):
+    world = make_world(factory)
+    assert _post(client, world, _call(local(-1, 10))).status_code == 201
+    assert _post(client, world, _call(local(-1, 11), outcome="spoke_debtor")).status_code == 201
+    assert _post(client, world, {"channel": "letter", "at": local(-1, 12).isoformat(), "outcome": "returned",
+                                 "letter_method": "post"}).status_code == 201
+    assert _post(client, world, _call(local(-1, 22, 30))).status_code == 422
+    # contacts count on the UTC day they were made, refusals on the day they were attempted (today)
+    day = datetime.now(UTC).date().isoformat()
+    start = (local(-1, 12).date() - timedelta(days=1)).isoformat()
+    url = f"/api/v1/reports/contacts?from={start}&to={day}&collector_id={world.collector.id}"
+    report = client.get(url, headers=world.supervisor.headers).get_json()
+    rows = {r["channel"]: r for r in report["rows"]}
+    assert rows["call"]["contacts"] == 2 and rows["call"]["outcomes"] == {"no_answer": 1, "spoke_debtor": 1}
+    assert rows["call"]["refused_attempts"] == 1 and rows["call"]["refused_by_rule"] == {"hours.local": 1}
+    assert rows["letter"]["outcomes"] == {"returned": 1}
+    assert report["refused_by_rule"] == {"hours.local": 1}
+    csv_text = client.get(url, headers={**world.supervisor.headers, "Accept": "text/csv"}).get_data(as_text=True)
+    header, *lines = csv_text.strip().split("\r\n")
+    assert "refused.frequency.calls" in header and "outcome.returned" in header and len(lines) == 2
+    assert client.get(url, headers=world.collector.headers).status_code == 403

@@ -42,13 +42,13 @@ FUTURE_SLACK = timedelta(minutes=5)
 MAX_REPORT_DAYS = 366
 
 # Which optional fields each channel takes (others are refused, not silently dropped).
-_CHANNEL_FIELDS = {
+CHANNEL_FIELDS: dict[str, set[str]] = {
     "call": {"duration_s", "number", "recording_consent", "text"},
     "sms": {"template", "text", "number", "opt_out"},
     "email": {"template", "text", "opt_out"},
     "letter": {"template", "text", "letter_method", "tracking"},
 }
-_OPTIONAL = {"duration_s", "number", "recording_consent", "text", "template", "opt_out", "letter_method", "tracking"}
+OPTIONAL_FIELDS = {"duration_s", "number", "recording_consent", "text", "template", "opt_out", "letter_method", "tracking"}
 
 
 # --- visibility -------------------------------------------------------------------------------
@@ -124,8 +124,8 @@ def _validate(data: dict[str, Any], now: datetime) -> None:
     errors: dict[str, list[str]] = {}
     if data["outcome"] not in OUTCOMES[channel]:
         errors["outcome"] = [f"a {channel} takes one of: {', '.join(OUTCOMES[channel])}"]
-    for name in sorted(_OPTIONAL & set(data)):
-        if name not in _CHANNEL_FIELDS[channel] and data[name] is not None:
+    for name in sorted(OPTIONAL_FIELDS & set(data)):
+        if name not in CHANNEL_FIELDS[channel] and data[name] is not None:
             errors[name] = [f"not a field of a {channel}"]
     if channel in ("sms", "email") and data["direction"] == "outbound" and not data.get("text"):
         errors["text"] = [f"an outbound {channel} is logged with its text as sent"]

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.schemas.common import Id, Timestamp
+from api.schemas.common import Id, Timestamp, given
 from api.schemas.visits import Day, Moment, _cell
 from contacts.models import (CHANNELS, DIRECTIONS, LETTER_METHODS, OUTCOMES, PLAN_KINDS, PLAN_STATUSES,
                              RECORDING_CONSENT)
 from contacts.plan import MAX_ACTIONS, NOTE_MAX_CHARS
-from contacts.services import TEXT_MAX_CHARS
+from contacts.services import CHANNEL_FIELDS, OPTIONAL_FIELDS, TEXT_MAX_CHARS
 from jurisdictions.profiles import RULE_IDS
 
 ALL_OUTCOMES = tuple(dict.fromkeys(o for channel in CHANNELS for o in OUTCOMES[channel]))
@@ -43,6 +43,23 @@ class ContactCreateSchema(ma.Schema):
     letter_method = fields.String(validate=validate.OneOf(LETTER_METHODS),
                                   metadata={"description": "Letters: sent by post or by hand (required outbound)"})
     tracking = fields.String(validate=validate.Length(1, 64), metadata={"description": "Letters: postal tracking"})
+
+    # What each channel takes, said with `not` alone (see common.both_or_neither): an outcome of another
+    # channel, a field of another channel, an outbound SMS or e-mail without its text, an opt-out that is
+    # not the debtor's own inbound message, an outbound letter without how it was sent.
+    OPENAPI_RULES = {"not": {"anyOf": [
+        *({**given("channel", {"enum": [channel]}), "not": given("outcome", {"enum": list(OUTCOMES[channel])})}
+          for channel in CHANNELS),
+        *({**given("channel", {"enum": [channel]}),
+           "anyOf": [{"required": [name]} for name in sorted(OPTIONAL_FIELDS - CHANNEL_FIELDS[channel])]}
+          for channel in CHANNELS),
+        {"required": ["channel"], "properties": {"channel": {"enum": ["sms", "email"]},
+                                                 "direction": {"enum": ["outbound"]}},
+         "not": {"required": ["text"]}},
+        {"required": ["opt_out"], "properties": {"opt_out": {"enum": [True]}, "direction": {"enum": ["outbound"]}}},
+        {"required": ["channel"], "properties": {"channel": {"enum": ["letter"]}, "direction": {"enum": ["outbound"]}},
+         "not": {"required": ["letter_method"]}},
+    ]}}
 
 
 class ContactSchema(ma.Schema):

@@ -131,6 +131,8 @@ NOT_SAYABLE_IN_JSON_SCHEMA = {
     "POST /api/v1/visits/{visit_id}/reschedule": {"window_end": "after window_start (two fields), in the future (the clock)"},
     "POST /api/v1/cases/{case_id}/packets": {"evidence_ids": "sealed items of this case (state)"},
     "GET /api/v1/reports/visits": {"to": "not before from (two fields)"},
+    "GET /api/v1/reports/contacts": {"to": "not before from (two fields)"},
+    "POST /api/v1/cases/{case_id}/contacts": {"at": "not after now (the clock)"},
     "GET /api/v1/ledger/proofs/inclusion": {"index": "below tree_size (two parameters)",
                                             "tree_size": "at most the current tree size (state)"},
     "GET /api/v1/ledger/proofs/consistency": {"first": "at most second (two parameters)",

@@ -138,7 +138,7 @@ def valid_bodies(world: HardWorld) -> dict[tuple[str, str], tuple[str, dict]]:
         ("POST", "/api/v1/cases/{case_id}/packets"): ("legal", {"language": "en", "bates_prefix": "HARD"}),
         ("POST", "/api/v1/cases/{case_id}/contacts"): ("collector", {
             "channel": "letter", "at": now_text(), "outcome": "sent", "letter_method": "post", "template": "t1"}),
-        ("POST", "/api/v1/cases/{case_id}/contacts/check"): ("collector", {"channel": "letter"}),
+        ("POST", "/api/v1/cases/{case_id}/contacts/check"): ("collector", {"channel": "letter", "at": now_text()}),
         ("PATCH", "/api/v1/cases/{case_id}/plan"): ("supervisor", {
             "actions": [{"kind": "call", "due_on": utcnow().date().isoformat()}]}),
     }

@@ -184,3 +184,17 @@ def test_reports_count_contacts_per_collector_and_channel_and_refusals_by_rule(c
     header, *lines = csv_text.strip().split("\r\n")
     assert "refused.frequency.calls" in header and "outcome.returned" in header and len(lines) == 2
     assert client.get(url, headers=world.collector.headers).status_code == 403
+
+
+def test_the_storage_sweep_keeps_a_contacts_sealed_text(client, factory, app, settings):
+    from tests.api.test_evidence import sweep
+
+    world = make_world(factory)
+    text = "Your payment is overdue. 退订回复TD"
+    contact = _post(client, world, {"channel": "sms", "at": local(-1, 11).isoformat(), "outcome": "sent",
+                                    "template": "t", "text": text}).get_json()
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    assert contact["text_sha256"] == digest and app.extensions["fieldproof"].blobs.exists(digest)
+    report = sweep(settings, "--remove")
+    assert digest not in report.output, report.output
+    assert app.extensions["fieldproof"].blobs.exists(digest)

@@ -10,6 +10,7 @@ a step) are kept as the case's own plan; until then the generated plan stands.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -150,13 +151,19 @@ def get_plan(session: Session, actor: Actor, settings: Settings, case_id: str, *
 
 
 def edit_plan(session: Session, actor: Actor, settings: Settings, case_id: str, data: dict[str, Any],
-              *, now: datetime | None = None) -> dict[str, Any]:
+              *, now: datetime | None = None,
+              precondition: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Replace the case's plan with the supervisor's: steps in order, each with its due date,
-    optionally skipped or marked done, with a note. Recorded on the case timeline."""
+    optionally skipped or marked done, with a note. Recorded on the case timeline.
+    `precondition` sees the plan as it stands (under the case's lock) and may refuse the edit
+    (a stale `If-Match`)."""
     if actor.role not in EDITORS:
         raise NotFound("no such case")
     now = now or utcnow()
     case = get_case(session, actor, case_id, lock=True)
+    if precondition is not None:
+        today = now.astimezone(UTC).date()
+        precondition(_view(case, _plan_of(session, case, case_profile(settings, case), today), today))
     actions = data["actions"]
     errors: dict[str, list[str]] = {}
     if not 1 <= len(actions) <= MAX_ACTIONS:

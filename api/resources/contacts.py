@@ -47,19 +47,24 @@ class CaseContactCheck(MethodView):
 class CasePlan(MethodView):
     @reads_only
     @requires(*contacts.READERS)
+    @blp.etag
     @blp.response(200, PlanSchema)
     def get(self, case_id):
         """The case's next actions with due dates: the supervisor's plan, or the one generated from the
-        case and its jurisdiction (the notice first where the law asks; no visit in the notice period)."""
+        case and its jurisdiction (the notice first where the law asks; no visit in the notice period).
+        With its `ETag`; 304 for a matching `If-None-Match`."""
         return plan.get_plan(db_session(), current_actor(), settings(), case_id)
 
     @requires(*plan.EDITORS)
+    @blp.etag
     @blp.arguments(PlanEditSchema)
     @blp.response(200, PlanSchema)
     def patch(self, data, case_id):
         """Replace the case's plan (supervisors, admins): steps in order with due dates, skipped or done,
-        with notes. Done steps are still read from the timeline."""
-        return plan.edit_plan(db_session(), current_actor(), settings(), case_id, data)
+        with notes. Done steps are still read from the timeline. Send the `ETag` of your last read as
+        `If-Match`: 412 when the plan changed since (nothing is written)."""
+        return plan.edit_plan(db_session(), current_actor(), settings(), case_id, data,
+                              precondition=lambda current: blp.check_etag(current, PlanSchema))
 
 
 @blp.route("/worklist")

@@ -198,3 +198,18 @@ def test_the_storage_sweep_keeps_a_contacts_sealed_text(client, factory, app, se
     report = sweep(settings, "--remove")
     assert digest not in report.output, report.output
     assert app.extensions["fieldproof"].blobs.exists(digest)
+
+
+def test_a_plan_edit_with_a_stale_etag_is_refused(client, factory):
+    world = make_world(factory)
+    url = f"/api/v1/cases/{world.case['id']}/plan"
+    read = client.get(url, headers=world.supervisor.headers)
+    etag = read.headers["ETag"]
+    day = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
+    first = client.patch(url, json={"actions": [{"kind": "call", "due_on": day}]},
+                         headers={**world.supervisor.headers, "If-Match": etag})
+    assert first.status_code == 200 and first.headers["ETag"] != etag
+    stale = client.patch(url, json={"actions": [{"kind": "visit", "due_on": day}]},
+                         headers={**world.supervisor.headers, "If-Match": etag})
+    assert stale.status_code == 412
+    assert [a["kind"] for a in client.get(url, headers=world.supervisor.headers).get_json()["actions"]] == ["call"]

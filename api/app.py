@@ -220,7 +220,7 @@ def _roll_back(session) -> None:
 def _check_rule_overrides(settings: Settings) -> None:
     """An organisation override that would loosen the law stops start-up, not a later request."""
     if settings.rule_overrides:
-        from visits.services import organisation_profile
+        from jurisdictions.organisation import organisation_profile
 
         for jurisdiction in ("CN", "IN", "US-NY", "US-CA"):
             organisation_profile(jurisdiction, settings.rule_overrides)

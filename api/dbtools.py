@@ -18,6 +18,7 @@ MODEL_MODULES = (
     "cases.promises",
     "core.idempotency",
     "visits.models",
+    "contacts.models",
     "custody.models",
     "evidence.models",
     "legal_docs.models",

@@ -14,7 +14,7 @@ from core.runtime import Runtime
 from cases.services import create_case
 from core.actor import Actor
 from core.clock import utcnow
-from visits.localtime import zone_at
+from jurisdictions.localtime import zone_at
 from visits.services import schedule_visit
 
 ROLES = ("admin", "supervisor", "collector", "legal", "auditor")

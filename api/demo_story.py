@@ -42,14 +42,16 @@ from core.actor import Actor
 from core.clock import utcnow
 from core.jobs import run_job
 from core.runtime import Runtime
+from contacts.services import record_contact
 from custody.checkpoints import issue_checkpoint
 from custody.verification import request_verification
 from evidence.services import add_note, ingest_evidence, redact_evidence, spool_upload
 from evidence.signatures import signed_payload
 from legal_docs.assembly import request_packet
+from jurisdictions.localtime import zone_at
+from jurisdictions.organisation import organisation_profile
 from legal_docs.notices import issue_notice
-from visits.localtime import zone_at
-from visits.services import check_in, check_out, organisation_profile, schedule_visit
+from visits.services import check_in, check_out, schedule_visit
 
 STORY_REFERENCES = ("DEMO-0021", "DEMO-0022")
 PHONE = "Demo phone"
@@ -73,12 +75,16 @@ WORDS = {
         "promise_note": "Checked in from the street corner: the building's gate was locked. The debtor came "
                         "down, said the earlier promise was missed after a job loss, and promised again.",
         "promise_summary": "Missed the last promise; promised a smaller amount.",
+        "call_summary": "Debtor answered; agreed to pay 2,000 within the week.",
+        "reminder": "Your instalment is overdue. Please pay or call us back. Reply STOP to opt out.",
     },
     "zh": {
         "paid_note": "债务人在家，以现金支付了承诺的分期款并收到收据。一位邻居在门口在场。",
         "paid_summary": "在门口支付了分期款；承诺已履行。",
         "promise_note": "大楼门禁锁着，在街角签到。债务人下楼说明因失业未能履行上次承诺，并再次承诺还款。",
         "promise_summary": "上次承诺未履行；承诺偿还较少金额。",
+        "call_summary": "债务人接听电话，同意一周内还款 2000 元。",
+        "reminder": "您的分期款已逾期，请尽快还款或回电。退订回复TD",
     },
 }
 # Four hundred and fifty metres north of the door: outside any sensible geofence.
@@ -209,6 +215,25 @@ def _due_end(due, zone) -> datetime:
     return datetime.combine(due + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
 
 
+def _contacts(session, wiring: Runtime, lawful: _Lawful, paying, promising, words) -> None:
+    """The calls, letter and SMS behind the promises: at the visit window's local hour on earlier days, so
+    lawful wherever the window is (the hours of calls are those of visits in every profile)."""
+    (paid_case, first), (promised_case, second) = paying, promising
+    for case, collector, body in (
+        (promised_case, second, {"channel": "letter", "at": lawful.window_start - timedelta(days=20),
+                                 "outcome": "delivered", "letter_method": "post", "template": "overdue_notice",
+                                 "tracking": "EMS1029384756CN"}),
+        (paid_case, first, {"channel": "call", "at": lawful.window_start - timedelta(days=5),
+                            "outcome": "no_answer", "duration_s": 35}),
+        (paid_case, first, {"channel": "call", "at": lawful.window_start - timedelta(days=4),
+                            "outcome": "spoke_debtor", "duration_s": 260, "recording_consent": "granted",
+                            "text": words["call_summary"]}),
+        (promised_case, second, {"channel": "sms", "at": lawful.window_start - timedelta(days=2),
+                                 "outcome": "delivered", "template": "reminder_1", "text": words["reminder"]}),
+    ):
+        record_contact(session, collector, wiring, case.id, {"direction": "outbound", **body})
+
+
 def story_loaded(session) -> bool:
     return session.scalar(select(Case.id).where(Case.reference == STORY_REFERENCES[0])) is not None
 
@@ -262,6 +287,8 @@ def load_story(wiring: Runtime, places) -> list[str]:
                      template="validation" if jurisdiction.startswith("US") else "overdue",
                      language="zh-CN" if jurisdiction == "CN" else "en", mailed_at=mailed,
                      itemization={"date": (mailed - timedelta(days=30)).date(), "amount": paying.amount_overdue})
+        _contacts(session, wiring, lawful, (paying, first), (promising, second),
+                  WORDS["zh" if jurisdiction == "CN" else "en"])
 
         photos = []
         for case, collector, other, away in ((paying, first, second, 0.0), (promising, second, first, AWAY_DEGREES)):

@@ -16,6 +16,8 @@ EVENT_TYPES = frozenset({
     "packet_built", "key_rotated",
     # a scheduled visit called off or moved (subject: the visit; sha256: of the reason given)
     "visit_cancelled", "visit_rescheduled",
+    # a call, message or letter logged (subject: the contact; sha256: of its text as sent, if any)
+    "contact_recorded",
 })
 
 HEAD_ID = 1

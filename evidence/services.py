@@ -55,7 +55,7 @@ from evidence.storage.base import (
     StoredBlob,
 )
 from visits.models import Visit
-from visits.profiles import ProfileError, profile_for
+from jurisdictions.profiles import ProfileError, profile_for
 from visits.services import get_visit
 
 log = logging.getLogger("fieldproof.evidence")
@@ -264,6 +264,13 @@ def _store(blobs: BlobStore, spooled: SpooledFile) -> StoredBlob:
     if not stored.created:
         verify_stored(blobs, spooled.sha256_hex, spooled.size)
     return stored
+
+
+def store_record(runtime: Runtime, data: bytes) -> StoredBlob:
+    """Store a record's bytes (a contact's text as sent) content-addressed, as evidence blobs are,
+    re-hashed when already there; the caller seals it by naming the hash in a custody event."""
+    with spool_upload(runtime, [data]) as spooled:
+        return _store(runtime.blobs, spooled)
 
 
 def verify_stored(blobs: BlobStore, sha256_hex: str, size: int) -> None:

@@ -32,6 +32,7 @@ from accounts.models import Device, User
 from cases.models import Address, Case
 from cases.promises import RepaymentPromise
 from cases.services import get_case, record_event
+from contacts.services import case_contacts
 from core.actor import Actor
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, IntegrityFailure, NotFound, ValidationFailed
@@ -522,9 +523,72 @@ def _exhibit(number: int, choice: Choice, path: Path, custody: tuple[CustodyLine
     )
 
 
+# Contacts in the chronology: channel and outcome in the packet's language (contacts.models codes).
+_CONTACT_WORDS = {
+    "en": {
+        "outbound": {"call": "Call to the debtor", "sms": "SMS sent", "email": "E-mail sent", "letter": "Letter sent"},
+        "inbound": {"call": "Call from the debtor", "sms": "SMS from the debtor", "email": "E-mail from the debtor",
+                    "letter": "Letter from the debtor"},
+        "outcomes": {"no_answer": "no answer", "voicemail": "voicemail left", "wrong_party": "wrong party",
+                     "spoke_debtor": "spoke to the debtor", "spoke_third_party": "spoke to a third party",
+                     "refused": "debtor refused to talk", "sent": "sent", "delivered": "delivered",
+                     "failed": "delivery failed", "returned": "returned to sender"},
+        "method": {"post": "by post", "hand": "by hand"},
+        "duration": "{seconds} s", "template": "template {template}", "tracking": "tracking {tracking}",
+        "opt_out": "the debtor opted out of this channel", "sealed": "text sealed, SHA-256 {digest}",
+        "said": "{what}: {outcome}", "and": "; ",
+    },
+    "zh-CN": {
+        "outbound": {"call": "致电债务人", "sms": "发送短信", "email": "发送电子邮件", "letter": "寄送信函"},
+        "inbound": {"call": "债务人来电", "sms": "债务人来短信", "email": "债务人来邮件", "letter": "债务人来信"},
+        "outcomes": {"no_answer": "无人接听", "voicemail": "语音留言", "wrong_party": "非本人接听",
+                     "spoke_debtor": "与债务人通话", "spoke_third_party": "与第三方通话", "refused": "债务人拒绝沟通",
+                     "sent": "已发送", "delivered": "已送达", "failed": "发送失败", "returned": "已退回"},
+        "method": {"post": "邮寄", "hand": "当面送达"},
+        "duration": "{seconds} 秒", "template": "模板 {template}", "tracking": "运单号 {tracking}",
+        "opt_out": "债务人已退订此渠道", "sealed": "文本已封存，SHA-256 {digest}",
+        "said": "{what}：{outcome}", "and": "；",
+    },
+}
+
+
+def _contact_entries(session: Session, case: Case, look: _Lookups, language: str,
+                     entry: Callable[..., ChronologyEntry]) -> list[ChronologyEntry]:
+    """Calls, messages and letters, at the debtor's local time the contact was judged in."""
+    words = _CONTACT_WORDS[language]
+    found = []
+    contacts = case_contacts(session, case.id)
+    missing = {c.collector_id for c in contacts} - set(look.users)
+    if missing:
+        look.users.update({u.id: u for u in session.scalars(select(User).where(User.id.in_(missing)))})
+    for contact in contacts:
+        try:
+            zone = ZoneInfo(contact.time_zone) if contact.time_zone else ZoneInfo("UTC")
+        except (KeyError, ValueError):
+            zone = ZoneInfo("UTC")
+        parts = [words["said"].format(what=words[contact.direction][contact.channel],
+                                      outcome=words["outcomes"].get(contact.outcome, contact.outcome))]
+        if contact.letter_method:
+            parts.append(words["method"][contact.letter_method])
+        if contact.duration_s:
+            parts.append(words["duration"].format(seconds=contact.duration_s))
+        if contact.template:
+            parts.append(words["template"].format(template=contact.template))
+        if contact.tracking:
+            parts.append(words["tracking"].format(tracking=contact.tracking))
+        if contact.opt_out:
+            parts.append(words["opt_out"])
+        if contact.text_sha256:
+            parts.append(words["sealed"].format(digest=contact.text_sha256))
+        found.append(entry(contact.at, zone, contact.channel, words["and"].join(parts),
+                           _person(look.users.get(contact.collector_id))))
+    return found
+
+
 def _chronology(session: Session, case: Case, look: _Lookups, choices: list[Choice], notes: list[EvidenceItem],
                 language: str) -> tuple[ChronologyEntry, ...]:
-    """Visits (check-in with its geofence result, check-out with its outcome), notes and promises."""
+    """Visits (check-in with its geofence result, check-out with its outcome), notes, promises and contacts
+    (calls, messages, letters)."""
     words = _WORDS[language]
     entries: list[ChronologyEntry] = []
     by_visit: dict[str, list[int]] = {}
@@ -572,6 +636,7 @@ def _chronology(session: Session, case: Case, look: _Lookups, choices: list[Choi
                                           due=promise.due_date.isoformat(),
                                           status=words["promise_status"].get(promise.status, promise.status))
         entries.append(entry(promise.made_at, _zone(look.visits.get(promise.visit_id)), "promise", summary))
+    entries.extend(_contact_entries(session, case, look, language, entry))
     entries.sort(key=lambda e: (e.at, e.kind))
     return tuple(entries)
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from geopy.distance import geodesic
 
-from visits.localtime import utc
+from jurisdictions.localtime import utc
 
 __all__ = [
     "ACCURACY_CAP_M",

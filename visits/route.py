@@ -43,7 +43,7 @@ import numpy as np
 from geographiclib.geodesic import Geodesic
 
 from visits.geofence import Point, distance_m, validate_coordinates
-from visits.localtime import require_aware, utc
+from jurisdictions.localtime import require_aware, utc
 
 __all__ = [
     "METRICS",

@@ -1,6 +1,6 @@
 """Visit services: lawful scheduling, geofenced check-in, check-out, routes and reports.
 
-The rules themselves are pure (`visits.rules`, `visits.geofence`, `visits.route`); this module
+The rules themselves are pure (`jurisdictions.rules`, `visits.geofence`, `visits.route`); this module
 gathers what they need from the database, applies the organisation's settings, and records
 the outcome — on the visit, in the case timeline, and (for refusals) in `schedule_refusals`.
 """
@@ -24,16 +24,16 @@ from cases.services import READERS as CASE_READERS
 from cases.services import get_case, record_event
 from core.actor import Actor
 from core.clock import utcnow
-from core.errors import ConfigurationError, Conflict, NotFound, RuleViolation, ValidationFailed
+from core.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from core.paging import Listing
 from core.settings import Settings
 from custody.append import record_custody_event
 from visits.geofence import distance_m, is_impossible_travel, within_geofence
-from visits.localtime import TimeZoneUnavailable, utc, zone_at
+from jurisdictions.localtime import TimeZoneUnavailable, utc, zone_at
+from jurisdictions.organisation import organisation_profile
 from visits.models import OUTCOMES, ScheduleRefusal, Visit
-from visits.profiles import HoursRule, Profile, ProfileError, UnknownJurisdiction, profile_for, tighten
 from visits.route import Stop, plan_route
-from visits.rules import ScheduleRequest, Violation, evaluate_schedule, moment_is_lawful
+from jurisdictions.rules import ScheduleRequest, Violation, evaluate_schedule, moment_is_lawful
 
 SCHEDULERS = ("admin", "supervisor")
 READERS = CASE_READERS
@@ -56,27 +56,6 @@ TIME_ORDER = "time.order"
 
 
 # --- profiles -----------------------------------------------------------------------------
-
-
-def organisation_profile(jurisdiction: str, overrides: dict[str, dict[str, Any]]) -> Profile:
-    """The case's profile tightened by the organisation's settings (never loosened)."""
-    try:
-        profile = profile_for(jurisdiction)
-    except UnknownJurisdiction as error:
-        raise ValidationFailed(str(error), {"jurisdiction": [str(error)]}) from None
-    if not overrides:
-        return profile
-    try:
-        return tighten(profile, {rule: _parsed_values(rule, values) for rule, values in overrides.items()})
-    except (ProfileError, ValueError) as error:
-        raise ConfigurationError(f"FIELDPROOF_RULE_OVERRIDES refused: {error}") from None
-
-
-def _parsed_values(rule_id: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Settings arrive as JSON: lawful hours as "HH:MM" strings."""
-    if rule_id != HoursRule.id:
-        return dict(values)
-    return {name: time.fromisoformat(value) if isinstance(value, str) else value for name, value in values.items()}
 
 
 def _zone_name(address: Address) -> str | None:
@@ -612,6 +591,6 @@ def _report_row() -> dict[str, Any]:
 __all__ = [
     "FIELD_ROLES", "READERS", "REASON_MAX_CHARS", "REPORT_READERS", "SCHEDULERS", "RoutePlan", "VisitCancelled",
     "VisitUnderway", "cancel_visit", "check_in", "check_out", "collector_route", "get_visit", "list_visits",
-    "organisation_profile", "promises_report", "reschedule_visit", "schedule_visit", "visible_visits",
+    "promises_report", "reschedule_visit", "schedule_visit", "visible_visits",
     "visits_report",
 ]

@@ -32,7 +32,14 @@ def packet_blobs(session: Session, digests: Collection[str]) -> set[str]:
     return found
 
 
-BLOB_REFERENCES = (packet_blobs,)
+def contact_blobs(session: Session, digests: Collection[str]) -> set[str]:
+    """Of `digests`, those a contact keeps: the sealed text as sent of a call, message or letter."""
+    from contacts.models import Contact
+
+    return set(session.scalars(select(Contact.text_sha256).where(Contact.text_sha256.in_(set(digests)))))
+
+
+BLOB_REFERENCES = (packet_blobs, contact_blobs)
 """Every record outside evidence rows that keeps blobs in the store (see the module docstring)."""
 
 

@@ -10,13 +10,15 @@ from accounts import services as accounts
 from api.console import timeline as told
 from api.console.auth import console_actor, signed_in
 from api.console.blueprint import bp
-from api.context import db_session
+from api.context import db_session, settings
 from cases import services as cases
+from contacts import plan as case_plan
+from contacts import services as contacts
 from core.paging import page_of
 from evidence import services as evidence
 from legal_docs import assembly as packets
 from visits import services as visits
-from visits.localtime import TimeZoneUnavailable, zone_at
+from jurisdictions.localtime import TimeZoneUnavailable, zone_at
 
 PAGE_SIZE = 25
 CASE_STATUSES = ("open", "promise", "legal", "closed", "written_off")
@@ -55,8 +57,11 @@ def case_page(case_id):
         evidence={item.id: item.kind for item in gallery},
         zone=case_zone(case, case_visits_),
         link=_linker(case, {v.id for v in case_visits_}, {item.id for item in gallery}))
+    contact_log = list(session_.scalars(contacts.list_contacts(session_, console_actor(), case_id).limit(200)))
+    plan = case_plan.get_plan(session_, console_actor(), settings(), case_id)
     return render_template("console/case.html", case=case, timeline=told.tell_all(events, facts, language),
-                           visits=case_visits_, gallery=gallery, packets=packets_, clock=told.Clock(language))
+                           visits=case_visits_, gallery=gallery, packets=packets_, clock=told.Clock(language),
+                           contacts=contact_log, plan=plan)
 
 
 def _address_kind(case, address_id):

@@ -285,6 +285,8 @@ class _Scene:
         return self.link("visit", _visit_id(self.event), self.lang._(label))
 
     def zone(self) -> str | None:
+        if self.event.type in _CONTACT_EVENTS and isinstance(self.details.get("time_zone"), str):
+            return self.details["time_zone"]  # the debtor's zone the contact was judged in
         visit = self.facts.visits.get(_visit_id(self.event) or self.event.subject_id or "")
         return (visit.time_zone if visit else None) or self.facts.zone
 
@@ -532,16 +534,66 @@ def _notice_issued(s: _Scene) -> Markup:
     return sentence
 
 
+CALL_OUTCOMES = {
+    "no_answer": N_("no answer"), "voicemail": N_("voicemail left"), "wrong_party": N_("a wrong party answered"),
+    "spoke_debtor": N_("spoke to the debtor"), "spoke_third_party": N_("spoke to a third party"),
+    "refused": N_("the debtor refused to talk"),
+}
+MESSAGE_OUTCOMES = {"sent": N_("sent"), "delivered": N_("delivered"), "failed": N_("delivery failed"),
+                    "returned": N_("returned to sender")}
+_CONTACT_EVENTS = ("contact_recorded",)
+
+
+def _contact_recorded(s: _Scene) -> Markup:
+    d = s.details
+    channel, inbound, outcome = d.get("channel"), d.get("direction") == "inbound", d.get("outcome")
+    if channel == "call":
+        said = s.lang._(CALL_OUTCOMES[outcome]) if outcome in CALL_OUTCOMES else _humane(str(outcome))
+        if inbound:
+            sentence = s.lang._("Call from the debtor, taken by %(actor)s: %(outcome)s.", actor=s.actor(), outcome=said)
+        else:
+            sentence = s.lang._("Call to the debtor by %(actor)s: %(outcome)s.", actor=s.actor(), outcome=said)
+        duration = d.get("duration_s")
+        if isinstance(duration, int) and not isinstance(duration, bool) and duration > 0:
+            sentence = _then(sentence, s.lang.ngettext("%(num)s second.", "%(num)s seconds.", duration))
+    else:
+        said = s.lang._(MESSAGE_OUTCOMES[outcome]) if outcome in MESSAGE_OUTCOMES else _humane(str(outcome))
+        if channel == "letter":
+            how = s.lang._("by hand") if d.get("letter_method") == "hand" else s.lang._("by post")
+            sentence = s.lang._("Letter sent %(how)s by %(actor)s: %(outcome)s.", how=how, actor=s.actor(),
+                                outcome=said)
+        else:
+            what = s.lang._("SMS") if channel == "sms" else s.lang._("E-mail")
+            if inbound:
+                sentence = s.lang._("%(what)s from the debtor, recorded by %(actor)s.", what=what, actor=s.actor())
+            else:
+                sentence = s.lang._("%(what)s sent by %(actor)s: %(outcome)s.", what=what, actor=s.actor(),
+                                    outcome=said)
+        if isinstance(d.get("template"), str):
+            sentence = _then(sentence, s.lang._("Template: %(template)s.", template=d["template"]))
+        if isinstance(d.get("tracking"), str):
+            sentence = _then(sentence, s.lang._("Tracking: %(tracking)s.", tracking=d["tracking"]))
+        if d.get("opt_out"):
+            sentence = _then(sentence, s.lang._("The debtor opted out of this channel."))
+    if isinstance(d.get("text_sha256"), str):
+        sentence = _then(sentence, s.lang._("Text sealed, SHA-256 %(digest)s…", digest=d["text_sha256"][:16]))
+    return sentence
+
+
+def _plan_edited(s: _Scene) -> Markup:
+    return s.lang._("Case plan edited by %(actor)s.", actor=s.actor())
+
+
 TELLERS: dict[str, Callable[[_Scene], Markup]] = {
+    "contact_recorded": _contact_recorded,
+    "plan_edited": _plan_edited,
     "case_opened": _case_opened,
     "case_updated": _case_updated,
     "visit_scheduled": _visit_scheduled,
     "visit_checked_in": _visit_checked_in,
     "visit_checked_out": _visit_checked_out,
     "visit_cancelled": _visit_cancelled,
-    "visit.cancelled": _visit_cancelled,
     "visit_rescheduled": _visit_rescheduled,
-    "visit.rescheduled": _visit_rescheduled,
     "promise_made": _promise_made,
     "promise_kept": _promise_kept,
     "promise_broken": _promise_broken,

@@ -23,6 +23,11 @@ WORDS = [
     N_("case_opened"), N_("case_updated"), N_("visit_scheduled"), N_("visit_checked_in"), N_("visit_checked_out"),
     N_("promise_made"), N_("promise_broken"), N_("promise_kept"), N_("evidence_sealed"), N_("packet_requested"),
     N_("packet_failed"), N_("evidence_legal_hold_set"), N_("evidence_legal_hold_released"),
+    # contacts and the case plan
+    N_("call"), N_("sms"), N_("email"), N_("letter"), N_("outbound"), N_("inbound"), N_("no_answer"),
+    N_("voicemail"), N_("wrong_party"), N_("spoke_debtor"), N_("spoke_third_party"), N_("sent"), N_("delivered"),
+    N_("returned"), N_("post"), N_("hand"), N_("notice"), N_("visit"), N_("legal_referral"), N_("done"),
+    N_("skipped"), N_("contact_recorded"), N_("plan_edited"),
     # jobs
     N_("queued"), N_("building"), N_("ready"), N_("failed"), N_("running"), N_("passed"), N_("error"),
     N_("all"), N_("case"), N_("evidence"),

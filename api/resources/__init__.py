@@ -14,6 +14,7 @@ RESOURCE_MODULES = (
     "api.resources.devices",
     "api.resources.cases",
     "api.resources.visits",
+    "api.resources.contacts",
     "api.resources.reports",
     "api.resources.evidence",
     "api.resources.ledger",

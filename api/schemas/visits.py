@@ -11,7 +11,7 @@ from marshmallow import fields, validate
 from api.schemas.common import (DATE_TIME, MONTH_DAY, Currency, Id, Latitude, Longitude, Money, SyncArgsSchema,
                                 Timestamp)
 from visits.models import OUTCOMES, VISIT_STATUSES
-from visits.profiles import RULE_IDS
+from jurisdictions.profiles import RULE_IDS
 from visits.services import REASON_MAX_CHARS
 
 # Moments and days outside this range are typing mistakes, and near the ends of the

@@ -97,9 +97,12 @@ def test_demo_loads_the_whole_story_once(settings, client):
     assert [p["status"] for p in promises] == ["broken"]
     timeline = client.get(f"/api/v1/cases/{case_id}/timeline", headers=supervisor).json
     kinds = {event["type"] for event in timeline}
-    assert {"promise_made", "promise_kept", "visit_checked_in", "visit_checked_out", "notice_issued"} <= kinds
+    assert {"promise_made", "promise_kept", "visit_checked_in", "visit_checked_out", "notice_issued",
+            "contact_recorded"} <= kinds
     notices = client.get(f"/api/v1/cases/{case_id}/notices", headers=legal).json
     assert len(notices) == 1 and notices[0]["evidence_id"] in {e["id"] for e in evidence}
+    contacts = client.get(f"/api/v1/cases/{case_id}/contacts", headers=supervisor).json
+    assert [(c["channel"], c["outcome"]) for c in contacts] == [("call", "no_answer"), ("call", "spoke_debtor")]
 
 
 def test_db_upgrade_and_check(settings):

@@ -53,7 +53,8 @@ def site(database_template, tmp_path_factory):
         assert response.status_code == 201, response.get_json()
         items.append(response.get_json())
     with serving(app) as url:
-        yield {"url": url, "app": app, "users": users, "case": case, "other_case": other_case, "items": items}
+        yield {"url": url, "app": app, "users": users, "case": case, "other_case": other_case, "items": items,
+               "supervisor": supervisor}
 
 
 def name_people(app, names):
@@ -217,4 +218,49 @@ def test_screenshots_of_every_page(browser, site, language):
     for name, path in (("audit", "/console/audit"), ("verify-bundle", "/console/bundles/verify")):
         page.goto(site["url"] + path)
         shot(page, name, language)
+    context.close()
+
+
+def _log_contacts(site):
+    """A letter, an unanswered call, a conversation and an SMS on the case, logged as a collector would."""
+    collector, case = site["users"]["collector"], site["case"]
+    today = datetime.now(SHANGHAI).date()
+
+    def at(days_ago, hour, minute=0):
+        return datetime.combine(today - timedelta(days=days_ago), time(hour, minute), tzinfo=SHANGHAI).isoformat()
+
+    bodies = [
+        {"channel": "letter", "at": at(6, 9), "outcome": "delivered", "letter_method": "post",
+         "template": "overdue_notice", "tracking": "EMS1029384756CN"},
+        {"channel": "call", "at": at(3, 10, 15), "outcome": "no_answer", "duration_s": 30},
+        {"channel": "call", "at": at(2, 19, 40), "outcome": "spoke_debtor", "duration_s": 245,
+         "recording_consent": "granted", "text": "Debtor agreed to pay 500 by Friday."},
+        {"channel": "sms", "at": at(1, 9, 5), "outcome": "delivered", "template": "reminder_1",
+         "text": "您的还款将于周五到期。退订回复TD"},
+    ]
+    with site["app"].test_client() as client:
+        existing = client.get(f"/api/v1/cases/{case['id']}/contacts", headers=collector.headers).get_json()
+        if existing:
+            return
+        for body in bodies:
+            response = client.post(f"/api/v1/cases/{case['id']}/contacts", json=body, headers=collector.headers)
+            assert response.status_code == 201, response.get_json()
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_screenshots_of_the_contact_log_and_the_plan(browser, site, language):
+    _log_contacts(site)
+    context, page = open_page(browser, site, language)
+    sign_in(page, site, "demo-supervisor")
+    page.goto(f"{site['url']}/console/cases/{site['case']['id']}")
+    contacts = page.locator("section[aria-labelledby=contacts-h]")
+    rows = contacts.locator("tbody tr").all_inner_texts()
+    assert len(rows) == 4 and all("Asia/Shanghai" in row and "UTC" in row for row in rows), rows
+    plan = page.locator("section[aria-labelledby=plan-h]")
+    assert plan.locator("tbody tr").count() == 4
+    if language == "zh":
+        assert "书面通知" in plan.inner_text() and "与债务人通话" in contacts.inner_text()
+    page.wait_for_load_state("networkidle")
+    contacts.screenshot(path=str(SCREENSHOTS / f"contacts-{language}.png"))
+    plan.screenshot(path=str(SCREENSHOTS / f"plan-{language}.png"))
     context.close()

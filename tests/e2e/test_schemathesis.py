@@ -134,6 +134,8 @@ NOT_SAYABLE_IN_JSON_SCHEMA = {
         "template": "a template the case's jurisdiction uses (state)",
         "itemization": "adds up to the case's amount_overdue, dated on or before the mailing date (state, two fields)"},
     "GET /api/v1/reports/visits": {"to": "not before from (two fields)"},
+    "GET /api/v1/reports/contacts": {"to": "not before from (two fields)"},
+    "POST /api/v1/cases/{case_id}/contacts": {"at": "not after now (the clock)"},
     "GET /api/v1/ledger/proofs/inclusion": {"index": "below tree_size (two parameters)",
                                             "tree_size": "at most the current tree size (state)"},
     "GET /api/v1/ledger/proofs/consistency": {"first": "at most second (two parameters)",

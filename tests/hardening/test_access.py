@@ -82,12 +82,20 @@ OWNERSHIP = {
     ("POST", "/api/v1/cases/{case_id}/notices"): "case",
     ("GET", "/api/v1/notices/{notice_id}"): None,
     ("GET", "/api/v1/notices/{notice_id}/pdf"): None,
+    ("GET", "/api/v1/cases/{case_id}/contacts"): "case",
+    ("POST", "/api/v1/cases/{case_id}/contacts"): "case",
+    ("POST", "/api/v1/cases/{case_id}/contacts/check"): "case",
+    ("GET", "/api/v1/cases/{case_id}/plan"): "case",
+    ("PATCH", "/api/v1/cases/{case_id}/plan"): "case",
+    ("GET", "/api/v1/worklist"): None,
+    ("GET", "/api/v1/reports/contacts"): None,
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
 }
 QUERIES = {
     "/api/v1/collectors/{collector_id}/route": {"date": "2030-01-01"},
     "/api/v1/reports/visits": {"from": "2030-01-01", "to": "2030-01-31"},
+    "/api/v1/reports/contacts": {"from": "2030-01-01", "to": "2030-01-31"},
     "/api/v1/ledger/proofs/inclusion": {"index": 0, "tree_size": 1},
     "/api/v1/ledger/proofs/consistency": {"first": 1, "second": 1},
 }

@@ -199,7 +199,9 @@ DATES = [("2030-02-30", False), ("0000-01-01", False), ("10000-01-01", False), (
          ("0001-01-01", False), ("9999-12-31", False), ("2030-1-1", False), ("2030-01-01", True)]
 DATE_QUERIES = [("GET", "/api/v1/visits", "date", {}), ("GET", "/api/v1/collectors/{collector_id}/route", "date", {}),
                 ("GET", "/api/v1/reports/visits", "from", {"to": "2030-01-31"}),
-                ("GET", "/api/v1/reports/visits", "to", {"from": "2030-01-01"})]
+                ("GET", "/api/v1/reports/visits", "to", {"from": "2030-01-01"}),
+                ("GET", "/api/v1/reports/contacts", "from", {"to": "2030-01-31"}),
+                ("GET", "/api/v1/reports/contacts", "to", {"from": "2030-01-01"})]
 
 
 @pytest.mark.parametrize("method,path,name,extra", DATE_QUERIES, ids=[f"{p} {n}" for _, p, n, _ in DATE_QUERIES])

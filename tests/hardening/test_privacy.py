@@ -48,6 +48,11 @@ def test_identifiers_are_encrypted_at_rest_in_every_table(app, client, factory, 
     patched = client.patch(f"/api/v1/cases/{case['id']}", headers=supervisor.headers,
                            json={"debtor": {"national_id": SECOND_ID, "phone": SECOND_PHONE}})
     assert patched.status_code == 200
+    called = client.post(f"/api/v1/cases/{case['id']}/contacts", headers=supervisor.headers,
+                         json={"channel": "call", "at": "2026-11-02T10:00:00+08:00", "outcome": "no_answer",
+                               "number": SECOND_PHONE})
+    assert called.status_code == 201 and called.get_json()["number"].endswith("0199")
+    assert _secrets_in(str(called.get_json())) == []
     dump = _dump_all_tables(database_url)
     assert "Chen Jing" in dump  # we are looking at the right rows
     assert _secrets_in(dump) == [], "plaintext identifier stored"

@@ -142,6 +142,11 @@ def valid_bodies(world: HardWorld) -> dict[tuple[str, str], tuple[str, dict]]:
         ("POST", "/api/v1/cases/{case_id}/notices"): ("supervisor", {
             "template": "overdue", "language": "zh-CN", "mailed_at": now_text(),
             "itemization": {"date": "2026-01-01", "amount": world.case["amount_overdue"]}}),
+        ("POST", "/api/v1/cases/{case_id}/contacts"): ("collector", {
+            "channel": "letter", "at": now_text(), "outcome": "sent", "letter_method": "post", "template": "t1"}),
+        ("POST", "/api/v1/cases/{case_id}/contacts/check"): ("collector", {"channel": "letter", "at": now_text()}),
+        ("PATCH", "/api/v1/cases/{case_id}/plan"): ("supervisor", {
+            "actions": [{"kind": "call", "due_on": utcnow().date().isoformat()}]}),
     }
 
 

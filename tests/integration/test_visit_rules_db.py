@@ -9,6 +9,7 @@ from cases.promises import RepaymentPromise, broken_promises, make_promise, swee
 from core.actor import Actor
 from core.errors import ConfigurationError, RuleViolation
 from tests.api.visit_helpers import local, make_world
+from jurisdictions.organisation import organisation_profile
 from visits import services
 
 
@@ -34,8 +35,8 @@ def test_an_organisation_may_tighten_lawful_hours(app, factory, settings):
 
 def test_an_override_that_loosens_the_law_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="hours.local"):
-        services.organisation_profile("CN", {"hours.local": {"end": "23:00"}})
-    assert services.organisation_profile("US-NY", {"frequency.visits": {"max_per_period": 2}}).frequency.max_per_period == 2
+        organisation_profile("CN", {"hours.local": {"end": "23:00"}})
+    assert organisation_profile("US-NY", {"frequency.visits": {"max_per_period": 2}}).frequency.max_per_period == 2
 
 
 def test_the_sweep_marks_each_overdue_promise_once(app, factory):

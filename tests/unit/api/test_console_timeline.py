@@ -172,12 +172,6 @@ def test_no_ids_and_no_none_in_any_sentence(name, language):
     assert not UUID.search(text) and "None" not in text
 
 
-def test_the_visit_changes_also_read_under_dotted_names():
-    for dotted, plain in (("visit.cancelled", "visit_cancelled"), ("visit.rescheduled", "visit_rescheduled")):
-        event = EVENTS[plain]
-        assert str(tell(Event(dotted, event.details, subject_id=VISIT), FACTS, EN).sentence) == EXPECTED_EN[plain]
-
-
 def test_the_event_time_is_the_addresss_local_time_then_utc():
     entry = tell(EVENTS["visit_checked_in"], FACTS, EN)
     assert (entry.local, entry.utc) == ("Dec 8, 2026 10:05 Asia/Shanghai", "02:05 UTC")

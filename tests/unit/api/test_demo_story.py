@@ -6,8 +6,8 @@ import pytest
 
 from api.demo import PLACES
 from api.demo_story import _lawful_city
-from visits.localtime import zone_at
-from visits.services import organisation_profile
+from jurisdictions.localtime import zone_at
+from jurisdictions.organisation import organisation_profile
 
 WIRING = SimpleNamespace(settings=SimpleNamespace(rule_overrides={}))
 

@@ -25,11 +25,14 @@ __all__ = [
     "RULE_IDS",
     "US",
     "US_STATE_CODES",
+    "CallFrequencyRule",
     "ConsentEntryRule",
+    "OptOutRule",
     "FlagRule",
     "FrequencyRule",
     "HoursRule",
     "LooseningError",
+    "NoticeRule",
     "Profile",
     "ProfileError",
     "RecordingConsentRule",
@@ -52,6 +55,9 @@ RULE_IDS = (
     "consent.entry",
     "recording.consent",
     "retention.records",
+    "frequency.calls",
+    "contact.opt_out",
+    "notice.validation",
 )
 
 # Directions of "tighter" for adjustable fields.
@@ -207,6 +213,61 @@ class RetentionRule:
 
 
 @dataclass(frozen=True)
+class CallFrequencyRule:
+    """Call attempts per debt (per case), counted on the debtor's local calendar days.
+
+    ``presumed_max_calls`` in ``presumed_days`` consecutive days and the quiet period of
+    ``after_conversation_days`` (the day of a telephone conversation is its first day) are the
+    law's presumption where one exists (US Reg F); ``max_per_day`` and ``max_per_period`` in
+    ``period_days`` are the organisation's own caps (CN, IN; a US organisation may add them).
+    ``None`` means no such limit.
+    """
+
+    presumed_max_calls: int | None = field(metadata=_tight(_LOWER))
+    presumed_days: int
+    after_conversation_days: int | None = field(metadata=_tight(_HIGHER))
+    max_per_day: int | None = field(metadata=_tight(_LOWER))
+    max_per_period: int | None = field(metadata=_tight(_LOWER))
+    period_days: int = field(metadata=_tight(_HIGHER))
+    source: str
+    id: str = "frequency.calls"
+
+    def __post_init__(self) -> None:
+        for name in ("presumed_max_calls", "after_conversation_days", "max_per_day", "max_per_period"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ProfileError(f"{self.id}: {name} must be >= 0", self.id)
+        if self.period_days < 1 or self.presumed_days < 1:
+            raise ProfileError(f"{self.id}: periods must be at least one day", self.id)
+
+
+@dataclass(frozen=True)
+class OptOutRule:
+    """Opting out of a channel (e-mail, SMS) is recorded and honoured; where
+    ``notice_required`` holds, every message on those channels must carry a clear way to opt
+    out, recognised by one of ``markers`` (matched case-insensitively in the text as sent)."""
+
+    channels: frozenset[str]
+    notice_required: bool = field(metadata=_tight(_ON))
+    markers: tuple[str, ...]
+    source: str
+    id: str = "contact.opt_out"
+
+
+@dataclass(frozen=True)
+class NoticeRule:
+    """The first written notice: whether it must come before any other contact (``first``), and
+    how many days after its presumed receipt no visit is planned (``visit_after_days``; ``None``:
+    no such period). Receipt is presumed ``receipt_business_days`` weekdays after mailing."""
+
+    first: bool = field(metadata=_tight(_ON))
+    visit_after_days: int | None = field(metadata=_tight(_HIGHER))
+    receipt_business_days: int
+    source: str
+    id: str = "notice.validation"
+
+
+@dataclass(frozen=True)
 class Profile:
     """The rules of one jurisdiction; ``overridden`` lists rules an organisation tightened."""
 
@@ -222,6 +283,9 @@ class Profile:
     consent_entry: ConsentEntryRule
     recording: RecordingConsentRule
     retention: RetentionRule
+    call_frequency: CallFrequencyRule
+    opt_out: OptOutRule
+    notice: NoticeRule
     overridden: frozenset[str] = frozenset()
 
     @property
@@ -247,6 +311,9 @@ _ATTR_BY_RULE = MappingProxyType(
         "consent.entry": "consent_entry",
         "recording.consent": "recording",
         "retention.records": "retention",
+        "frequency.calls": "call_frequency",
+        "contact.opt_out": "opt_out",
+        "notice.validation": "notice",
     }
 )
 
@@ -266,6 +333,28 @@ _US_FREQ = (
     "organisation setting; Reg F's 7-in-7 presumption (12 CFR 1006.14(b)) is for calls [P]"
 )
 _IN_SRC = "RBI/2022-23/108 [S]"
+_ORG_CALLS = (
+    "organisation setting; RULES.md default 3 call attempts per local day, 10 per 7 days "
+    "(no national number verified) [S]"
+)
+_US_CALLS = (
+    "12 CFR 1006.14(b)(2) [P]: presumed harassment to call more than 7 times within 7 "
+    "consecutive days, or within 7 consecutive days after a telephone conversation about the "
+    "debt (the conversation's date is the first day); per debt"
+)
+# Words that show a message offers a way to opt out (English and Chinese).
+_OPT_OUT_MARKERS = ("opt out", "opt-out", "unsubscribe", "reply stop", "text stop", "退订", "回复TD", "取消订阅")
+_MESSAGE_CHANNELS = frozenset({"sms", "email"})
+
+
+def _org_calls() -> CallFrequencyRule:
+    return CallFrequencyRule(presumed_max_calls=None, presumed_days=7, after_conversation_days=None,
+                             max_per_day=3, max_per_period=10, period_days=7, source=_ORG_CALLS)
+
+
+def _record_opt_out(source: str) -> OptOutRule:
+    return OptOutRule(channels=_MESSAGE_CHANNELS, notice_required=False, markers=_OPT_OUT_MARKERS,
+                      source=source)
 
 ALL_PARTY_CONSENT_STATES = frozenset(
     {"CA", "CT", "FL", "IL", "MD", "MA", "MT", "NH", "PA", "WA", "DE", "MI", "NV", "OR"}
@@ -307,6 +396,10 @@ CN = Profile(
         source="RULES.md: record the consent state",
     ),
     retention=RetentionRule(years=2, internet_lender_years=5, source=_CN_RETENTION),
+    call_frequency=_org_calls(),
+    opt_out=_record_opt_out("RULES.md: record an opt-out and stop the channel"),
+    notice=NoticeRule(first=True, visit_after_days=None, receipt_business_days=0,
+                      source="seed: 书面通知 after the first missed payment, before calls and visits"),
 )
 
 # The federal profile. Without a state the recording rule is all-party: a rule that cannot
@@ -347,6 +440,21 @@ US = Profile(
     retention=RetentionRule(
         years=3, internet_lender_years=None, source="12 CFR 1006.100 (after last activity) [P]"
     ),
+    call_frequency=CallFrequencyRule(
+        presumed_max_calls=7, presumed_days=7, after_conversation_days=7, max_per_day=None,
+        max_per_period=None, period_days=7, source=_US_CALLS,
+    ),
+    opt_out=OptOutRule(
+        channels=_MESSAGE_CHANNELS, notice_required=True, markers=_OPT_OUT_MARKERS,
+        source="12 CFR 1006.6(d)(4)(i), 1006.6(e) [P]: a clear and conspicuous way to opt out "
+        "in every electronic communication; honour the opt-out",
+    ),
+    notice=NoticeRule(
+        first=True, visit_after_days=30, receipt_business_days=5,
+        source="12 CFR 1006.34(a), (b)(5) [P]: validation notice; the validation period ends 30 days "
+        "after receipt, presumed 5 days (excluding public holidays, Saturdays and Sundays) after "
+        "mailing; the plan sends it first and plans no visit inside the period",
+    ),
 )
 
 IN = Profile(
@@ -380,6 +488,10 @@ IN = Profile(
     retention=RetentionRule(
         years=None, internet_lender_years=None, source="RULES.md: organisation setting"
     ),
+    call_frequency=_org_calls(),
+    opt_out=_record_opt_out("RULES.md: record and honour an opt-out"),
+    notice=NoticeRule(first=True, visit_after_days=None, receipt_business_days=0,
+                      source=f"{_IN_SRC}: notice before recovery action"),
 )
 
 

@@ -5,7 +5,7 @@ from datetime import time
 
 import pytest
 
-from visits.profiles import (
+from jurisdictions.profiles import (
     ALL_PARTY_CONSENT_STATES,
     CN,
     IN,

@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from visits.profiles import CN, IN, profile_for, tighten
-from visits.rules import (
+from jurisdictions.profiles import CN, IN, profile_for, tighten
+from jurisdictions.rules import (
     ScheduleRequest,
     Violation,
     check_recording_consent,

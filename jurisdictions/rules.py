@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
-from visits.localtime import TimeZoneUnavailable, require_aware, segments, utc, zone_at
-from visits.profiles import HoursRule, Profile
+from jurisdictions.localtime import TimeZoneUnavailable, require_aware, segments, utc, zone_at
+from jurisdictions.profiles import HoursRule, Profile
 
 __all__ = [
     "ADDRESS_KINDS",

@@ -397,6 +397,17 @@ def integrate_queued(session: Session, limit: int = QUEUE_BATCH) -> list[dict[st
         return _integrate(connection, cursor, statements, [], limit=limit)
 
 
+def integrate_everything_queued(session: Session) -> int:
+    """Integrate, in the caller's transaction, every event queued so far, its own included: what
+    a packet build does before it signs the head its proofs are read from. Returns how many."""
+    count = 0
+    while rows := integrate_queued(session):
+        count += len(rows)
+        if len(rows) < QUEUE_BATCH:
+            break
+    return count
+
+
 def _integrate(connection: Connection, cursor, statements: _Statements, own: list[Mapping[str, Any]], *,
                limit: int) -> list[dict[str, Any]]:
     """Under the head lock: the queued events (oldest first, at most `limit`), then `own`, appended.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +29,7 @@ from custody.append import QUEUE_BATCH, integrate_in_writers, integrate_queued, 
 log = logging.getLogger(__name__)
 
 # pg_try_advisory_lock's key: "FPLEDGER" read as a big-endian 64-bit integer (shared with nothing else)
-ELECTION_KEY = int.from_bytes(b"FPLEDGER", "big") - (1 << 64)
+ELECTION_KEY = int.from_bytes(b"FPLEDGER", "big")
 _MEASURED = 10_000  # merge delays kept for the percentiles
 
 
@@ -82,7 +83,9 @@ class Sequencer:
         self._pid: int | None = None
         self._lock_connection = None
         self._delays: deque[float] = deque(maxlen=_MEASURED)
+        self._batches = threading.Condition()
         self.integrated = 0
+        self._drained = False
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -135,9 +138,27 @@ class Sequencer:
                 rows = integrate_queued(session, self.batch)
             for row in rows:
                 self._delays.append((row["integrated_at"] - row["queued_at"]).total_seconds() * 1000)
-            self.integrated += len(rows)
+            with self._batches:
+                self.integrated += len(rows)
+                self._drained = len(rows) < self.batch
+                self._batches.notify_all()
             if len(rows) < self.batch:
                 return
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Block until this sequencer has found the queue empty after a batch (True), or `timeout`
+        seconds passed (False): how tests and tools wait for integration without sleeping."""
+        end = time.monotonic() + timeout
+        while (left := end - time.monotonic()) > 0:
+            with self._batches:
+                self._drained = False
+                self.wake()
+                if not self._batches.wait_for(lambda: self._drained, left):
+                    return False
+            with self.db.transaction() as session:
+                if queue_state(session)[0] == 0:
+                    return True
+        return False
 
     def ready(self) -> bool:
         """Whether the schema is current; asked until it once is (a migration only moves forward)."""

@@ -1,3 +1,5 @@
+from dataclasses import asdict
+
 from flask import Flask
 from flask.views import MethodView
 from sqlalchemy import text
@@ -5,6 +7,7 @@ from sqlalchemy import text
 from api.context import db_session, runtime
 from api.resources.base import Blueprint
 from core.errors import DependencyUnavailable
+from custody.append import queue_state as merge_queue
 
 PREFIX = ""
 blp = Blueprint("operations", __name__, description="Liveness, readiness and metrics")
@@ -36,7 +39,16 @@ class Ready(MethodView):
             except Exception as error:  # noqa: BLE001
                 raise DependencyUnavailable(f"storage: {type(error).__name__}") from None
             checks["storage"] = "ok"
-        return {"status": "ready", "checks": checks}
+        return {"status": "ready", "checks": checks, "ledger": ledger_state(runtime())}
+
+
+def ledger_state(rt) -> dict:
+    """The custody ledger's merge delay: promised, measured by this process's sequencer (queued to
+    integrated, last 10,000 events), and how many events wait now and for how long."""
+    sequencer = rt.extras.get("sequencer")
+    if sequencer is None:  # events are integrated by the transactions that record them
+        return {"sequencing": "inline", "pending": merge_queue(db_session())[0]}
+    return {"sequencing": "queued", **asdict(sequencer.merge_delay(db_session()))}
 
 
 def install_metrics_view(app: Flask) -> None:

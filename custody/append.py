@@ -397,6 +397,31 @@ def integrate_queued(session: Session, limit: int = QUEUE_BATCH) -> list[dict[st
         return _integrate(connection, cursor, statements, [], limit=limit)
 
 
+def _lock_and_read_queue(connection: Connection, cursor, statements: _Statements, limit: int):
+    """The head locked, then the queue read under the lock: (size, last leaf hash, queued rows).
+    On PostgreSQL both go in one pipeline (one round trip); the server runs them in order, and
+    READ COMMITTED gives the queue's SELECT a snapshot taken after the lock was granted."""
+    pipeline = getattr(cursor.connection, "pipeline", None)
+    if pipeline is None:
+        first, previous = _lock_head(connection, cursor, statements)
+        cursor.execute(statements.select_queue, {"limit": limit})
+        return first, previous, cursor.fetchall()
+    queue_cursor = cursor.connection.cursor()
+    try:
+        with pipeline():
+            cursor.execute(statements.select_head, {"head_id": HEAD_ID})
+            queue_cursor.execute(statements.select_queue, {"limit": limit})
+        head = cursor.fetchone()
+        queued = queue_cursor.fetchall()
+        if head is None:  # a new ledger: the head row is made and locked, and the queue read again under it
+            head = _lock_head(connection, cursor, statements)
+            queue_cursor.execute(statements.select_queue, {"limit": limit})
+            queued = queue_cursor.fetchall()
+        return head[0], head[1], queued
+    finally:
+        queue_cursor.close()
+
+
 def integrate_everything_queued(session: Session) -> int:
     """Integrate, in the caller's transaction, every event queued so far, its own included: what
     a packet build does before it signs the head its proofs are read from. Returns how many."""
@@ -415,9 +440,8 @@ def _integrate(connection: Connection, cursor, statements: _Statements, own: lis
     The queue is read after the lock is taken, so two batches never see the same queued row;
     deleting it in this transaction makes integrating it once and only once one commit.
     """
-    first, previous = _lock_head(connection, cursor, statements)
-    cursor.execute(statements.select_queue, {"limit": limit})
-    queued = [statements.from_queue(values) for values in cursor.fetchall()]
+    first, previous, queued_values = _lock_and_read_queue(connection, cursor, statements, limit)
+    queued = [statements.from_queue(values) for values in queued_values]
     now = utcnow()
     pending: list[dict[str, Any]] = []
     for row in queued:
@@ -427,8 +451,7 @@ def _integrate(connection: Connection, cursor, statements: _Statements, own: lis
     pending.extend({**fields, "integrated_at": now} for fields in own)
     if not pending:
         return []
-    keys = _left_siblings(first) if len(pending) == 1 else _frontier(first)
-    stored = _stored(cursor, connection.dialect.name, keys)
+    stored = _stored(cursor, connection.dialect.name, _left_siblings(first) if len(pending) == 1 else _frontier(first))
     nodes: dict[tuple[int, int], bytes] = {}
     rows, written = [], []
     index = first

@@ -147,13 +147,10 @@ def test_a_sequencer_thread_integrates_what_concurrent_writers_queue(db):
     finally:
         sequencer.stop()
     assert_ledger_intact(db, writers * each)
-    state = sequencer.merge_delay(_session(db))
+    with db.transaction() as session:
+        state = sequencer.merge_delay(session)
     assert state.measured == writers * each and state.pending == 0 and state.p99_ms is not None
     assert state.promised_ms == 100
-
-
-def _session(db):
-    return db.sessions()
 
 
 # --- across processes: writers, a sequencer killed mid-batch, a connection cut mid-batch --------

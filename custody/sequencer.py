@@ -145,20 +145,23 @@ class Sequencer:
             if len(rows) < self.batch:
                 return
 
-    def wait_until_idle(self, timeout: float) -> bool:
+    def wait_until_idle(self, timeout: float, *, wake: bool = True) -> bool:
         """Block until this sequencer has found the queue empty after a batch (True), or `timeout`
-        seconds passed (False): how tests and tools wait for integration without sleeping."""
+        seconds passed (False): how tests and tools wait for integration without sleeping. With
+        `wake=False` it waits for what wakes the sequencer anyway (a commit, its timer)."""
         end = time.monotonic() + timeout
-        while (left := end - time.monotonic()) > 0:
+        while True:
             with self._batches:
-                self._drained = False
-                self.wake()
-                if not self._batches.wait_for(lambda: self._drained, left):
-                    return False
+                self._drained = False  # before looking: a batch that ends after the look sets it again
             with self.db.transaction() as session:
                 if queue_state(session)[0] == 0:
                     return True
-        return False
+            if wake:
+                self.wake()
+            with self._batches:
+                left = end - time.monotonic()
+                if left <= 0 or not self._batches.wait_for(lambda: self._drained, left):
+                    return False
 
     def ready(self) -> bool:
         """Whether the schema is current; asked until it once is (a migration only moves forward)."""

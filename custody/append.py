@@ -105,6 +105,10 @@ class _Statements:
                                .compile(dialect=named))
         self.insert_event = str(insert(events).compile(dialect=named))
         self.insert_node = str(insert(nodes).compile(dialect=named))
+        # PostgreSQL: a batch's rows as one statement over arrays, one executor run for them all
+        self.bulk_event = _unnest_insert(events, dialect) if dialect.name == "postgresql" else None
+        self.bulk_node = _unnest_insert(nodes, dialect) if dialect.name == "postgresql" else None
+        self.event_columns = [column.name for column in events.columns]
         queued = [column for column in queue.columns if column.name != "id"]
         self.enqueue = str(insert(queue).values({column.name: bindparam(column.name) for column in queued})
                            .compile(dialect=named))
@@ -132,6 +136,14 @@ class _Statements:
         for name, process in self.read_queued:
             row[name] = process(row[name])
         return row
+
+
+def _unnest_insert(table, dialect) -> str:
+    """`INSERT INTO t (a, b) SELECT * FROM unnest(%(a)s::A[], %(b)s::B[])`: each parameter a list."""
+    names = [column.name for column in table.columns]
+    # %(x)b: sent in binary (an array in text form is escaped element by element, several times slower)
+    arrays = ", ".join(f"%({column.name})b::{column.type.compile(dialect=dialect)}[]" for column in table.columns)
+    return f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
 
 
 def _bind_processors(columns, dialect) -> list[tuple[str, Any]]:
@@ -198,13 +210,20 @@ def _write(cursor, statements: _Statements, rows: list[dict[str, Any]], nodes: l
                 cursor.execute(statements.delete_queued, {"ids": dequeued})
             else:
                 cursor.executemany(statements.delete_queued, [{"id": queue_id} for queue_id in dequeued])
+        nodes = [{"position": node_position(level, index), "level": level, "node_index": index, "hash": node}
+                 for level, index, node in nodes]
         if len(rows) == 1:
             cursor.execute(statements.insert_event, statements.event(rows[0]))
+        elif statements.bulk_event is not None:
+            converted = [statements.event(row) for row in rows]
+            cursor.execute(statements.bulk_event, {name: [row[name] for row in converted]
+                                                   for name in statements.event_columns})
         else:
             cursor.executemany(statements.insert_event, [statements.event(row) for row in rows])
-        cursor.executemany(statements.insert_node, [
-            {"position": node_position(level, index), "level": level, "node_index": index, "hash": node}
-            for level, index, node in nodes])
+        if len(nodes) > 1 and statements.bulk_node is not None:
+            cursor.execute(statements.bulk_node, {name: [node[name] for node in nodes] for name in nodes[0]})
+        else:
+            cursor.executemany(statements.insert_node, nodes)
         cursor.execute(statements.update_head, {"size": size, "last_leaf_hash": last_leaf_hash, "head_id": HEAD_ID})
 
 

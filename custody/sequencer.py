@@ -119,20 +119,25 @@ class Sequencer:
     # --- the loop ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        busy = False
         while not self._stopping.is_set():
-            self._wakeup.wait(self.poll_s)
+            if not busy:  # after a batch that found events, look again at once: more came meanwhile
+                self._wakeup.wait(self.poll_s)
             self._wakeup.clear()
             if self._stopping.is_set():
                 break
+            busy = False
             try:
                 if self.ready() and self._elected():
-                    self._drain()
+                    busy = self._drain() > 0
             except Exception:  # noqa: BLE001 - a lost connection or a stopped database: retried next tick
                 log.exception("ledger sequencer batch failed; retrying")
                 self._release()
                 self._stopping.wait(self.poll_s)
 
-    def _drain(self) -> None:
+    def _drain(self) -> int:
+        """Batches until one finds fewer than a batch's worth queued; returns how many were integrated."""
+        integrated = 0
         while not self._stopping.is_set():
             with self.db.transaction() as session:
                 rows = integrate_queued(session, self.batch)
@@ -142,8 +147,10 @@ class Sequencer:
                 self.integrated += len(rows)
                 self._drained = len(rows) < self.batch
                 self._batches.notify_all()
+            integrated += len(rows)
             if len(rows) < self.batch:
-                return
+                return integrated
+        return integrated
 
     def wait_until_idle(self, timeout: float, *, wake: bool = True) -> bool:
         """Block until this sequencer has found the queue empty after a batch (True), or `timeout`

@@ -13,6 +13,8 @@ SQLAlchemy's, run on the session's cursor (`_Statements`).
 """
 from __future__ import annotations
 
+import os
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -115,6 +117,8 @@ class _Statements:
         self.queue_columns = [column.name for column in queue.columns]
         limit = ":limit" if named.paramstyle == "named" else "%(limit)s"
         self.select_queue = f"{select(*queue.columns).order_by(queue.c.id).compile(dialect=named)} LIMIT {limit}"
+        self.head_and_queued = str(select(head.c.size, head.c.last_leaf_hash, select(queue.c.id).exists())
+                                   .where(where).compile(dialect=named))
         if dialect.name == "postgresql":
             self.delete_queued = "DELETE FROM custody_queue WHERE id = ANY(%(ids)s::bigint[])"
         else:
@@ -257,7 +261,6 @@ def _event_row(index: int, prev_leaf_hash: str, *, type: str, actor_id: str, evi
     if evidence_id is not None and subject_id is not None:
         raise TypeError("a custody event is about an evidence item or another subject, not both")
     at = (at or utcnow()).astimezone(UTC)
-    integrated_at = integrated_at or utcnow()
     try:
         leaf = canonical_leaf(leaf_event(index=index, type=type, evidence_id=evidence_id, subject_id=subject_id,
                                          actor_id=actor_id, at=at, sha256=sha256, prev_leaf_hash=prev_leaf_hash,
@@ -267,7 +270,7 @@ def _event_row(index: int, prev_leaf_hash: str, *, type: str, actor_id: str, evi
     return {"ledger_index": index, "type": type, "evidence_id": evidence_id, "subject_id": subject_id,
             "case_id": case_id, "actor_id": actor_id, "at": at, "sha256": sha256, "details": details or None,
             "leaf": leaf.decode("utf-8"), "leaf_hash": leaf_hash_hex(leaf), "prev_leaf_hash": prev_leaf_hash,
-            "event_id": event_id or new_event_id(), "queued_at": queued_at or integrated_at,
+            "event_id": event_id or new_event_id(), "queued_at": queued_at,
             "integrated_at": integrated_at}
 
 
@@ -282,7 +285,12 @@ def _frontier(size: int) -> list[tuple[int, int]]:
 
 
 def new_event_id() -> str:
-    return str(uuid.uuid4())
+    """A time-ordered UUID (version 7 layout: 48 bits of Unix milliseconds, then 74 random bits),
+    so the unique index on event ids grows at its end like the log does, not at a random page."""
+    millis = time.time_ns() // 1_000_000
+    random = int.from_bytes(os.urandom(10), "big")
+    value = (millis & (1 << 48) - 1) << 80 | 0x7 << 76 | (random >> 68 & 0xFFF) << 64 | 0b10 << 62 | random & (1 << 62) - 1
+    return str(uuid.UUID(int=value))
 
 
 @dataclass(frozen=True)
@@ -421,10 +429,15 @@ def _lock_and_read_queue(connection: Connection, cursor, statements: _Statements
     On PostgreSQL both go in one pipeline (one round trip); the server runs them in order, and
     READ COMMITTED gives the queue's SELECT a snapshot taken after the lock was granted."""
     pipeline = getattr(cursor.connection, "pipeline", None)
-    if pipeline is None:
-        first, previous = _lock_head(connection, cursor, statements)
+    if pipeline is None:  # SQLite: BEGIN IMMEDIATE took the lock; whether anything is queued comes with the head
+        cursor.execute(statements.head_and_queued, {"head_id": HEAD_ID})
+        head = cursor.fetchone()
+        if head is None:
+            head = (*_lock_head(connection, cursor, statements), True)
+        if not head[2]:
+            return head[0], head[1], []
         cursor.execute(statements.select_queue, {"limit": limit})
-        return first, previous, cursor.fetchall()
+        return head[0], head[1], cursor.fetchall()
     queue_cursor = cursor.connection.cursor()
     try:
         with pipeline():
@@ -467,7 +480,7 @@ def _integrate(connection: Connection, cursor, statements: _Statements, own: lis
         fields = {key: row[key] for key in _FIELDS}
         fields.update(event_id=row["event_id"], queued_at=row["queued_at"], integrated_at=now)
         pending.append(fields)
-    pending.extend({**fields, "integrated_at": now} for fields in own)
+    pending.extend(own)  # integrated by the transaction that records them: never queued, no merge delay
     if not pending:
         return []
     stored = _stored(cursor, connection.dialect.name, _left_siblings(first) if len(pending) == 1 else _frontier(first))

@@ -44,8 +44,9 @@ class CustodyEvent(Base):
     leaf: Mapped[str] = mapped_column(Text)
     leaf_hash: Mapped[str] = mapped_column(String(64))
     prev_leaf_hash: Mapped[str] = mapped_column(String(64))
-    # The id the event had from the moment it was recorded (null before queued sequencing), when it
-    # was queued, and when a sequencer batch integrated it: integrated_at - queued_at is its merge delay.
+    # The id the event had from the moment it was recorded (given to events older than it by migration
+    # 0010), and, for an event that was queued, when it was queued and when a sequencer batch integrated
+    # it: integrated_at - queued_at is its merge delay (both null when its own transaction integrated it).
     event_id: Mapped[str | None] = mapped_column(String(36), unique=True)
     queued_at: Mapped[datetime | None]
     integrated_at: Mapped[datetime | None]

@@ -50,8 +50,9 @@ class CustodyReceiptSchema(ma.Schema):
     leaf = fields.String(allow_none=True, metadata={"description": "The RFC 8785 canonical JSON that was hashed"})
     leaf_hash = fields.String(allow_none=True, metadata=HEX64)
     prev_leaf_hash = fields.String(allow_none=True, metadata=HEX64)
-    queued_at = Timestamp(allow_none=True)
-    integrated_at = Timestamp(allow_none=True)
+    queued_at = Timestamp(allow_none=True, metadata={
+        "description": "When a queued event was recorded (null when the recording transaction integrated it)"})
+    integrated_at = Timestamp(allow_none=True, metadata={"description": "When a sequencer batch integrated it"})
     merge_delay_ms = fields.Integer(metadata={"description": "The promised maximum wait from recording to integration"})
     checkpoint = fields.Nested(TreeHeadSchema, allow_none=True, metadata={
         "description": "A signed head whose tree includes the event (null while pending)"})

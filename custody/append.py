@@ -322,10 +322,6 @@ def integrate_in_writers(engine: Engine) -> None:
     _QUEUEING.pop(engine, None)
 
 
-def queues_events(engine: Engine) -> bool:
-    return engine in _QUEUEING
-
-
 @event.listens_for(Session, "after_commit")
 def _wake_sequencer(session: Session) -> None:
     wake = session.info.pop(_WAKE, None)

@@ -315,6 +315,9 @@ def queue_events(engine: Engine, wake: Callable[[], None]) -> None:
     """From now on events recorded through `engine` are queued, and `wake` runs after each commit
     that queued some (the sequencer's wake-up); before this, and after `integrate_in_writers`,
     the recording transaction integrates its events itself."""
+    if not event.contains(Session, "after_commit", _wake_sequencer):  # wired on first use, not at import
+        event.listen(Session, "after_commit", _wake_sequencer)
+        event.listen(Session, "after_soft_rollback", _nothing_queued)
     _QUEUEING[engine] = wake
 
 
@@ -322,14 +325,12 @@ def integrate_in_writers(engine: Engine) -> None:
     _QUEUEING.pop(engine, None)
 
 
-@event.listens_for(Session, "after_commit")
 def _wake_sequencer(session: Session) -> None:
     wake = session.info.pop(_WAKE, None)
     if wake is not None:
         wake()
 
 
-@event.listens_for(Session, "after_soft_rollback")
 def _nothing_queued(session: Session, _transaction) -> None:
     if not session.in_transaction():
         session.info.pop(_WAKE, None)

@@ -39,7 +39,22 @@ def build_runtime(settings: Settings) -> Runtime:
         runtime.jobs = ThreadRunner(runtime)
     runtime.signer = load_signer(settings)
     runtime.credentials = load_content_credentials(settings)
+    if settings.ledger_sequencer == "queued":
+        start_sequencer(runtime)
     return runtime
+
+
+def start_sequencer(runtime: Runtime) -> None:
+    """Queue custody events and integrate them on this process's sequencer thread (which works
+    only once the schema is current and this process is elected: custody/sequencer.py)."""
+    from custody.sequencer import Sequencer
+
+    from api.dbtools import schema_is_current
+
+    sequencer = Sequencer(runtime.db, runtime.settings.ledger_merge_delay_ms,
+                          ready=lambda: schema_is_current(runtime.db.engine))
+    runtime.extras["sequencer"] = sequencer
+    sequencer.start()
 
 
 def transport_options(settings: Settings) -> dict:

@@ -109,6 +109,11 @@ class Settings:
     sealing_slots: int = field(default_factory=lambda: os.cpu_count() or 2)
     # Settings built in code (tests, tools) schedule nothing; from_env defaults to hourly.
     checkpoint_interval_seconds: int = 0
+    # Custody events: `inline` integrates them in the recording transaction (settings built in
+    # code, and SQLite, whose one write lock serialises writers anyway); `queued` queues them and
+    # an in-process sequencer integrates them in batches within the merge delay (PostgreSQL's default).
+    ledger_sequencer: str = "inline"
+    ledger_merge_delay_ms: int = 1000
     log_level: str = "INFO"
     log_format: str = "json"         # from_env: text unless production (log_format_from_env)
     # Court-filing packets: who prepares them (cover, declaration) and the volume size courts accept.
@@ -181,6 +186,9 @@ class Settings:
             job_visibility_timeout_seconds=_int(env, "JOB_VISIBILITY_TIMEOUT_SECONDS",
                                                 cls.job_visibility_timeout_seconds, 1),
             checkpoint_interval_seconds=_int(env, "CHECKPOINT_INTERVAL_SECONDS", 3600, 0),
+            ledger_sequencer=_choice(env, "LEDGER_SEQUENCER", "queued" if (env.get(PREFIX + "DATABASE_URL") or "")
+                                     .startswith("postgresql") else "inline", ("inline", "queued")),
+            ledger_merge_delay_ms=_int(env, "LEDGER_MERGE_DELAY_MS", cls.ledger_merge_delay_ms, 10),
             log_level=(env.get(PREFIX + "LOG_LEVEL") or "INFO").upper(),
             log_format=log_format_from_env(env),
             organisation_name=env.get(PREFIX + "ORGANISATION_NAME") or cls.organisation_name,

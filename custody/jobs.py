@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.jobs import job
 from custody.append import record_custody_event
+from custody.sequencer import integrate_pending
 from custody.checkpoints import issue_checkpoint
 from custody.models import Verification
 from custody.sweep import Sweep
@@ -91,6 +92,7 @@ def run_verification(runtime, verification_id: str) -> None:
         return
     try:
         with _Heartbeat(runtime, verification_id, runner):
+            integrate_pending(runtime.db)  # the run covers every event committed before it began
             report = Sweep(runtime, verification).run()
     except Exception as exc:  # noqa: BLE001 - an unexpected fault is an error state, not a finding
         log.exception("verification crashed", extra={"verification_id": verification_id})

@@ -48,6 +48,42 @@ class CustodyEvent(Base):
     leaf: Mapped[str] = mapped_column(Text)
     leaf_hash: Mapped[str] = mapped_column(String(64))
     prev_leaf_hash: Mapped[str] = mapped_column(String(64))
+    # The id the event had from the moment it was recorded (given to events older than it by migration
+    # 0010), and, for an event that was queued, when it was queued and when a sequencer batch integrated
+    # it: integrated_at - queued_at is its merge delay (both null when its own transaction integrated it).
+    event_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    queued_at: Mapped[datetime | None]
+    integrated_at: Mapped[datetime | None]
+
+    ledger_status = "integrated"
+
+
+class QueuedCustodyEvent(Base):
+    """A custody event recorded but not yet integrated: a sequencer batch gives it its index.
+
+    Written in the recording request's transaction without the head lock; the batch that
+    integrates it deletes it in the same transaction as it inserts the leaf, so an event is
+    queued or integrated, never both, never neither. `id` is the order batches take it in.
+    """
+
+    __tablename__ = "custody_queue"
+    __table_args__ = (CheckConstraint("evidence_id IS NULL OR subject_id IS NULL", name="one_subject"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    evidence_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    case_id: Mapped[str | None] = mapped_column(String(36))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict | None] = mapped_column(JSON)
+    queued_at: Mapped[datetime]
+
+    ledger_status = "pending"
+    ledger_index = None
+    leaf = leaf_hash = prev_leaf_hash = integrated_at = None
 
 
 def node_position(level: int, index: int) -> int:

@@ -36,6 +36,7 @@ from core.clock import utcnow
 from core.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
 from core.hashing import digest_stream
 from core.runtime import Runtime
+from custody import receipts
 from custody.append import custody_for_evidence, record_custody_event
 from custody.models import CustodyEvent
 from evidence import images
@@ -696,8 +697,22 @@ def record_view(session: Session, actor: Actor, runtime: Runtime, evidence_id: s
 
 
 def custody_of(session: Session, actor: Actor, evidence_id: str) -> list[CustodyEvent]:
+    """The item's integrated events in ledger order, then those still waiting to be integrated."""
     item = get_evidence(session, actor, evidence_id)
-    return custody_for_evidence(session, item.id)
+    return custody_for_evidence(session, item.id, pending=True)
+
+
+def custody_receipt(session: Session, actor: Actor, runtime: Runtime, event_id: str) -> receipts.Receipt:
+    """A custody event's receipt, for whoever may see what it is about (404 otherwise)."""
+    event = receipts.find_event(session, event_id)
+    try:
+        if event.evidence_id is not None:
+            get_evidence(session, actor, event.evidence_id)
+        elif event.case_id is not None:
+            get_case(session, actor, event.case_id)
+    except NotFound:
+        raise NotFound("no such custody event") from None
+    return receipts.receipt(session, runtime, event)
 
 
 # --- legal hold, retention, sweep -------------------------------------------------------------

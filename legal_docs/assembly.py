@@ -38,7 +38,7 @@ from core.clock import utcnow
 from core.errors import Conflict, Forbidden, IntegrityFailure, NotFound, ValidationFailed
 from core.hashing import digest_stream
 from core.jobs import submit_after_commit
-from custody.append import custody_for_evidence, record_custody_event
+from custody.append import custody_for_evidence, integrate_everything_queued, record_custody_event
 from custody.checkpoints import issue_checkpoint, vouch_for, witnessed_since
 from custody.models import SigningKey
 from custody.proofs import inclusion_proof
@@ -384,7 +384,8 @@ def copy_verified(blobs, item: EvidenceItem, target: Path) -> None:
 
 
 def _record_packeted(session: Session, runtime, packet: Packet, selection: Selection):
-    """`packeted` events first, then one checkpoint over them (committed before any proof is read)."""
+    """`packeted` events first, then one checkpoint over them and every event queued before
+    (committed before any proof is read)."""
     for choice in selection.choices:
         details = {"packet_id": packet.id, "packet_version": packet.version, "language": packet.language}
         if choice.item is not choice.original:
@@ -393,6 +394,7 @@ def _record_packeted(session: Session, runtime, packet: Packet, selection: Selec
             details["consent_override"] = {"reason": choice.override, "by": packet.requested_by}
         record_custody_event(session, type="packeted", evidence_id=choice.item.id, actor_id=packet.requested_by,
                              sha256=choice.item.sha256, case_id=packet.case_id, details=details)
+    integrate_everything_queued(session)  # queued events (these and earlier ones) in the head it signs
     return issue_checkpoint(session, runtime.signer, runtime.settings.ledger_origin)
 
 

@@ -84,7 +84,7 @@ def shut_down(application) -> None:
     """Let the app's background work finish before its connections go: a job or a checkpoint still
     running on PostgreSQL would otherwise hold locks that the next test's TRUNCATE deadlocks on."""
     runtime = application.extensions["fieldproof"]
-    for name in ("checkpoints", "tokens"):
+    for name in ("checkpoints", "tokens", "sequencer"):
         stop = getattr(runtime.extras.get(name), "stop", None)
         if stop:
             stop()

@@ -27,6 +27,7 @@ from api.schemas.evidence import (
     NoteSchema,
     RedactionRequestSchema,
 )
+from api.schemas.ledger import CustodyReceiptSchema
 from api.uploads import read_multipart
 from core.errors import ValidationFailed
 from evidence import services as evidence
@@ -187,6 +188,18 @@ class EvidenceCustody(MethodView):
     def get(self, evidence_id):
         """Every custody event about the item, in ledger order, each with its leaf and leaf hash."""
         return evidence.custody_of(db_session(), current_actor(), str(evidence_id))
+
+
+@blp.route("/custody-events/<uuid:event_id>")
+class CustodyReceipt(MethodView):
+    @requires("admin", "supervisor", "collector", "legal", "auditor")
+    @blp.response(200, CustodyReceiptSchema)
+    def get(self, event_id):
+        """A custody event's receipt: `pending` (no index yet) until a sequencer batch integrates
+        it, within the merge delay; then its index, leaf, a signed checkpoint covering it and the
+        inclusion proof. Poll it after a request that recorded events. 404 when the event is
+        about a case or item you cannot see."""
+        return evidence.custody_receipt(db_session(), current_actor(), runtime(), str(event_id))
 
 
 @blp.route("/evidence/<uuid:evidence_id>/redactions")

@@ -1,3 +1,5 @@
+from dataclasses import asdict
+
 from flask import Flask
 from flask.views import MethodView
 from sqlalchemy import text
@@ -7,6 +9,7 @@ from api.resources.base import Blueprint
 from core.clock import utcnow
 from core.errors import DependencyUnavailable
 from custody.timestamps import pending_since
+from custody.append import queue_state as merge_queue
 
 PREFIX = ""
 blp = Blueprint("operations", __name__, description="Liveness, readiness and metrics")
@@ -42,7 +45,16 @@ class Ready(MethodView):
             # a TSA that is down never makes the service unready: stamps wait, and this says since when
             since = pending_since(db_session(), runtime().settings)
             checks["timestamps"] = "ok" if since is None else f"pending since {since.isoformat()}"
-        return {"status": "ready", "checks": checks}
+        return {"status": "ready", "checks": checks, "ledger": ledger_state(runtime())}
+
+
+def ledger_state(rt) -> dict:
+    """The custody ledger's merge delay: promised, measured by this process's sequencer (queued to
+    integrated, last 10,000 events), and how many events wait now and for how long."""
+    sequencer = rt.extras.get("sequencer")
+    if sequencer is None:  # events are integrated by the transactions that record them
+        return {"sequencing": "inline", "pending": merge_queue(db_session())[0]}
+    return {"sequencing": "queued", **asdict(sequencer.merge_delay(db_session()))}
 
 
 def _stamp_pending_seconds() -> float:

@@ -164,7 +164,11 @@ class LegalHoldSchema(ma.Schema):
 
 
 class CustodyEventSchema(ma.Schema):
-    ledger_index = fields.Integer()
+    id = fields.String(attribute="event_id", allow_none=True, metadata={
+        "description": "The event's id from the moment it was recorded: `GET /custody-events/{id}` is its receipt"})
+    ledger_status = fields.String(metadata={"enum": ["pending", "integrated"], "description":
+                                            "pending: recorded, waiting (at most the merge delay) for its index"})
+    ledger_index = fields.Integer(allow_none=True, metadata={"description": "null while pending"})
     type = fields.String()
     evidence_id = fields.String(allow_none=True)
     case_id = fields.String(allow_none=True)
@@ -172,9 +176,10 @@ class CustodyEventSchema(ma.Schema):
     at = Timestamp()
     sha256 = fields.String(allow_none=True)
     details = fields.Dict(allow_none=True)
-    leaf = fields.String(metadata={"description": "The RFC 8785 canonical JSON that was hashed"})
-    leaf_hash = fields.String(metadata={"description": "SHA-256(0x00 || leaf), lowercase hex"})
-    prev_leaf_hash = fields.String()
+    leaf = fields.String(allow_none=True, metadata={"description": "The RFC 8785 canonical JSON that was hashed "
+                                                                   "(null while pending)"})
+    leaf_hash = fields.String(allow_none=True, metadata={"description": "SHA-256(0x00 || leaf), lowercase hex"})
+    prev_leaf_hash = fields.String(allow_none=True)
 
 
 class EvidenceQueryArgsSchema(SyncArgsSchema):

@@ -59,6 +59,31 @@ class InclusionProofSchema(ma.Schema):
     audit_path = fields.List(fields.String(metadata=HEX64), metadata={"description": "RFC 9162 order, leaf end first"})
 
 
+class CustodyReceiptSchema(ma.Schema):
+    id = fields.String()
+    ledger_status = fields.String(metadata={"enum": ["pending", "integrated"]})
+    ledger_index = fields.Integer(allow_none=True, metadata={"description": "null while pending"})
+    type = fields.String()
+    evidence_id = fields.String(allow_none=True)
+    subject_id = fields.String(allow_none=True, metadata={"description": "A packet, key or run the event is about"})
+    case_id = fields.String(allow_none=True)
+    actor_id = fields.String()
+    at = Timestamp()
+    sha256 = fields.String(allow_none=True)
+    details = fields.Dict(allow_none=True)
+    leaf = fields.String(allow_none=True, metadata={"description": "The RFC 8785 canonical JSON that was hashed"})
+    leaf_hash = fields.String(allow_none=True, metadata=HEX64)
+    prev_leaf_hash = fields.String(allow_none=True, metadata=HEX64)
+    queued_at = Timestamp(allow_none=True, metadata={
+        "description": "When a queued event was recorded (null when the recording transaction integrated it)"})
+    integrated_at = Timestamp(allow_none=True, metadata={"description": "When a sequencer batch integrated it"})
+    merge_delay_ms = fields.Integer(metadata={"description": "The promised maximum wait from recording to integration"})
+    checkpoint = fields.Nested(TreeHeadSchema, allow_none=True, metadata={
+        "description": "A signed head whose tree includes the event (null while pending)"})
+    inclusion = fields.Nested(InclusionProofSchema, allow_none=True, metadata={
+        "description": "The event's leaf in `checkpoint`'s tree (null while pending)"})
+
+
 class ConsistencyArgsSchema(ma.Schema):
     first = Size(required=True)
     second = Size(metadata={"description": "Default: the current size"})

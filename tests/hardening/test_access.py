@@ -52,6 +52,7 @@ OWNERSHIP = {
     ("POST", "/api/v1/evidence/{evidence_id}/complete"): "evidence",
     ("GET", "/api/v1/evidence/{evidence_id}/thumbnail"): "evidence",
     ("GET", "/api/v1/evidence/{evidence_id}/custody"): "evidence",
+    ("GET", "/api/v1/custody-events/{event_id}"): "evidence",
     ("POST", "/api/v1/evidence/{evidence_id}/redactions"): "evidence",
     ("POST", "/api/v1/evidence/{evidence_id}/legal-hold"): "evidence",
     ("DELETE", "/api/v1/evidence/{evidence_id}/legal-hold"): "evidence",

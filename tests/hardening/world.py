@@ -26,6 +26,7 @@ class HardWorld:
     other_visit_id: str
     evidence_id: str
     other_evidence_id: str
+    other_event_id: str = ""  # a custody event about the other collector's item
     ids: dict = field(default_factory=dict)
     checkpoint_note: str = ""  # a real signed note of the head, as an auditor would have kept it
 
@@ -37,7 +38,8 @@ class HardWorld:
         ids = dict(self.ids)
         if other:
             ids.update(case_id=self.other_case["id"], visit_id=self.other_visit_id,
-                       evidence_id=self.other_evidence_id, collector_id=self.other_collector.id)
+                       evidence_id=self.other_evidence_id, collector_id=self.other_collector.id,
+                       event_id=self.other_event_id)
         return template.format(**ids)
 
 
@@ -77,11 +79,19 @@ def build(app, client, factory) -> HardWorld:
     world.ids = {"case_id": case["id"], "visit_id": visit_id, "evidence_id": mine["id"],
                  "collector_id": users["collector"].id, "user_id": users["collector"].id,
                  "packet_id": "00000000-0000-4000-8000-000000000001",
-                 "verification_id": "00000000-0000-4000-8000-000000000002"}
+                 "verification_id": "00000000-0000-4000-8000-000000000002",
+                 "event_id": custody_event_id(client, users["collector"], mine["id"])}
+    world.other_event_id = custody_event_id(client, other, theirs["id"])
     head = client.get("/api/v1/ledger/head", headers=users["auditor"].headers)
     assert head.status_code == 200, head.get_json()
     world.checkpoint_note = head.get_json()["note"]
     return world
+
+
+def custody_event_id(client, user, evidence_id: str) -> str:
+    trail = client.get(f"/api/v1/evidence/{evidence_id}/custody", headers=user.headers)
+    assert trail.status_code == 200, trail.get_json()
+    return trail.get_json()[0]["id"]
 
 
 def device_key() -> str:

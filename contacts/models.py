@@ -59,7 +59,8 @@ class Contact(Timestamped, Base):
     text_size: Mapped[int | None] = mapped_column(Integer)
     storage_backend: Mapped[str | None] = mapped_column(String(16))
     storage_key: Mapped[str | None] = mapped_column(String(300))
-    ledger_index: Mapped[int | None] = mapped_column(Integer)
+    # The custody event that records it (its receipt: GET /custody-events/{id}, pending until integrated).
+    custody_event_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class ContactRefusal(Base):

@@ -188,12 +188,12 @@ def record_contact(session: Session, actor: Actor, runtime: Runtime, case_id: st
     session.flush()
     record_event(session, case.id, "contact_recorded", actor.id, _timeline_details(contact), subject_id=contact.id,
                  at=at)
-    # The ledger append last: it holds the ledger head's lock until the request commits.
-    contact.ledger_index = record_custody_event(
+    # The custody event last: inline, it holds the ledger head's lock until the request commits.
+    contact.custody_event_id = record_custody_event(
         session, type="contact_recorded", subject_id=contact.id, actor_id=actor.id, case_id=case.id,
         sha256=contact.text_sha256, at=now,
         details={"channel": channel, "direction": direction, "outcome": contact.outcome, "at": _iso(at),
-                 **({"size": contact.text_size} if contact.text_size is not None else {})})
+                 **({"size": contact.text_size} if contact.text_size is not None else {})}).event_id
     return contact
 
 

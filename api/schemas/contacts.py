@@ -82,7 +82,9 @@ class ContactSchema(ma.Schema):
     opt_out = fields.Boolean()
     text_sha256 = fields.String(allow_none=True, metadata={"description": "SHA-256 of the sealed text"})
     text_size = fields.Integer(allow_none=True)
-    ledger_index = fields.Integer(allow_none=True, metadata={"description": "The custody event recording it"})
+    custody_event_id = fields.String(allow_none=True, metadata={
+        "description": "The custody event recording it; its receipt (index and inclusion proof once integrated) is "
+                       "GET /api/v1/custody-events/{id}"})
     created_at = Timestamp()
     updated_at = Timestamp()
 

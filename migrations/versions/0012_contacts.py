@@ -49,7 +49,7 @@ def upgrade() -> None:
     sa.Column('text_size', sa.Integer(), nullable=True),
     sa.Column('storage_backend', sa.String(length=16), nullable=True),
     sa.Column('storage_key', sa.String(length=300), nullable=True),
-    sa.Column('ledger_index', sa.Integer(), nullable=True),
+    sa.Column('custody_event_id', sa.String(length=36), nullable=True),
     sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_contacts_case_id_cases')),

@@ -34,7 +34,7 @@ def test_a_call_is_logged_with_its_own_fields_masked_and_sealed(client, factory)
     assert contact["number"].endswith("9999") and "138" not in contact["number"]
     assert contact["time_zone"] == "Asia/Shanghai" and contact["at_local"].startswith(at.date().isoformat() + "T10:00")
     assert contact["text_sha256"] == hashlib.sha256(b"Debtor promised to call back.").hexdigest()
-    assert contact["ledger_index"] is not None
+    assert contact["custody_event_id"] is not None
     listed = client.get(f"/api/v1/cases/{world.case['id']}/contacts", headers=world.collector.headers)
     assert [c["id"] for c in listed.get_json()] == [contact["id"]]
     timeline = client.get(f"/api/v1/cases/{world.case['id']}/timeline", headers=world.supervisor.headers).get_json()
@@ -42,6 +42,8 @@ def test_a_call_is_logged_with_its_own_fields_masked_and_sealed(client, factory)
 
 
 def test_the_sealed_text_is_the_custody_events_hash(client, factory, app):
+    from sqlalchemy import select
+
     from custody.models import CustodyEvent
 
     world = make_world(factory)
@@ -49,7 +51,7 @@ def test_the_sealed_text_is_the_custody_events_hash(client, factory, app):
             "text": "您的账户已逾期，请尽快还款。退订回复TD"}
     contact = _post(client, world, body).get_json()
     with app.extensions["fieldproof"].db.transaction() as session:
-        event = session.get(CustodyEvent, contact["ledger_index"])
+        event = session.scalar(select(CustodyEvent).where(CustodyEvent.event_id == contact["custody_event_id"]))
         assert event.type == "contact_recorded" and event.subject_id == contact["id"]
         assert event.sha256 == hashlib.sha256(body["text"].encode()).hexdigest()
 

@@ -142,6 +142,8 @@ NOT_SAYABLE_IN_JSON_SCHEMA = {
                                               "second": "at most the current tree size (state)"},
     "POST /api/v1/ledger/checkpoints/verify": {"note": "each signing key named once (a pattern cannot count)"},
     "POST /api/v1/verifications": {"checkpoints": "each note's signing key named once (a pattern cannot count)"},
+    "POST /api/v1/ledger/witnesses": {"vkey": "an Ed25519 key: the decoded key's type and length (base64 inside)"},
+    "POST /api/v1/ledger/cosignatures": {"note": "a signed note: text, a blank line, signature lines (structure)"},
 }
 
 

@@ -13,6 +13,7 @@ RESOURCE_MODULES = (
     "api.resources.users",
     "api.resources.devices",
     "api.resources.cases",
+    "api.resources.creditors",
     "api.resources.visits",
     "api.resources.reports",
     "api.resources.evidence",

@@ -14,6 +14,7 @@ RESOURCE_MODULES = (
     "api.resources.devices",
     "api.resources.cases",
     "api.resources.creditors",
+    "api.resources.placements",
     "api.resources.visits",
     "api.resources.reports",
     "api.resources.evidence",

@@ -90,6 +90,30 @@ def upgrade() -> None:
         op.create_foreign_key(op.f('fk_cases_portfolio_id_portfolios'), 'cases', 'portfolios',
                               ['portfolio_id'], ['id'])
     op.create_index(op.f('ix_cases_portfolio_id'), 'cases', ['portfolio_id'], unique=False)
+
+    op.create_table('placements',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('portfolio_id', sa.String(length=36), nullable=False),
+    sa.Column('mode', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('progress', sa.Float(), nullable=False),
+    sa.Column('counts', sa.JSON(), nullable=False),
+    sa.Column('file_name', sa.String(length=200), nullable=False),
+    sa.Column('file_kind', sa.String(length=8), nullable=False),
+    sa.Column('file_sha256', sa.String(length=64), nullable=False),
+    sa.Column('file_size', sa.BigInteger(), nullable=False),
+    sa.Column('column_map', sa.JSON(), nullable=False),
+    sa.Column('report_sha256', sa.String(length=64), nullable=True),
+    sa.Column('error', sa.String(length=500), nullable=True),
+    sa.Column('requested_by', sa.String(length=36), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['portfolio_id'], ['portfolios.id'], name=op.f('fk_placements_portfolio_id_portfolios')),
+    sa.ForeignKeyConstraint(['requested_by'], ['users.id'], name=op.f('fk_placements_requested_by_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_placements'))
+    )
+    with op.batch_alter_table('placements', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_placements_portfolio_id'), ['portfolio_id'], unique=False)
     op.execute(sa.table('cases', sa.column('portfolio_id')).update().values(portfolio_id=portfolio_id))
 
 
@@ -98,6 +122,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != 'sqlite':
         op.drop_constraint(op.f('fk_cases_portfolio_id_portfolios'), 'cases', type_='foreignkey')
     op.execute('ALTER TABLE cases DROP COLUMN portfolio_id')
+    op.drop_table('placements')
     op.drop_table('portfolios')
     op.drop_table('creditor_grants')
     op.drop_table('creditors')

@@ -77,6 +77,9 @@ OWNERSHIP = {
     ("POST", "/api/v1/creditors"): None,
     ("GET", "/api/v1/creditors/{creditor_id}/portfolios"): None,  # walled by creditor: see WALL_ALSO
     ("POST", "/api/v1/creditors/{creditor_id}/portfolios"): None,
+    ("POST", "/api/v1/portfolios/{portfolio_id}/placements"): None,  # walled by creditor: see WALL_ALSO
+    ("GET", "/api/v1/placements/{placement_id}"): None,
+    ("GET", "/api/v1/placements/{placement_id}/report"): None,
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
 }
@@ -104,6 +107,8 @@ def call(client, hw, method, path, headers, *, other=False, body_role=None):
                            content_type="multipart/form-data")
     if (method, path) == ("PUT", "/api/v1/evidence/{evidence_id}/content"):
         return client.put(url, data=b"\xff\xd8\xff", headers=headers, content_type="application/octet-stream")
+    if (method, path) == (PLACE, PLACEMENTS):
+        return _place(client, url, headers)
     entry = valid_bodies(hw).get((method, path))
     body = json.loads(json.dumps(entry[1])) if entry else None
     if body and other:
@@ -113,6 +118,14 @@ def call(client, hw, method, path, headers, *, other=False, body_role=None):
         if (method, path) == ("POST", "/api/v1/verifications"):
             body["id"] = hw.other_case["id"]
     return client.open(url, method=method, json=body, headers=headers, query_string=query)
+
+
+PLACE, PLACEMENTS = "POST", "/api/v1/portfolios/{portfolio_id}/placements"
+
+
+def _place(client, url, headers):
+    return client.post(url, data={"file": (io.BytesIO(b"reference,action\nNO-SUCH-REF,recall\n"), "recall.csv"),
+                                  "mode": "validate"}, headers=headers, content_type="multipart/form-data")
 
 
 def _allowed(operation, role) -> bool:
@@ -129,8 +142,14 @@ def hw(app, client, factory):
     run = client.post("/api/v1/verifications", json={"scope": "all"}, headers=world.headers("auditor"))
     assert run.status_code == 202, run.get_json()
     creditor = client.get("/api/v1/creditors", headers=world.headers("admin")).get_json()
+    portfolio = client.get(f"/api/v1/creditors/{creditor[0]['id']}/portfolios", headers=world.headers("admin"))
+    placement = _place(client, f"/api/v1/portfolios/{portfolio.get_json()[0]['id']}/placements",
+                       world.headers("supervisor"))
+    assert placement.status_code == 202, placement.get_json()
+    assert app.extensions["fieldproof"].jobs.wait_idle()
     world.ids.update(packet_id=packet.get_json()["id"], verification_id=run.get_json()["id"],
-                     creditor_id=creditor[0]["id"],
+                     creditor_id=creditor[0]["id"], portfolio_id=portfolio.get_json()[0]["id"],
+                     placement_id=placement.get_json()["id"],
                      tile_path="0/000.p/1")  # the first leaf's hash: the world has appended at least one
     return world
 
@@ -211,7 +230,11 @@ def two(app, client, factory, hw):
     assert packet.status_code == 202, packet.get_json()
     run = client.post("/api/v1/verifications", json={"scope": "case", "id": case["id"]}, headers=b["auditor"].headers)
     assert run.status_code == 202, run.get_json()
+    placement = _place(client, f"/api/v1/portfolios/{portfolio.get_json()['id']}/placements", b["supervisor"].headers)
+    assert placement.status_code == 202, placement.get_json()
+    assert app.extensions["fieldproof"].jobs.wait_idle()
     ids = {**hw.ids, "case_id": case["id"], "visit_id": visit_id, "evidence_id": item["id"],
+           "portfolio_id": portfolio.get_json()["id"], "placement_id": placement.get_json()["id"],
            "collector_id": b_collector.id, "packet_id": packet.get_json()["id"],
            "verification_id": run.get_json()["id"], "creditor_id": creditor_id}
     return {"ids": ids, "case": case, "portfolio_id": portfolio.get_json()["id"], "users": b}
@@ -222,7 +245,9 @@ WALL_ALSO = {("POST", "/api/v1/visits"), ("POST", "/api/v1/evidence/uploads"), (
              ("POST", "/api/v1/verifications"), ("POST", "/api/v1/evidence"),
              ("GET", "/api/v1/creditors/{creditor_id}/portfolios"), ("POST", "/api/v1/creditors/{creditor_id}/portfolios"),
              ("GET", "/api/v1/packets/{packet_id}"), ("GET", "/api/v1/packets/{packet_id}/pdf"),
-             ("GET", "/api/v1/packets/{packet_id}/bundle"), ("GET", "/api/v1/verifications/{verification_id}")}
+             ("GET", "/api/v1/packets/{packet_id}/bundle"), ("GET", "/api/v1/verifications/{verification_id}"),
+             (PLACE, PLACEMENTS), ("GET", "/api/v1/placements/{placement_id}"),
+             ("GET", "/api/v1/placements/{placement_id}/report")}
 
 
 def _other_creditor_call(client, hw, two, method, path, headers):
@@ -233,6 +258,8 @@ def _other_creditor_call(client, hw, two, method, path, headers):
                            content_type="multipart/form-data")
     if (method, path) == ("PUT", "/api/v1/evidence/{evidence_id}/content"):
         return client.put(url, data=b"\xff\xd8\xff", headers=headers, content_type="application/octet-stream")
+    if (method, path) == (PLACE, PLACEMENTS):
+        return _place(client, url, headers)
     entry = valid_bodies(hw).get((method, path))
     body = json.loads(json.dumps(entry[1])) if entry else None
     if body is not None:

@@ -31,7 +31,12 @@ def csv_bytes(rows: list[dict], header=HEADER, bom=False) -> bytes:
 
 
 @pytest.fixture
-def desk(app, client, factory):
+def desk(client, factory):
+    return placing_desk(client, factory)
+
+
+def placing_desk(client, factory) -> dict:
+    """A supervisor and an admin of the default creditor, and its portfolio."""
     admin = factory.user("admin")
     portfolio = client.get("/api/v1/creditors", headers=admin.headers).get_json()[0]
     portfolios = client.get(f"/api/v1/creditors/{portfolio['id']}/portfolios", headers=admin.headers).get_json()

@@ -4,12 +4,18 @@ from __future__ import annotations
 import io
 import zipfile
 
+import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from cases.models import Case
-from tests.api.test_placements import HEADER, csv_bytes, desk, place, report, row  # noqa: F401 - the fixture
+from tests.api.test_placements import HEADER, csv_bytes, place, placing_desk, report, row
 from tests.hardening.memory import rss_growth
+
+
+@pytest.fixture
+def desk(client, factory):
+    return placing_desk(client, factory)
 
 
 def case_count(app) -> int:

@@ -167,3 +167,64 @@ def test_placements_are_walled_by_creditor_and_role(app, client, factory, desk):
     # a reference placed in one portfolio is not taken over by a file for another
     admin_place = place(client, app, admin, their_portfolio, csv_bytes([row("WA-1")]), mode="valid_rows")
     assert admin_place["counts"]["rejected"] == 1
+
+
+def test_the_status_export_tells_the_creditor_per_case(app, client, factory, desk):
+    from datetime import timedelta
+
+    from core.clock import utcnow
+    from visits.models import Visit
+
+    sup = desk["supervisor"]
+    place(client, app, sup, desk["portfolio_id"], csv_bytes([row("ST-1"), row("ST-2", debtor_name="=1+1")]))
+    cases = {c["reference"]: c for c in client.get("/api/v1/cases", headers=sup.headers).get_json()}
+    collector = factory.user("collector")
+    now = utcnow()
+    with app.extensions["fieldproof"].db.transaction() as session:
+        address = cases["ST-1"]["addresses"][0]["id"]
+        session.add(Visit(case_id=cases["ST-1"]["id"], address_id=address, collector_id=collector.id,
+                          window_start=now - timedelta(hours=2), window_end=now - timedelta(hours=1),
+                          time_zone="Asia/Shanghai", local_date=now.date(), status="completed",
+                          outcome="met_debtor", checked_out_at=now - timedelta(hours=1), scheduled_by=sup.id))
+    response = client.get(f"/api/v1/portfolios/{desk['portfolio_id']}/status-export", headers=sup.headers)
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = {r["reference"]: r for r in csv.DictReader(io.StringIO(response.get_data(as_text=True)))}
+    assert set(rows) == {"ST-1", "ST-2"}
+    assert rows["ST-1"]["visits_completed"] == "1" and rows["ST-1"]["contacts_with_debtor"] == "1"
+    assert rows["ST-1"]["last_outcome"] == "met_debtor" and rows["ST-2"]["visits_scheduled"] == "0"
+    assert rows["ST-2"]["legal_referral"] == "no"
+    stranger = factory.user("supervisor", creditors=[])
+    assert client.get(f"/api/v1/portfolios/{desk['portfolio_id']}/status-export",
+                      headers=stranger.headers).status_code == 404
+    assert client.get(f"/api/v1/portfolios/{desk['portfolio_id']}/status-export",
+                      headers=factory.user("legal").headers).status_code == 403
+
+
+def test_a_placed_case_is_stored_as_post_cases_stores_it(app, client, factory, desk):
+    """Guards the batched INSERT path: a placed case reads back like the same case opened by the API."""
+    sup = desk["supervisor"]
+    place(client, app, sup, desk["portfolio_id"], csv_bytes([row("SAME-1")]))
+    body = {"reference": "SAME-2", "portfolio_id": desk["portfolio_id"],
+            "debtor": {"name": "Wang Fang", "national_id": "110101199003071234", "phone": "+86 139 1234 5678"},
+            "card_last4": "9876", "currency": "CNY", "amount_overdue": "5000.00", "days_past_due": 60,
+            "jurisdiction": "CN", "addresses": [{"kind": "home", "line": "1 Nanjing Road", "city": "Shanghai",
+                                                 "country": "CN", "lat": 31.2304, "lon": 121.4737}]}
+    assert client.post("/api/v1/cases", json=body, headers=sup.headers).status_code == 201
+    cases = {c["reference"]: c for c in client.get("/api/v1/cases", headers=sup.headers).get_json()}
+
+    def comparable(case):
+        drop = {"id", "reference", "created_at", "updated_at"}
+        out = {k: v for k, v in case.items() if k not in drop}
+        out["addresses"] = [{k: v for k, v in a.items() if k not in {"id"}} for a in case["addresses"]]
+        return out
+
+    assert comparable(cases["SAME-1"]) == comparable(cases["SAME-2"])
+    from cases.services import reveal_identity
+    from cases.models import Case
+    runtime = app.extensions["fieldproof"]
+    with runtime.db.transaction() as session:
+        placed = session.get(Case, cases["SAME-1"]["id"])
+        assert reveal_identity(placed, runtime.cipher) == {"national_id": "110101199003071234",
+                                                          "phone": "+86 139 1234 5678"}
+    events = client.get(f"/api/v1/cases/{cases['SAME-1']['id']}/timeline", headers=sup.headers).get_json()
+    assert [e["type"] for e in events] == ["case_opened"]

@@ -80,6 +80,7 @@ OWNERSHIP = {
     ("POST", "/api/v1/portfolios/{portfolio_id}/placements"): None,  # walled by creditor: see WALL_ALSO
     ("GET", "/api/v1/placements/{placement_id}"): None,
     ("GET", "/api/v1/placements/{placement_id}/report"): None,
+    ("GET", "/api/v1/portfolios/{portfolio_id}/status-export"): None,
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
 }
@@ -247,7 +248,8 @@ WALL_ALSO = {("POST", "/api/v1/visits"), ("POST", "/api/v1/evidence/uploads"), (
              ("GET", "/api/v1/packets/{packet_id}"), ("GET", "/api/v1/packets/{packet_id}/pdf"),
              ("GET", "/api/v1/packets/{packet_id}/bundle"), ("GET", "/api/v1/verifications/{verification_id}"),
              (PLACE, PLACEMENTS), ("GET", "/api/v1/placements/{placement_id}"),
-             ("GET", "/api/v1/placements/{placement_id}/report")}
+             ("GET", "/api/v1/placements/{placement_id}/report"),
+             ("GET", "/api/v1/portfolios/{portfolio_id}/status-export")}
 
 
 def _other_creditor_call(client, hw, two, method, path, headers):

@@ -4,6 +4,7 @@ import json
 from flask import current_app, request
 from flask.views import MethodView
 
+from api import idempotency
 from api.auth import current_actor, requires
 from api.context import db_session, runtime, settings
 from api.docs import download
@@ -67,6 +68,11 @@ class Placements(MethodView):
                             max_field_bytes=settings().max_json_bytes) as upload:
             if upload.spooled is None:
                 raise ValidationFailed("send the file as part 'file'", {"file": ["required"]})
+            # a retry with the same Idempotency-Key gets the first placement, not a second run
+            replay = idempotency.check_streamed(idempotency.multipart_fingerprint(
+                {**upload.fields, "sha256": [upload.spooled.sha256_hex]}, upload.file_names))
+            if replay is not None:
+                return replay
             mode = (upload.fields.get("mode") or ["all_or_nothing"])[0]
             columns = _column_map((upload.fields.get("columns") or [None])[0])
             return placements.request_placement(db_session(), current_actor(), runtime(), portfolio_id,

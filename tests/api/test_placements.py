@@ -228,3 +228,20 @@ def test_a_placed_case_is_stored_as_post_cases_stores_it(app, client, factory, d
                                                           "phone": "+86 139 1234 5678"}
     events = client.get(f"/api/v1/cases/{cases['SAME-1']['id']}/timeline", headers=sup.headers).get_json()
     assert [e["type"] for e in events] == ["case_opened"]
+
+
+def test_a_retried_upload_with_the_same_idempotency_key_is_one_placement(app, client, desk):
+    sup = desk["supervisor"]
+    headers = {**sup.headers, "Idempotency-Key": "placement-retry-1"}
+    url = f"/api/v1/portfolios/{desk['portfolio_id']}/placements"
+    data = csv_bytes([row("ID-1")])
+    first = client.post(url, data={"file": (io.BytesIO(data), "a.csv")}, headers=headers,
+                        content_type="multipart/form-data")
+    again = client.post(url, data={"file": (io.BytesIO(data), "a.csv")}, headers=headers,
+                        content_type="multipart/form-data")
+    assert first.status_code == again.status_code == 202
+    assert first.get_json()["id"] == again.get_json()["id"]
+    other = client.post(url, data={"file": (io.BytesIO(csv_bytes([row("ID-2")])), "a.csv")}, headers=headers,
+                        content_type="multipart/form-data")
+    assert other.status_code == 409
+    assert app.extensions["fieldproof"].jobs.wait_idle()

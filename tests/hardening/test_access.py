@@ -509,3 +509,28 @@ def test_console_role_page_ownership(client, hw, console, method, rule):
             if kind and role == "collector":
                 assert hit(_console_url(hw, rule, other=True)).status_code == 404, (role, "other")
         console.post("/console/logout")
+
+
+def test_console_pages_hold_nothing_of_the_other_creditor(client, hw, two, console):
+    """Every console page that names an object, every role granted only the default creditor: 404
+    for creditor B's; the case list neither lists nor finds B's case."""
+    b = {**hw.ids, **two["ids"]}
+    for role in ROLES:
+        if role == "admin":
+            continue
+        console.login(hw.users[role])
+        for (method, rule), (roles, _kind) in sorted(CONSOLE.items()):
+            names = [n for n in ("case_id", "evidence_id", "packet_id", "verification_id") if f"<{n}>" in rule]
+            if method != "GET" or not names or rule.endswith("/evidence") or (roles != "any" and role not in roles):
+                continue
+            url = rule
+            for name in names:
+                url = url.replace(f"<{name}>", b[name])
+            assert client.get(url).status_code == 404, (role, url)
+        page = client.get("/console/cases", query_string={"q": two["case"]["reference"]}).get_data(as_text=True)
+        assert two["case"]["id"] not in page and "0 cases" in page, role
+        console.post("/console/logout")
+    console.login(hw.users["admin"])
+    page = client.get("/console/cases", query_string={"creditor_id": two["ids"]["creditor_id"]}).get_data(as_text=True)
+    assert two["case"]["id"] in page and hw.case["id"] not in page
+    assert 'name="portfolio_id"' in page

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, false, or_, select
 from sqlalchemy.orm import Session
 
-from accounts.models import User
+from accounts.models import CreditorGrant, User
 from accounts.services import get_creditor
 from cases.jurisdiction import parse_jurisdiction
 from cases.models import Address, Case, CaseEvent, Portfolio
@@ -85,13 +85,19 @@ def list_cases(session: Session, actor: Actor, *, status: str | None = None, col
     return query
 
 
-def _check_collector(session: Session, user_id: str | None) -> None:
+def _check_collector(session: Session, user_id: str | None, portfolio_id: str | None = None) -> None:
+    """An active collector, granted the creditor of the case's portfolio (else they could not see it)."""
     if user_id is None:
         return
     role = session.scalar(select(User.role).where(User.id == user_id, User.active.is_(True)))
     if role != "collector":
         raise ValidationFailed("assigned collector is not an active collector",
                                {"assigned_collector_id": ["must be the id of an active collector"]})
+    if portfolio_id is not None and session.scalar(
+            select(CreditorGrant.user_id).where(CreditorGrant.user_id == user_id, CreditorGrant.creditor_id == (
+                select(Portfolio.creditor_id).where(Portfolio.id == portfolio_id).scalar_subquery()))) is None:
+        raise ValidationFailed("the collector works for another creditor",
+                               {"assigned_collector_id": ["the collector is not granted this case's creditor"]})
 
 
 def _check_jurisdiction(code: str) -> None:
@@ -103,8 +109,8 @@ def _check_jurisdiction(code: str) -> None:
 
 def create_case(session: Session, actor: Actor, cipher: FieldCipher, data: dict[str, Any]) -> Case:
     _check_jurisdiction(data["jurisdiction"])
-    _check_collector(session, data.get("assigned_collector_id"))
     portfolio = placing_portfolio(session, actor, data.get("portfolio_id"))
+    _check_collector(session, data.get("assigned_collector_id"), portfolio.id)
     if session.scalar(select(Case.id).where(Case.reference == data["reference"])):
         raise Conflict(f"a case with reference {data['reference']!r} exists")
     debtor = data["debtor"]
@@ -196,7 +202,7 @@ def update_case(session: Session, actor: Actor, cipher: FieldCipher, case_id: st
     if "jurisdiction" in changes:
         _check_jurisdiction(changes["jurisdiction"])
     if "assigned_collector_id" in changes:
-        _check_collector(session, changes["assigned_collector_id"])
+        _check_collector(session, changes["assigned_collector_id"], case.portfolio_id)
     for name in ("status", "amount_overdue", "days_past_due", "jurisdiction", "assigned_collector_id", "currency"):
         if name in changes and getattr(case, name) != changes[name]:
             setattr(case, name, changes[name])

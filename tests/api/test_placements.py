@@ -245,3 +245,16 @@ def test_a_retried_upload_with_the_same_idempotency_key_is_one_placement(app, cl
                         content_type="multipart/form-data")
     assert other.status_code == 409
     assert app.extensions["fieldproof"].jobs.wait_idle()
+
+
+def test_a_case_is_assigned_only_to_a_collector_granted_its_creditor(client, factory, desk):
+    other = client.post("/api/v1/creditors", json={"code": "BANK-Q", "name": "Bank Q"},
+                        headers=desk["admin"].headers).get_json()["id"]
+    outsider = factory.user("collector", creditors=[other])
+    case = factory.case(supervisor=desk["supervisor"], portfolio_id=desk["portfolio_id"])
+    response = client.patch(f"/api/v1/cases/{case['id']}", json={"assigned_collector_id": outsider.id},
+                            headers=desk["supervisor"].headers)
+    assert response.status_code == 422 and "assigned_collector_id" in response.get_json()["errors"]
+    insider = factory.user("collector")
+    assert client.patch(f"/api/v1/cases/{case['id']}", json={"assigned_collector_id": insider.id},
+                        headers=desk["supervisor"].headers).status_code == 200

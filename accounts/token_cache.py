@@ -156,8 +156,8 @@ def _ends_tokens(session: Session) -> bool:
             return True
         if isinstance(obj, User) and session.is_modified(obj):
             return True  # active, password or role changed: cached actors may be stale
-    if any(isinstance(obj, CreditorGrant) for obj in session.new):
-        return True  # a grant widens what a cached actor may see
+    # A grant given or withdrawn (`accounts.services.set_grants`) also touches its user, above; a
+    # new user's first grants need no announcement: no token of theirs can be cached yet.
     return any(isinstance(obj, (AccessToken, User, CreditorGrant)) for obj in session.deleted)
 
 

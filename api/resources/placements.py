@@ -25,7 +25,8 @@ blp = Blueprint("placements", __name__, description="Placement files: bulk intak
 MULTIPART_BODY = {
     "required": True,
     "description": "Part `file` (CSV in UTF-8, or XLSX: the first sheet), optional parts `mode` and `columns`.",
-    "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "additionalProperties": False, "properties": {
         "file": {"type": "string", "format": "binary"},
         "mode": {"type": "string", "enum": ["validate", "all_or_nothing", "valid_rows"], "default": "all_or_nothing"},
         "columns": {"type": "string", "description": "JSON object: your header name → one of " + ", ".join(COLUMNS)},

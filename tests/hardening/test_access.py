@@ -142,14 +142,11 @@ def hw(app, client, factory):
     assert packet.status_code == 202, packet.get_json()
     run = client.post("/api/v1/verifications", json={"scope": "all"}, headers=world.headers("auditor"))
     assert run.status_code == 202, run.get_json()
-    creditor = client.get("/api/v1/creditors", headers=world.headers("admin")).get_json()
-    portfolio = client.get(f"/api/v1/creditors/{creditor[0]['id']}/portfolios", headers=world.headers("admin"))
-    placement = _place(client, f"/api/v1/portfolios/{portfolio.get_json()[0]['id']}/placements",
+    placement = _place(client, f"/api/v1/portfolios/{world.ids['portfolio_id']}/placements",
                        world.headers("supervisor"))
     assert placement.status_code == 202, placement.get_json()
     assert app.extensions["fieldproof"].jobs.wait_idle()
     world.ids.update(packet_id=packet.get_json()["id"], verification_id=run.get_json()["id"],
-                     creditor_id=creditor[0]["id"], portfolio_id=portfolio.get_json()[0]["id"],
                      placement_id=placement.get_json()["id"],
                      tile_path="0/000.p/1")  # the first leaf's hash: the world has appended at least one
     return world

@@ -78,6 +78,10 @@ def build(app, client, factory) -> HardWorld:
                  "collector_id": users["collector"].id, "user_id": users["collector"].id,
                  "packet_id": "00000000-0000-4000-8000-000000000001",
                  "verification_id": "00000000-0000-4000-8000-000000000002"}
+    creditors = client.get("/api/v1/creditors", headers=users["admin"].headers).get_json()
+    portfolios = client.get(f"/api/v1/creditors/{creditors[0]['id']}/portfolios", headers=users["admin"].headers)
+    world.ids.update(creditor_id=creditors[0]["id"], portfolio_id=portfolios.get_json()[0]["id"],
+                     placement_id="00000000-0000-4000-8000-000000000003")
     head = client.get("/api/v1/ledger/head", headers=users["auditor"].headers)
     assert head.status_code == 200, head.get_json()
     world.checkpoint_note = head.get_json()["note"]
@@ -132,6 +136,8 @@ def valid_bodies(world: HardWorld) -> dict[tuple[str, str], tuple[str, dict]]:
         ("POST", "/api/v1/verifications"): ("auditor", {"scope": "case", "id": world.case["id"]}),
         ("POST", "/api/v1/ledger/checkpoints/verify"): ("auditor", {"note": world.checkpoint_note}),
         ("POST", "/api/v1/cases/{case_id}/packets"): ("legal", {"language": "en", "bates_prefix": "HARD"}),
+        ("POST", "/api/v1/creditors"): ("admin", {"code": "HARD-BANK", "name": "Hardened Bank"}),
+        ("POST", "/api/v1/creditors/{creditor_id}/portfolios"): ("admin", {"code": "HARD-P", "name": "Cards"}),
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
 from core.db import Base, Timestamped, uuid_pk
@@ -23,6 +23,33 @@ class User(Timestamped, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # None: no preference, the console follows the browser's language.
     locale: Mapped[str | None] = mapped_column(String(8))
+
+    grants: Mapped[list[CreditorGrant]] = relationship(cascade="all, delete-orphan", lazy="selectin",
+                                                       order_by="CreditorGrant.creditor_id")
+
+    @property
+    def creditor_ids(self) -> list[str]:
+        return [grant.creditor_id for grant in self.grants]
+
+
+class Creditor(Timestamped, Base):
+    """A bank that places accounts with the agency; users see only the creditors they are granted."""
+
+    __tablename__ = "creditors"
+
+    id: Mapped[str] = uuid_pk()
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class CreditorGrant(Base):
+    """A user may see and work the cases of this creditor (admins see every creditor)."""
+
+    __tablename__ = "creditor_grants"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), primary_key=True, index=True)
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AccessToken(Base):

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accounts.models import ROLES, AccessToken, Device, LoginFailure, User
+from accounts.models import ROLES, AccessToken, Creditor, CreditorGrant, Device, LoginFailure, User
 from core.actor import Actor
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthenticated, ValidationFailed
@@ -44,7 +44,7 @@ def _check_password_strength(password: str) -> None:
 
 
 def create_user(session: Session, *, username: str, role: str, password: str, display_name: str = "",
-                locale: str | None = None) -> User:
+                locale: str | None = None, creditor_ids: list[str] | None = None) -> User:
     if role not in ROLES:
         raise ValidationFailed("unknown role", {"role": [f"must be one of {', '.join(ROLES)}"]})
     _check_password_strength(password)
@@ -57,16 +57,23 @@ def create_user(session: Session, *, username: str, role: str, password: str, di
         session.flush()
     except IntegrityError:
         raise Conflict(f"username {username!r} is taken") from None
+    if creditor_ids is None:
+        only = session.scalars(select(Creditor.id).limit(2)).all()
+        creditor_ids = only if len(only) == 1 else []  # one creditor: everyone works for it
+    set_grants(session, user, creditor_ids)
     return user
 
 
 def update_user(session: Session, user_id: str, *, role: str | None = None, active: bool | None = None,
                 display_name: str | None = None, password: str | None = None, locale: str | None = None,
+                creditor_ids: list[str] | None = None,
                 precondition: Callable[[User], None] | None = None) -> User:
     """`precondition` sees the user as it stands, locked, before any change (the API's If-Match)."""
     user = get_user(session, user_id, lock=True)
     if precondition is not None:
         precondition(user)
+    if creditor_ids is not None:
+        set_grants(session, user, creditor_ids)
     if role is not None:
         if role not in ROLES:
             raise ValidationFailed("unknown role", {"role": [f"must be one of {', '.join(ROLES)}"]})
@@ -85,6 +92,54 @@ def update_user(session: Session, user_id: str, *, role: str | None = None, acti
         _revoke_all(session, user.id)
     session.flush()
     return user
+
+
+# --- creditors and grants -------------------------------------------------------------------
+
+
+def set_grants(session: Session, user: User, creditor_ids: list[str]) -> None:
+    """Replace the creditors `user` is granted. Cached actors of the user are dropped (the user row
+    changes, which the token cache treats like a role change)."""
+    wanted = set(creditor_ids)
+    known = set(session.scalars(select(Creditor.id).where(Creditor.id.in_(wanted)))) if wanted else set()
+    if wanted - known:
+        raise ValidationFailed("unknown creditor", {"creditor_ids": [f"no such creditor: {sorted(wanted - known)[0]}"]})
+    held = {grant.creditor_id for grant in user.grants}
+    if held == wanted:
+        return
+    user.grants = [g for g in user.grants if g.creditor_id in wanted] + [
+        CreditorGrant(user_id=user.id, creditor_id=c) for c in sorted(wanted - held)]
+    user.updated_at = utcnow()
+
+
+def creditor_scope(user: User) -> frozenset[str] | None:
+    """What an actor of `user` may see: None (every creditor) for admins, else the grants."""
+    return None if user.role == "admin" else frozenset(user.creditor_ids)
+
+
+def create_creditor(session: Session, actor: Actor, *, code: str, name: str) -> Creditor:
+    if actor.role != "admin":
+        raise Forbidden("only admins manage creditors")
+    if session.scalar(select(Creditor.id).where(Creditor.code == code)):
+        raise Conflict(f"a creditor with code {code!r} exists")
+    creditor = Creditor(code=code, name=name)
+    session.add(creditor)
+    session.flush()
+    return creditor
+
+
+def visible_creditors(actor: Actor) -> Select:
+    query = select(Creditor).order_by(Creditor.code, Creditor.id)
+    if actor.creditor_ids is not None:
+        query = query.where(Creditor.id.in_(sorted(actor.creditor_ids)))
+    return query
+
+
+def get_creditor(session: Session, actor: Actor, creditor_id: str) -> Creditor:
+    creditor = session.scalar(visible_creditors(actor).where(Creditor.id == creditor_id))
+    if creditor is None:
+        raise NotFound("no such creditor")
+    return creditor
 
 
 def get_user(session: Session, user_id: str, *, lock: bool = False) -> User:
@@ -168,7 +223,11 @@ def verify_token(session: Session, token: str) -> tuple[Actor, datetime]:
         raise Unauthenticated("token expired")
     if not user.active:
         raise Unauthenticated("account disabled")
-    return Actor(id=user.id, role=user.role, username=user.username), access.expires_at
+    return actor_of(session, user), access.expires_at
+
+
+def actor_of(session: Session, user: User) -> Actor:
+    return Actor(id=user.id, role=user.role, username=user.username, creditor_ids=creditor_scope(user))
 
 
 def revoke_token(session: Session, token: str) -> None:

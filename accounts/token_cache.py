@@ -1,7 +1,7 @@
 """Verified bearer tokens, kept for a few seconds so a read need not look its token up again.
 
 Revocation stays immediate. Every change that can end a token — logout (`revoked_at`), an account
-disabled, a password changed — is announced with PostgreSQL `NOTIFY` in the transaction that makes
+disabled, a password or role changed, a creditor granted or withdrawn — is announced with PostgreSQL `NOTIFY` in the transaction that makes
 it, so it reaches every API process when that transaction commits. Each process listens on a
 connection of its own and empties its cache on every announcement; while that connection is down
 (or before it is up, or on SQLite, which has no such channel) nothing is served from the cache.
@@ -20,7 +20,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from accounts.models import AccessToken, User
+from accounts.models import AccessToken, CreditorGrant, User
 from accounts.services import hash_token, verify_token
 from core.actor import Actor
 from core.clock import utcnow
@@ -156,7 +156,9 @@ def _ends_tokens(session: Session) -> bool:
             return True
         if isinstance(obj, User) and session.is_modified(obj):
             return True  # active, password or role changed: cached actors may be stale
-    return any(isinstance(obj, (AccessToken, User)) for obj in session.deleted)
+    # A grant given or withdrawn (`accounts.services.set_grants`) also touches its user, above; a
+    # new user's first grants need no announcement: no token of theirs can be cached yet.
+    return any(isinstance(obj, (AccessToken, User, CreditorGrant)) for obj in session.deleted)
 
 
 def announce_revocations(sessions, cache: TokenCache) -> None:

@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "accounts.models",
     "cases.models",
     "cases.promises",
+    "placements.models",
     "core.idempotency",
     "visits.models",
     "contacts.models",

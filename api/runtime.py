@@ -14,10 +14,14 @@ from core.settings import Settings
 from evidence.storage.base import open_blob_store
 
 # Modules whose import registers jobs (`@job(...)`); a worker imports them all at start.
-JOB_MODULES = ("evidence.jobs", "custody.jobs", "legal_docs.jobs")
+JOB_MODULES = ("evidence.jobs", "custody.jobs", "legal_docs.jobs", "placements.jobs")
 
 
 def load_job_modules() -> None:
+    from api.schemas.cases import CaseSchema
+    from placements.services import register_row_schema
+
+    register_row_schema(CaseSchema())  # placement rows are validated by the API's own case schema
     for name in JOB_MODULES:
         try:
             importlib.import_module(name)

@@ -38,6 +38,7 @@ class MultipartUpload:
 
     fields: dict[str, list[str]] = field(default_factory=dict)
     file_names: list[str] = field(default_factory=list)
+    file_name: str | None = None  # the file part's own filename, as the client sent it
     spooled: SpooledFile | None = None
 
     def __enter__(self) -> MultipartUpload:
@@ -79,6 +80,7 @@ def read_multipart(stream: BinaryIO, content_type: str, *, file_part: str,
                     raise ValidationFailed(f"only one file part, named {file_part!r}, is accepted",
                                            {name or "_schema": ["unexpected file part"]})
                 upload.file_names.append(name)
+                upload.file_name = filename
                 data = reader.part_data()
                 upload.spooled = spool(data)
                 for _ in data:  # a spool that stopped early still leaves the reader after the part

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
@@ -14,12 +14,27 @@ CASE_STATUSES = ("open", "promise", "legal", "closed", "written_off")
 ADDRESS_KINDS = ("home", "workplace")
 
 
+class Portfolio(Timestamped, Base):
+    """One placement line of a creditor; every case belongs to exactly one portfolio."""
+
+    __tablename__ = "portfolios"
+    __table_args__ = (UniqueConstraint("creditor_id", "code"),)
+
+    id: Mapped[str] = uuid_pk()
+    creditor_id: Mapped[str] = mapped_column(ForeignKey("creditors.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+
+
 class Case(Timestamped, Base):
     __tablename__ = "cases"
     __table_args__ = (Index("ix_cases_collector_updated", "assigned_collector_id", "updated_at"),)
 
     id: Mapped[str] = uuid_pk()
     reference: Mapped[str] = mapped_column(String(64), unique=True)
+    # Every case has one (the services never create one without); nullable only because SQLite
+    # cannot add a NOT NULL column to a table others refer to without rebuilding it.
+    portfolio_id: Mapped[str | None] = mapped_column(ForeignKey("portfolios.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     debtor_name: Mapped[str] = mapped_column(String(200))
     # Encrypted at rest (AES-GCM); only the masked form is ever returned.

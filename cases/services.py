@@ -5,31 +5,51 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, false, or_, select
 from sqlalchemy.orm import Session
 
-from accounts.models import User
+from accounts.models import CreditorGrant, User
+from accounts.services import get_creditor
 from cases.jurisdiction import parse_jurisdiction
-from cases.models import Address, Case, CaseEvent
+from cases.models import Address, Case, CaseEvent, Portfolio
 from cases.promises import RepaymentPromise, sweep_broken_promises
 from cases.timeline import record_event
 from core.actor import Actor
 from core.clock import utcnow
 from core.crypto import FieldCipher, mask_tail
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 READERS = ("admin", "supervisor", "legal", "auditor", "collector")
 WRITERS = ("admin", "supervisor")
 
 
+def creditor_scope(actor: Actor) -> ColumnElement[bool] | None:
+    """The condition on `Case` that keeps an actor within the creditors they are granted (None:
+    every creditor). Every package's visibility derives from this or from `visible_case_ids`."""
+    if actor.creditor_ids is None:
+        return None
+    if not actor.creditor_ids:
+        return false()
+    return Case.portfolio_id.in_(select(Portfolio.id).where(Portfolio.creditor_id.in_(sorted(actor.creditor_ids))))
+
+
 def visible_cases(actor: Actor) -> Select:
-    """Collectors see only the cases assigned to them; the other roles see all."""
+    """Collectors see only the cases assigned to them; the other roles see all — and everyone
+    only within the creditors they are granted."""
     query = select(Case)
     if actor.is_collector:
         query = query.where(Case.assigned_collector_id == actor.id)
     elif actor.role not in READERS:
         query = query.where(False)
-    return query
+    scope = creditor_scope(actor)
+    return query if scope is None else query.where(scope)
+
+
+def visible_case_ids(actor: Actor) -> Select | None:
+    """`select(Case.id)` of the creditors an actor may see (None: no creditor wall), for
+    `X.case_id.in_(...)` in other packages' visibility."""
+    scope = creditor_scope(actor)
+    return None if scope is None else select(Case.id).where(scope)
 
 
 def get_case(session: Session, actor: Actor, case_id: str, *, lock: bool = False) -> Case:
@@ -42,8 +62,13 @@ def get_case(session: Session, actor: Actor, case_id: str, *, lock: bool = False
 
 def list_cases(session: Session, actor: Actor, *, status: str | None = None, collector_id: str | None = None,
                jurisdiction: str | None = None, updated_since: datetime | None = None,
-               q: str | None = None, broken_promises: bool | None = None) -> Select:
+               q: str | None = None, broken_promises: bool | None = None, creditor_id: str | None = None,
+               portfolio_id: str | None = None) -> Select:
     query = visible_cases(actor).order_by(Case.created_at, Case.id)
+    if portfolio_id:
+        query = query.where(Case.portfolio_id == portfolio_id)
+    if creditor_id:
+        query = query.where(Case.portfolio_id.in_(select(Portfolio.id).where(Portfolio.creditor_id == creditor_id)))
     if broken_promises:
         sweep_broken_promises(session, utcnow())  # a promise is broken from its due moment, not its sweep
         query = query.where(Case.id.in_(select(RepaymentPromise.case_id).where(RepaymentPromise.status == "broken")))
@@ -62,13 +87,19 @@ def list_cases(session: Session, actor: Actor, *, status: str | None = None, col
     return query
 
 
-def _check_collector(session: Session, user_id: str | None) -> None:
+def _check_collector(session: Session, user_id: str | None, portfolio_id: str | None = None) -> None:
+    """An active collector, granted the creditor of the case's portfolio (else they could not see it)."""
     if user_id is None:
         return
     role = session.scalar(select(User.role).where(User.id == user_id, User.active.is_(True)))
     if role != "collector":
         raise ValidationFailed("assigned collector is not an active collector",
                                {"assigned_collector_id": ["must be the id of an active collector"]})
+    if portfolio_id is not None and session.scalar(
+            select(CreditorGrant.user_id).where(CreditorGrant.user_id == user_id, CreditorGrant.creditor_id == (
+                select(Portfolio.creditor_id).where(Portfolio.id == portfolio_id).scalar_subquery()))) is None:
+        raise ValidationFailed("the collector works for another creditor",
+                               {"assigned_collector_id": ["the collector is not granted this case's creditor"]})
 
 
 def _check_jurisdiction(code: str) -> None:
@@ -80,13 +111,15 @@ def _check_jurisdiction(code: str) -> None:
 
 def create_case(session: Session, actor: Actor, cipher: FieldCipher, data: dict[str, Any]) -> Case:
     _check_jurisdiction(data["jurisdiction"])
-    _check_collector(session, data.get("assigned_collector_id"))
+    portfolio = placing_portfolio(session, actor, data.get("portfolio_id"))
+    _check_collector(session, data.get("assigned_collector_id"), portfolio.id)
     if session.scalar(select(Case.id).where(Case.reference == data["reference"])):
         raise Conflict(f"a case with reference {data['reference']!r} exists")
     debtor = data["debtor"]
     flags = data.get("flags") or {}
     case = Case(
         reference=data["reference"],
+        portfolio_id=portfolio.id,
         debtor_name=debtor["name"],
         card_last4=data["card_last4"],
         currency=data["currency"],
@@ -107,6 +140,51 @@ def create_case(session: Session, actor: Actor, cipher: FieldCipher, data: dict[
     record_event(session, case.id, "case_opened", actor.id,
                  {"reference": case.reference, "jurisdiction": case.jurisdiction})
     return case
+
+
+def placing_portfolio(session: Session, actor: Actor, portfolio_id: str | None) -> Portfolio:
+    """The portfolio a new case goes into: the one named (404 outside the actor's creditors), or,
+    while only one creditor exists, its first portfolio."""
+    if portfolio_id is not None:
+        return get_portfolio(session, actor, portfolio_id)
+    creditors = session.scalars(select(Portfolio.creditor_id).distinct().limit(2)).all()
+    if len(creditors) == 1:
+        portfolio = session.scalar(select(Portfolio).where(Portfolio.creditor_id == creditors[0])
+                                   .order_by(Portfolio.created_at, Portfolio.id).limit(1))
+        if actor.creditor_ids is None or portfolio.creditor_id in actor.creditor_ids:
+            return portfolio
+    raise ValidationFailed("portfolio_id is required", {"portfolio_id": ["required: several creditors exist"]})
+
+
+def visible_portfolios(actor: Actor) -> Select:
+    query = select(Portfolio).order_by(Portfolio.code, Portfolio.id)
+    if actor.creditor_ids is not None:
+        query = query.where(Portfolio.creditor_id.in_(sorted(actor.creditor_ids)))
+    return query
+
+
+def get_portfolio(session: Session, actor: Actor, portfolio_id: str) -> Portfolio:
+    portfolio = session.scalar(visible_portfolios(actor).where(Portfolio.id == portfolio_id))
+    if portfolio is None:
+        raise NotFound("no such portfolio")
+    return portfolio
+
+
+def create_portfolio(session: Session, actor: Actor, creditor_id: str, *, code: str, name: str) -> Portfolio:
+    if actor.role != "admin":
+        raise Forbidden("only admins manage portfolios")
+    get_creditor(session, actor, creditor_id)
+    if session.scalar(select(Portfolio.id).where(Portfolio.creditor_id == creditor_id, Portfolio.code == code)):
+        raise Conflict(f"the creditor has a portfolio with code {code!r}")
+    portfolio = Portfolio(creditor_id=creditor_id, code=code, name=name)
+    session.add(portfolio)
+    session.flush()
+    return portfolio
+
+
+def list_portfolios(session: Session, actor: Actor, creditor_id: str) -> Select:
+    get_creditor(session, actor, creditor_id)
+    return visible_portfolios(actor).where(Portfolio.creditor_id == creditor_id)
 
 
 def _set_identity(case: Case, cipher: FieldCipher, debtor: dict[str, Any]) -> None:
@@ -131,7 +209,7 @@ def update_case(session: Session, actor: Actor, cipher: FieldCipher, case_id: st
     if "jurisdiction" in changes:
         _check_jurisdiction(changes["jurisdiction"])
     if "assigned_collector_id" in changes:
-        _check_collector(session, changes["assigned_collector_id"])
+        _check_collector(session, changes["assigned_collector_id"], case.portfolio_id)
     for name in ("status", "amount_overdue", "days_past_due", "jurisdiction", "assigned_collector_id", "currency"):
         if name in changes and getattr(case, name) != changes[name]:
             setattr(case, name, changes[name])

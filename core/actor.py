@@ -9,6 +9,8 @@ class Actor:
     id: str
     role: str
     username: str = ""
+    # The creditors whose cases this actor may see; None: every creditor (admins, the system).
+    creditor_ids: frozenset[str] | None = None
 
     @property
     def is_collector(self) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from core.actor import Actor
@@ -49,8 +49,10 @@ def evidence_item_model() -> type:
 
 
 def request_verification(session: Session, actor: Actor, jobs, *, scope: str, subject_id: str | None = None,
-                         kept_checkpoints: list[str] | None = None) -> Verification:
-    """Queue a verification; the job is submitted only once the request's transaction commits."""
+                         kept_checkpoints: list[str] | None = None,
+                         visible_case_ids: Select | None = None) -> Verification:
+    """Queue a verification; the job is submitted only once the request's transaction commits.
+    `visible_case_ids` (None: no wall) keeps an item of a creditor the actor is not granted a 404."""
     if not actor.has_role(*VERIFIERS):
         raise Forbidden("only auditors and admins run verifications")
     if scope not in SCOPES:
@@ -59,8 +61,11 @@ def request_verification(session: Session, actor: Actor, jobs, *, scope: str, su
         raise ValidationFailed("scope all takes no id", errors={"id": ["not allowed with scope all"]})
     if scope != "all" and not subject_id:
         raise ValidationFailed(f"scope {scope} needs the id of the {scope}", errors={"id": ["required"]})
-    if scope == "evidence" and session.get(evidence_item_model(), subject_id) is None:
-        raise NotFound("no such evidence item")
+    if scope == "evidence":
+        item = session.get(evidence_item_model(), subject_id)
+        if item is None or (visible_case_ids is not None and session.scalar(
+                visible_case_ids.where(visible_case_ids.selected_columns[0] == item.case_id)) is None):
+            raise NotFound("no such evidence item")
     if kept_checkpoints and len(kept_checkpoints) > MAX_KEPT_CHECKPOINTS:
         raise ValidationFailed("too many kept checkpoints",
                                errors={"checkpoints": [f"at most {MAX_KEPT_CHECKPOINTS}"]})
@@ -75,19 +80,25 @@ def request_verification(session: Session, actor: Actor, jobs, *, scope: str, su
 
 
 
-def get_verification(session: Session, actor: Actor, verification_id: str) -> Verification:
+def get_verification(session: Session, actor: Actor, verification_id: str,
+                     visible_subjects: Select | None = None) -> Verification:
     if not actor.has_role(*VERIFIERS):
         raise Forbidden("only auditors and admins read verifications")
-    verification = session.get(Verification, verification_id)
+    verification = session.scalar(list_verifications(actor, visible_subjects).where(Verification.id == verification_id))
     if verification is None:
         raise NotFound("no such verification")
     return verification
 
 
-def list_verifications(actor: Actor):
+def list_verifications(actor: Actor, visible_subjects: Select | None = None) -> Select:
+    """Runs, newest first. `visible_subjects` (ids of the cases and items the actor may see; None:
+    everything) keeps an auditor to the runs over their creditors' objects and the runs they asked for."""
     if not actor.has_role(*VERIFIERS):
         raise Forbidden("only auditors and admins read verifications")
-    return select(Verification).order_by(Verification.created_at.desc(), Verification.id)
+    query = select(Verification).order_by(Verification.created_at.desc(), Verification.id)
+    if visible_subjects is not None:
+        query = query.where(or_(Verification.requested_by == actor.id, Verification.subject_id.in_(visible_subjects)))
+    return query
 
 
 # --- the keys a run trusts, and a checkpoint an auditor kept ----------------------------------

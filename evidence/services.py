@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from accounts.models import Device
 from cases.models import Address, Case
-from cases.services import get_case, record_event
+from cases.services import get_case, record_event, visible_case_ids
 from core.actor import Actor
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
@@ -114,7 +114,17 @@ def visible_evidence(actor: Actor) -> Select:
         query = query.where(or_(EvidenceItem.collector_id == actor.id, EvidenceItem.case_id.in_(assigned)))
     elif actor.role not in READERS:
         query = query.where(False)
-    return query
+    cases_seen = visible_case_ids(actor)  # and only within the creditors granted
+    return query if cases_seen is None else query.where(EvidenceItem.case_id.in_(cases_seen))
+
+
+def verification_subjects(actor: Actor) -> Select | None:
+    """Ids of the cases and evidence items within the actor's creditors, for the verification runs
+    they may read (None: no creditor wall)."""
+    case_ids = visible_case_ids(actor)
+    if case_ids is None:
+        return None
+    return case_ids.union(visible_evidence(actor).with_only_columns(EvidenceItem.id))
 
 
 def get_evidence(session: Session, actor: Actor, evidence_id: str) -> EvidenceItem:

@@ -50,6 +50,12 @@ def _empty_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        # what the migrations seed: the default creditor and its portfolio (0013)
+        connection.execute(text("INSERT INTO creditors (id, code, name, created_at, updated_at) VALUES "
+                                "(gen_random_uuid()::text, 'DEFAULT', 'Default creditor', now(), now())"))
+        connection.execute(text("INSERT INTO portfolios (id, creditor_id, code, name, created_at, updated_at) "
+                                "SELECT gen_random_uuid()::text, id, 'DEFAULT', 'Default portfolio', now(), now() "
+                                "FROM creditors"))
     engine.dispose()
 
 

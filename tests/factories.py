@@ -7,7 +7,10 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 
-from accounts.models import AccessToken, User
+from sqlalchemy import select
+
+from accounts.models import AccessToken, Creditor, CreditorGrant, User
+from cases.models import Portfolio
 from accounts.services import hash_token
 from core.clock import utcnow
 
@@ -20,13 +23,24 @@ def _password_hash() -> str:
     return PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(PASSWORD)
 
 
+def grant_every_creditor(session, user) -> None:
+    session.add_all(CreditorGrant(user_id=user.id, creditor_id=c) for c in session.scalars(select(Creditor.id)))
+
+
+def default_portfolio_id(db) -> str:
+    with db.transaction() as session:
+        return session.scalar(select(Portfolio.id).join(Creditor, Creditor.id == Portfolio.creditor_id)
+                              .where(Creditor.code == "DEFAULT", Portfolio.code == "DEFAULT"))
+
+
 class Factory:
     def __init__(self, app, client):
         self.app = app
         self.client = client
         self.db = app.extensions["fieldproof"].db
 
-    def user(self, role: str, username: str | None = None) -> User:
+    def user(self, role: str, username: str | None = None, creditors: list[str] | None = None) -> User:
+        """A user with a token; granted `creditors` (ids), by default every creditor that exists."""
         from datetime import timedelta
 
         with self.db.transaction() as session:
@@ -34,6 +48,10 @@ class Factory:
                         password_hash=_password_hash())
             session.add(user)
             session.flush()
+            if creditors is None:
+                grant_every_creditor(session, user)
+            else:
+                session.add_all(CreditorGrant(user_id=user.id, creditor_id=c) for c in creditors)
             token = secrets.token_urlsafe(24)
             session.add(AccessToken(token_hash=hash_token(token), user_id=user.id,
                                     expires_at=utcnow() + timedelta(hours=1)))

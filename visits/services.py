@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import Select, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from accounts.models import User
-from cases.models import Address, Case
-from cases.promises import broken_promises, make_promise, record_payment, sweep_broken_promises
+from accounts.models import CreditorGrant, User
+from cases.models import Address, Case, Portfolio
+from cases.promises import RepaymentPromise, broken_promises, make_promise, record_payment, sweep_broken_promises
 from cases.services import READERS as CASE_READERS
-from cases.services import get_case, record_event
+from cases.services import get_case, record_event, visible_case_ids
 from core.actor import Actor
 from core.clock import utcnow
 from core.errors import Conflict, NotFound, RuleViolation, ValidationFailed
@@ -85,7 +85,13 @@ def visible_visits(actor: Actor) -> Select:
         query = query.where(or_(Visit.collector_id == actor.id, Visit.second_collector_id == actor.id))
     elif actor.role not in READERS:
         query = query.where(false())
-    return query
+    return _within_creditors(query, actor)
+
+
+def _within_creditors(query: Select, actor: Actor) -> Select:
+    """Only visits of cases of the creditors the actor is granted."""
+    cases_seen = visible_case_ids(actor)
+    return query if cases_seen is None else query.where(Visit.case_id.in_(cases_seen))
 
 
 def get_visit(session: Session, actor: Actor, visit_id: str, *, lock: bool = False) -> Visit:
@@ -97,14 +103,18 @@ def get_visit(session: Session, actor: Actor, visit_id: str, *, lock: bool = Fal
 
 
 @functools.cache
-def _sync_listing(collector: bool, reader: bool) -> Select:
-    """A role's visits by window, the actor as a bound parameter: the sync's request, built once."""
+def _sync_listing(collector: bool, reader: bool, scoped: bool = False) -> Select:
+    """A role's visits by window, the actor (and the creditors granted) as bound parameters: the
+    sync's request, built once."""
     query = select(Visit)
     if collector:
         actor = bindparam("actor_id")
         query = query.where(or_(Visit.collector_id == actor, Visit.second_collector_id == actor))
     elif not reader:
         query = query.where(false())
+    if scoped:
+        query = query.where(Visit.case_id.in_(select(Case.id).where(Case.portfolio_id.in_(
+            select(Portfolio.id).where(Portfolio.creditor_id.in_(bindparam("creditor_ids", expanding=True)))))))
     return query.order_by(Visit.window_start, Visit.id)
 
 
@@ -113,8 +123,12 @@ def list_visits(session: Session, actor: Actor, *, collector_id: str | None = No
                 updated_since: datetime | None = None) -> Select | Listing:
     """Visits by window, oldest first; `date` is the local day at the address."""
     if not (collector_id or date or status or case_id or updated_since):
-        query = _sync_listing(actor.is_collector, actor.role in READERS)
-        return Listing(query, {"actor_id": actor.id} if actor.is_collector else {})
+        scoped = actor.creditor_ids is not None
+        query = _sync_listing(actor.is_collector, actor.role in READERS, scoped)
+        params = {"actor_id": actor.id} if actor.is_collector else {}
+        if scoped:
+            params["creditor_ids"] = sorted(actor.creditor_ids) or [""]  # no grant: matches no creditor
+        return Listing(query, params)
     query = visible_visits(actor).order_by(Visit.window_start, Visit.id)
     if collector_id:
         query = query.where(or_(Visit.collector_id == collector_id, Visit.second_collector_id == collector_id))
@@ -488,7 +502,10 @@ def collector_route(session: Session, actor: Actor, settings: Settings, collecto
         raise NotFound("no such collector")
     if session.scalar(select(User.role).where(User.id == collector_id)) != "collector":
         raise NotFound("no such collector")
-    visits = list(session.scalars(select(Visit).where(
+    if actor.creditor_ids is not None and not session.scalar(select(CreditorGrant.user_id).where(
+            CreditorGrant.user_id == collector_id, CreditorGrant.creditor_id.in_(sorted(actor.creditor_ids))).limit(1)):
+        raise NotFound("no such collector")  # works for none of the creditors the actor is granted
+    visits = list(session.scalars(_within_creditors(select(Visit), actor).where(
         or_(Visit.collector_id == collector_id, Visit.second_collector_id == collector_id),
         Visit.local_date == day, Visit.status.in_(LIVE)).order_by(Visit.window_start, Visit.id)))
     addresses = {a.id: a for a in session.scalars(select(Address).where(
@@ -531,7 +548,9 @@ def promises_report(session: Session, actor: Actor, *, now: datetime | None = No
     """Broken promises; the sweep runs first, so a promise due yesterday shows today."""
     _report_reader(actor)
     sweep_broken_promises(session, now or utcnow())
-    return broken_promises(**filters)
+    query = broken_promises(**filters)
+    cases_seen = visible_case_ids(actor)
+    return query if cases_seen is None else query.where(RepaymentPromise.case_id.in_(cases_seen))
 
 
 def _report_reader(actor: Actor) -> None:
@@ -556,6 +575,10 @@ def visits_report(session: Session, actor: Actor, start: date, end: date,
     if collector_id:
         visits = visits.where(Visit.collector_id == collector_id)
         refusals = refusals.where(ScheduleRefusal.collector_id == collector_id)
+    cases_seen = visible_case_ids(actor)
+    if cases_seen is not None:
+        visits = visits.where(Visit.case_id.in_(cases_seen))
+        refusals = refusals.where(ScheduleRefusal.case_id.in_(cases_seen))
     rows: dict[str, dict[str, Any]] = defaultdict(_report_row)
     for who, status, outcome, inside, outside_window, travel, count in session.execute(
             visits.group_by(Visit.collector_id, Visit.status, Visit.outcome, Visit.within_geofence,

@@ -14,6 +14,7 @@ from cases import services as cases
 from core.errors import ValidationFailed
 from custody import checkpoints as ledger
 from custody import verification as verifications
+from evidence.services import verification_subjects
 from legal_docs.verify_bundle import verify_bundle
 
 AUDITORS = ("auditor", "admin")
@@ -24,7 +25,7 @@ AUDITORS = ("auditor", "admin")
 def audit():
     session_ = db_session()
     head = ledger.current_tree_head(session_, runtime().signer, settings().ledger_origin)
-    runs = list(session_.scalars(verifications.list_verifications(console_actor()).limit(20)))
+    runs = list(session_.scalars(verifications.list_verifications(console_actor(), verification_subjects(console_actor())).limit(20)))
     return render_template("console/audit.html", head=head, runs=runs)
 
 
@@ -36,21 +37,24 @@ def start_verification():
     if scope == "case" and subject:
         cases.get_case(db_session(), console_actor(), subject)
     run = verifications.request_verification(db_session(), console_actor(), runtime().jobs, scope=scope,
-                                             subject_id=subject if scope != "all" else None)
+                                             subject_id=subject if scope != "all" else None,
+                                             visible_case_ids=cases.visible_case_ids(console_actor()))
     return redirect(url_for("console.verification_page", verification_id=run.id))
 
 
 @bp.get("/verifications/<verification_id>")
 @signed_in(*AUDITORS)
 def verification_page(verification_id):
-    run = verifications.get_verification(db_session(), console_actor(), verification_id)
+    run = verifications.get_verification(db_session(), console_actor(), verification_id,
+                                           verification_subjects(console_actor()))
     return render_template("console/verification.html", run=run)
 
 
 @bp.get("/verifications/<verification_id>/status")
 @signed_in(*AUDITORS)
 def verification_status(verification_id):
-    run = verifications.get_verification(db_session(), console_actor(), verification_id)
+    run = verifications.get_verification(db_session(), console_actor(), verification_id,
+                                           verification_subjects(console_actor()))
     return jsonify(status=run.status, progress=run.progress, checked=run.checked, failed=run.failed,
                    status_label=_(run.status))
 

@@ -6,7 +6,7 @@ from functools import wraps
 from flask import g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
-from accounts.services import actor_for_token, issue_token, revoke_token
+from accounts.services import actor_for_token, actor_of, issue_token, revoke_token
 from api.context import db_session, settings
 from core.actor import Actor
 from core.errors import Forbidden, Unauthenticated
@@ -50,7 +50,7 @@ def login(username: str, password: str) -> Actor:
     if issued.user.locale:
         session["locale"] = issued.user.locale.replace("-", "_")
     session.permanent = True
-    return Actor(id=issued.user.id, role=issued.user.role, username=issued.user.username)
+    return actor_of(db_session(), issued.user)
 
 
 def logout() -> None:

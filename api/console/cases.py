@@ -27,7 +27,8 @@ CASE_STATUSES = ("open", "promise", "legal", "closed", "written_off")
 @bp.get("/cases")
 @signed_in()
 def case_list():
-    filters = {key: request.args.get(key) or None for key in ("q", "status", "collector_id", "jurisdiction")}
+    filters = {key: request.args.get(key) or None
+               for key in ("q", "status", "collector_id", "jurisdiction", "creditor_id", "portfolio_id")}
     filters["broken_promises"] = request.args.get("broken_promises") == "1" or None
     if filters["status"] not in (None, *CASE_STATUSES):
         filters["status"] = None
@@ -39,8 +40,11 @@ def case_list():
                              **{k: v[:100] if isinstance(v, str) else v for k, v in filters.items()})
     items, total = page_of(db_session(), query, page, PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
+    creditors = list(db_session().scalars(accounts.visible_creditors(console_actor()).limit(200)))
+    portfolios = list(db_session().scalars(cases.visible_portfolios(console_actor()).limit(500)))
     return render_template("console/cases.html", cases=items, total=total, page=page, pages=pages,
-                           filters=filters, statuses=CASE_STATUSES)
+                           filters=filters, statuses=CASE_STATUSES, creditors=creditors, portfolios=portfolios,
+                           creditor_codes={c.id: c.code for c in creditors})
 
 
 @bp.get("/cases/<case_id>")

@@ -13,6 +13,8 @@ RESOURCE_MODULES = (
     "api.resources.users",
     "api.resources.devices",
     "api.resources.cases",
+    "api.resources.creditors",
+    "api.resources.placements",
     "api.resources.visits",
     "api.resources.contacts",
     "api.resources.reports",

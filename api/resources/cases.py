@@ -22,7 +22,8 @@ class Cases(MethodView):
     @blp.response(200, CaseViewSchema(many=True))
     @blp.paginate()
     def get(self, args, pagination_parameters):
-        """Cases you may see (a collector: the ones assigned to them)."""
+        """Cases you may see: of the creditors you are granted (a collector: the ones assigned to
+        them); `creditor_id` and `portfolio_id` narrow the list."""
         return paginated(cases.list_cases(db_session(), current_actor(), **args), pagination_parameters)
 
     @requires(*WRITERS)
@@ -31,7 +32,9 @@ class Cases(MethodView):
     def post(self, data):
         """Open a case. National id and phone are stored encrypted and only returned masked.
 
-        422 when `assigned_collector_id` names no active collector."""
+        422 when `assigned_collector_id` names no active collector, or when `portfolio_id` is
+        missing while several creditors exist; 404 when it names a portfolio of a creditor you
+        are not granted."""
         return cases.create_case(db_session(), current_actor(), runtime().cipher, data)
 
 

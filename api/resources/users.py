@@ -24,7 +24,8 @@ class Users(MethodView):
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
     def post(self, data):
-        """Create a user with one role."""
+        """Create a user with one role; `creditor_ids` grants creditors (422 for an unknown one;
+        left out while only one creditor exists, the user is granted it)."""
         return accounts.create_user(db_session(), **data)
 
 
@@ -42,7 +43,8 @@ class UserById(MethodView):
     @blp.arguments(UserPatchSchema)
     @blp.response(200, UserSchema)
     def patch(self, changes, user_id):
-        """Change role, name, locale or password; deactivating revokes every token.
+        """Change role, name, locale, password or granted creditors (`creditor_ids` replaces the
+        grants; 422 for an unknown creditor); deactivating revokes every token.
 
         `If-Match` as for cases: 412 when stale, 428 when missing and the server requires it;
         the response carries the new `ETag`."""

@@ -6,6 +6,7 @@ from api.context import db_session, runtime
 from api.resources.base import Blueprint, paginated
 from api.schemas.ledger import VerificationAcceptedSchema, VerificationRequestSchema, VerificationSchema
 from cases import services as cases
+from evidence import services as evidence
 from custody import verification as verifications
 
 PREFIX = "/verifications"
@@ -27,14 +28,16 @@ class Verifications(MethodView):
             cases.get_case(db_session(), current_actor(), data["id"])  # 404 for an unknown case
         return verifications.request_verification(db_session(), current_actor(), runtime().jobs,
                                                   scope=data["scope"], subject_id=data.get("id"),
-                                                  kept_checkpoints=data.get("checkpoints"))
+                                                  kept_checkpoints=data.get("checkpoints"),
+                                                  visible_case_ids=cases.visible_case_ids(current_actor()))
 
     @requires(*verifications.VERIFIERS)
     @blp.response(200, VerificationSchema(many=True))
     @blp.paginate()
     def get(self, pagination_parameters):
         """Verification runs, newest first."""
-        return paginated(verifications.list_verifications(current_actor()), pagination_parameters)
+        actor = current_actor()
+        return paginated(verifications.list_verifications(actor, evidence.verification_subjects(actor)), pagination_parameters)
 
 
 @blp.route("/<verification_id>")
@@ -43,4 +46,6 @@ class VerificationById(MethodView):
     @blp.response(200, VerificationSchema)
     def get(self, verification_id):
         """Status, progress, counts and every failure with the item and the problem."""
-        return verifications.get_verification(db_session(), current_actor(), verification_id)
+        actor = current_actor()
+        return verifications.get_verification(db_session(), actor, verification_id, evidence.verification_subjects(actor))
+

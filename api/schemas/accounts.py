@@ -26,6 +26,8 @@ class UserCreateSchema(ma.Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     locale = fields.String(allow_none=True, validate=LOCALE)
     password = fields.String(required=True, validate=validate.Length(min=8, max=256))
+    creditor_ids = fields.List(fields.String(validate=validate.Length(max=36)), validate=validate.Length(max=500),
+                               metadata={"description": "The creditors whose cases the user may see (admins see all)"})
 
 
 class UserSchema(ma.Schema):
@@ -35,6 +37,7 @@ class UserSchema(ma.Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     active = fields.Boolean(required=True)
     locale = fields.String(required=True, allow_none=True, validate=LOCALE)
+    creditor_ids = fields.List(fields.String(), required=True)
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
 
@@ -45,10 +48,24 @@ class UserPatchSchema(ma.Schema):
     active = fields.Boolean()
     locale = fields.String(allow_none=True, validate=LOCALE)
     password = fields.String(validate=validate.Length(min=8, max=256))
+    creditor_ids = fields.List(fields.String(validate=validate.Length(max=36)), validate=validate.Length(max=500),
+                               metadata={"description": "The creditors whose cases the user may see (admins see all)"})
 
 
 class UserQueryArgsSchema(SyncArgsSchema):
     role = fields.String(validate=validate.OneOf(ROLES))
+
+
+class CreditorCreateSchema(ma.Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class CreditorSchema(ma.Schema):
+    id = fields.String(required=True)
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    created_at = Timestamp(required=True)
 
 
 class TokenSchema(ma.Schema):
@@ -75,4 +92,5 @@ class DeviceSchema(ma.Schema):
 
 
 __all__ = ["LoginSchema", "UserCreateSchema", "UserSchema", "UserPatchSchema", "TokenSchema",
-           "DeviceCreateSchema", "DeviceSchema", "UserQueryArgsSchema"]
+           "DeviceCreateSchema", "DeviceSchema", "UserQueryArgsSchema", "CreditorCreateSchema",
+           "CreditorSchema"]

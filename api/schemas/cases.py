@@ -67,6 +67,8 @@ class AddressSchema(ma.Schema):
 class CaseSchema(ma.Schema):
     id = fields.String(dump_only=True)
     reference = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_./-]{1,64}$"))
+    portfolio_id = fields.String(validate=validate.Length(max=36), metadata={
+        "description": "The creditor's portfolio the case belongs to; optional while only one creditor exists"})
     status = fields.String(dump_only=True)
     debtor = fields.Nested(DebtorSchema, required=True)
     card_last4 = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{4}$"))
@@ -107,6 +109,21 @@ class CaseQueryArgsSchema(SyncArgsSchema):
     status = fields.String(validate=validate.OneOf(CASE_STATUSES))
     collector_id = fields.String(validate=validate.Length(max=64))
     jurisdiction = fields.String(validate=JURISDICTION)
+    creditor_id = fields.String(validate=validate.Length(max=36))
+    portfolio_id = fields.String(validate=validate.Length(max=36))
+
+
+class PortfolioCreateSchema(ma.Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class PortfolioSchema(ma.Schema):
+    id = fields.String(required=True)
+    creditor_id = fields.String(required=True)
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    created_at = Timestamp(required=True)
 
 
 class CaseEventSchema(ma.Schema):

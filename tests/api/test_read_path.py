@@ -128,3 +128,18 @@ def test_no_cache_while_the_channel_is_down(cached_app, factory):
     cache.tokens.live = False
     assert client.get("/api/v1/me", headers=user.headers).status_code == 200
     assert not cache.tokens._entries
+
+
+def test_a_creditor_withdrawn_reaches_a_cached_token_at_once(cached_app, factory):
+    """Grants are part of the cached actor: withdrawing one is announced like a role change."""
+    from accounts.services import hash_token
+
+    app, cache = cached_app
+    client = app.test_client()
+    admin, supervisor = factory.user("admin"), factory.user("supervisor")
+    case = factory.case(supervisor=supervisor)
+    assert client.get(f"/api/v1/cases/{case['id']}", headers=supervisor.headers).status_code == 200
+    assert cache.tokens.get(hash_token(supervisor.token)) is not None
+    assert client.patch(f"/api/v1/users/{supervisor.id}", json={"creditor_ids": []},
+                        headers=admin.headers).status_code == 200
+    assert client.get(f"/api/v1/cases/{case['id']}", headers=supervisor.headers).status_code == 404

@@ -40,8 +40,13 @@ class StandInEvidenceItem(_StandInBase):
     status: Mapped[str] = mapped_column(String(20))
 
 
+# Stand-in items belong to a real case, so that auditors' creditor walls admit them.
+_default_case: dict[str, str] = {}
+
+
 @pytest.fixture
-def runtime(app, monkeypatch):
+def runtime(app, factory, monkeypatch):
+    _default_case["id"] = factory.case()["id"]
     runtime = app.extensions["fieldproof"]
     _StandInBase.metadata.create_all(runtime.db.engine)
     registered = verification.evidence_item_model()
@@ -56,7 +61,8 @@ def auditor(factory):
     return factory.user("auditor")
 
 
-def add_item(runtime, content: bytes, case_id: str = "case-1", actor_id: str = "collector-1") -> StandInEvidenceItem:
+def add_item(runtime, content: bytes, case_id: str | None = None, actor_id: str = "collector-1") -> StandInEvidenceItem:
+    case_id = case_id or _default_case["id"]
     sha256 = hashlib.sha256(content).hexdigest()
     runtime.blobs.put_file(io.BytesIO(content), sha256, len(content))
     with runtime.db.transaction() as session:

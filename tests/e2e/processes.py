@@ -369,6 +369,7 @@ def seed_users(database_url: str, roles: list[str], *, ttl: timedelta = timedelt
     from accounts.services import hash_token
     from api.dbtools import load_models
     from core.clock import utcnow
+    from tests.factories import grant_every_creditor
     from core.db import Database
 
     load_models()
@@ -382,6 +383,7 @@ def seed_users(database_url: str, roles: list[str], *, ttl: timedelta = timedelt
                             display_name=role.title(), password_hash=password_hash)
                 session.add(user)
                 session.flush()
+                grant_every_creditor(session, user)
                 token = secrets.token_urlsafe(24)
                 session.add(AccessToken(token_hash=hash_token(token), user_id=user.id, expires_at=utcnow() + ttl))
                 made.append({"id": user.id, "role": role, "token": token,

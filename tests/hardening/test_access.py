@@ -16,7 +16,7 @@ from accounts.services import hash_token
 from core.clock import utcnow
 from tests.evidence_corpus import capture, multipart, photo
 from tests.hardening.conftest import ROLES, op_id, operations
-from tests.hardening.world import build, valid_bodies
+from tests.hardening.world import build, checked_in_visit, upload, valid_bodies
 
 # Every operation, and which object its path names. A missing row fails `test_every_operation_has_a_row`.
 OWNERSHIP = {
@@ -90,6 +90,14 @@ OWNERSHIP = {
     ("PATCH", "/api/v1/cases/{case_id}/plan"): "case",
     ("GET", "/api/v1/worklist"): None,
     ("GET", "/api/v1/reports/contacts"): None,
+    ("GET", "/api/v1/creditors"): None,
+    ("POST", "/api/v1/creditors"): None,
+    ("GET", "/api/v1/creditors/{creditor_id}/portfolios"): None,  # walled by creditor: see WALL_ALSO
+    ("POST", "/api/v1/creditors/{creditor_id}/portfolios"): None,
+    ("POST", "/api/v1/portfolios/{portfolio_id}/placements"): None,  # walled by creditor: see WALL_ALSO
+    ("GET", "/api/v1/placements/{placement_id}"): None,
+    ("GET", "/api/v1/placements/{placement_id}/report"): None,
+    ("GET", "/api/v1/portfolios/{portfolio_id}/status-export"): None,
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
 }
@@ -118,6 +126,8 @@ def call(client, hw, method, path, headers, *, other=False, body_role=None):
                            content_type="multipart/form-data")
     if (method, path) == ("PUT", "/api/v1/evidence/{evidence_id}/content"):
         return client.put(url, data=b"\xff\xd8\xff", headers=headers, content_type="application/octet-stream")
+    if (method, path) == (PLACE, PLACEMENTS):
+        return _place(client, url, headers)
     entry = valid_bodies(hw).get((method, path))
     body = json.loads(json.dumps(entry[1])) if entry else None
     if body and other:
@@ -127,6 +137,14 @@ def call(client, hw, method, path, headers, *, other=False, body_role=None):
         if (method, path) == ("POST", "/api/v1/verifications"):
             body["id"] = hw.other_case["id"]
     return client.open(url, method=method, json=body, headers=headers, query_string=query)
+
+
+PLACE, PLACEMENTS = "POST", "/api/v1/portfolios/{portfolio_id}/placements"
+
+
+def _place(client, url, headers):
+    return client.post(url, data={"file": (io.BytesIO(b"reference,action\nNO-SUCH-REF,recall\n"), "recall.csv"),
+                                  "mode": "validate"}, headers=headers, content_type="multipart/form-data")
 
 
 def _allowed(operation, role) -> bool:
@@ -145,8 +163,12 @@ def hw(app, client, factory):
     notice = client.post(f"/api/v1/cases/{world.case['id']}/notices", headers=world.headers("supervisor"),
                          json=valid_bodies(world)[("POST", "/api/v1/cases/{case_id}/notices")][1])
     assert notice.status_code == 201, notice.get_json()
+    placement = _place(client, f"/api/v1/portfolios/{world.ids['portfolio_id']}/placements",
+                       world.headers("supervisor"))
+    assert placement.status_code == 202, placement.get_json()
+    assert app.extensions["fieldproof"].jobs.wait_idle()
     world.ids.update(packet_id=packet.get_json()["id"], verification_id=run.get_json()["id"],
-                     notice_id=notice.get_json()["id"],
+                     notice_id=notice.get_json()["id"], placement_id=placement.get_json()["id"],
                      tile_path="0/000.p/1")  # the first leaf's hash: the world has appended at least one
     return world
 
@@ -202,6 +224,147 @@ def test_not_yours_and_not_existing_look_the_same(client, hw):
     assert {c["id"] for c in listed} == {hw.case["id"]}
     visits = client.get("/api/v1/visits", headers=headers).get_json()
     assert hw.other_visit_id not in {v["id"] for v in visits}
+
+
+# --- two creditors: a user granted one gets nothing of the other ------------------------------
+
+
+@pytest.fixture
+def two(app, client, factory, hw):
+    """Beside the world (all of the default creditor): creditor B with its own portfolio, collector,
+    case, visit, photo, packet and verification run. The world's users are granted the default only."""
+    admin = hw.users["admin"]
+    creditor = client.post("/api/v1/creditors", json={"code": "BANK-B", "name": "Bank B"}, headers=admin.headers)
+    assert creditor.status_code == 201, creditor.get_json()
+    creditor_id = creditor.get_json()["id"]
+    portfolio = client.post(f"/api/v1/creditors/{creditor_id}/portfolios", json={"code": "P1", "name": "Cards"},
+                            headers=admin.headers)
+    assert portfolio.status_code == 201, portfolio.get_json()
+    b = {role: factory.user(role, creditors=[creditor_id]) for role in ROLES if role != "admin"}
+    b_collector = b["collector"]
+    case = factory.case(collector=b_collector, supervisor=b["supervisor"], portfolio_id=portfolio.get_json()["id"])
+    visit_id = checked_in_visit(app, case, b_collector.id, b["supervisor"].id)
+    item = upload(client, b_collector, visit_id, photo(colour=(90, 90, 90)))
+    packet = client.post(f"/api/v1/cases/{case['id']}/packets", json={"language": "en"}, headers=b["legal"].headers)
+    assert packet.status_code == 202, packet.get_json()
+    run = client.post("/api/v1/verifications", json={"scope": "case", "id": case["id"]}, headers=b["auditor"].headers)
+    assert run.status_code == 202, run.get_json()
+    placement = _place(client, f"/api/v1/portfolios/{portfolio.get_json()['id']}/placements", b["supervisor"].headers)
+    assert placement.status_code == 202, placement.get_json()
+    assert app.extensions["fieldproof"].jobs.wait_idle()
+    ids = {**hw.ids, "case_id": case["id"], "visit_id": visit_id, "evidence_id": item["id"],
+           "portfolio_id": portfolio.get_json()["id"], "placement_id": placement.get_json()["id"],
+           "collector_id": b_collector.id, "packet_id": packet.get_json()["id"],
+           "verification_id": run.get_json()["id"], "creditor_id": creditor_id}
+    return {"ids": ids, "case": case, "portfolio_id": portfolio.get_json()["id"], "users": b}
+
+
+# Operations with no collector ownership that still name an object of a creditor (in the path or the body).
+WALL_ALSO = {("POST", "/api/v1/visits"), ("POST", "/api/v1/evidence/uploads"), ("POST", "/api/v1/cases"),
+             ("POST", "/api/v1/verifications"), ("POST", "/api/v1/evidence"),
+             ("GET", "/api/v1/creditors/{creditor_id}/portfolios"), ("POST", "/api/v1/creditors/{creditor_id}/portfolios"),
+             ("GET", "/api/v1/packets/{packet_id}"), ("GET", "/api/v1/packets/{packet_id}/pdf"),
+             ("GET", "/api/v1/packets/{packet_id}/bundle"), ("GET", "/api/v1/verifications/{verification_id}"),
+             (PLACE, PLACEMENTS), ("GET", "/api/v1/placements/{placement_id}"),
+             ("GET", "/api/v1/placements/{placement_id}/report"),
+             ("GET", "/api/v1/portfolios/{portfolio_id}/status-export")}
+
+
+def _other_creditor_call(client, hw, two, method, path, headers):
+    url = path.format(**two["ids"])
+    if (method, path) == ("POST", "/api/v1/evidence"):
+        data = photo(colour=(secrets.randbelow(255), 3, 4))
+        return client.post(url, data=multipart(capture(two["ids"]["visit_id"], data), data), headers=headers,
+                           content_type="multipart/form-data")
+    if (method, path) == ("PUT", "/api/v1/evidence/{evidence_id}/content"):
+        return client.put(url, data=b"\xff\xd8\xff", headers=headers, content_type="application/octet-stream")
+    if (method, path) == (PLACE, PLACEMENTS):
+        return _place(client, url, headers)
+    entry = valid_bodies(hw).get((method, path))
+    body = json.loads(json.dumps(entry[1])) if entry else None
+    if body is not None:
+        home = next(a for a in two["case"]["addresses"] if a["kind"] == "home")
+        if "visit_id" in body:
+            body["visit_id"] = two["ids"]["visit_id"]
+        if "case_id" in body:
+            body.update(case_id=two["case"]["id"], address_id=home["id"])
+        if (method, path) == ("POST", "/api/v1/verifications"):
+            body["id"] = two["case"]["id"]
+        if (method, path) == ("POST", "/api/v1/cases"):
+            body.update(portfolio_id=two["portfolio_id"], reference="HARD-B-0001")
+    return client.open(url, method=method, json=body, headers=headers, query_string=QUERIES.get(path))
+
+
+WALLED = [(m, p, o) for m, p, o in OPS if OWNERSHIP[(m, p)] not in (None, "public") or (m, p) in WALL_ALSO]
+WALLED_IDS = [op_id(m, p) for m, p, _ in WALLED]
+
+
+@pytest.mark.parametrize("method,path,operation", WALLED, ids=WALLED_IDS)
+def test_a_user_granted_one_creditor_gets_nothing_of_the_other(client, hw, two, method, path, operation):
+    """Every operation that names an object, every role: an object of a creditor you are not
+    granted is 404, exactly like one that does not exist (admins are granted every creditor)."""
+    for role in ROLES:
+        if role == "admin" or not _allowed(operation, role):
+            continue
+        response = _other_creditor_call(client, hw, two, method, path, dict(hw.users[role].headers))
+        assert response.status_code == 404, (role, response.status_code, response.get_data(as_text=True)[:300])
+    # and the creditor's own people reach the same objects (the 404 is the wall, not a broken path)
+    for role, user in two["users"].items():
+        if not _allowed(operation, role) or (method, path) == ("POST", "/api/v1/creditors/{creditor_id}/portfolios"):
+            continue
+        response = _other_creditor_call(client, hw, two, method, path, dict(user.headers))
+        assert response.status_code not in (401, 403, 404, 500), (role, "own", response.status_code,
+                                                                   response.get_data(as_text=True)[:300])
+
+
+def test_lists_reports_and_searches_hold_nothing_of_the_other_creditor(client, hw, two):
+    theirs = two["ids"]
+    for role in ROLES:
+        if role == "admin":
+            continue
+        headers = hw.headers(role)
+        cases = client.get("/api/v1/cases", headers=headers, query_string={"page_size": 100}).get_json()
+        assert theirs["case_id"] not in {c["id"] for c in cases}, role
+        found = client.get("/api/v1/cases", headers=headers, query_string={"q": two["case"]["reference"]})
+        assert found.get_json() == [], role
+        visits = client.get("/api/v1/visits", headers=headers, query_string={"page_size": 100}).get_json()
+        assert theirs["visit_id"] not in {v["id"] for v in visits}, role
+        creditors = client.get("/api/v1/creditors", headers=headers).get_json()
+        assert theirs["creditor_id"] not in {c["id"] for c in creditors}, role
+        if role in ("supervisor", "legal", "auditor"):
+            report = client.get("/api/v1/reports/visits", headers=headers, query_string={
+                "from": "2000-01-01", "to": "2000-01-02"})
+            assert report.status_code == 200
+            today = utcnow().date()
+            report = client.get("/api/v1/reports/visits", headers=headers, query_string={
+                "from": (today - timedelta(days=2)).isoformat(), "to": (today + timedelta(days=2)).isoformat()})
+            assert two["users"]["collector"].id not in {r["collector_id"] for r in report.get_json()["collectors"]}
+        if role == "auditor":
+            runs = client.get("/api/v1/verifications", headers=headers).get_json()
+            assert theirs["verification_id"] not in {r["id"] for r in runs}
+    # the admin sees both creditors; B's supervisor sees B's case and not the default's
+    admin = client.get("/api/v1/cases", headers=hw.headers("admin"), query_string={"page_size": 100}).get_json()
+    assert {theirs["case_id"], hw.case["id"]} <= {c["id"] for c in admin}
+    b_cases = client.get("/api/v1/cases", headers=two["users"]["supervisor"].headers).get_json()
+    assert [c["id"] for c in b_cases] == [theirs["case_id"]]
+
+
+def test_a_grant_reaches_a_cached_token_at_once(app, client, hw, two):
+    """Granting and withdrawing a creditor changes what the same token sees on its next request."""
+    supervisor, admin = hw.users["supervisor"], hw.headers("admin")
+    url = f"/api/v1/cases/{two['case']['id']}"
+    assert client.get(url, headers=supervisor.headers).status_code == 404
+    default = [c["id"] for c in client.get("/api/v1/creditors", headers=supervisor.headers).get_json()]
+    both = client.patch(f"/api/v1/users/{supervisor.id}", json={"creditor_ids": default + [two["ids"]["creditor_id"]]},
+                        headers=admin)
+    assert both.status_code == 200 and set(both.get_json()["creditor_ids"]) == {*default, two["ids"]["creditor_id"]}
+    assert client.get(url, headers=supervisor.headers).status_code == 200
+    assert client.patch(f"/api/v1/users/{supervisor.id}", json={"creditor_ids": default},
+                        headers=admin).status_code == 200
+    assert client.get(url, headers=supervisor.headers).status_code == 404
+    unknown = client.patch(f"/api/v1/users/{supervisor.id}", json={"creditor_ids": ["no-such-creditor"]},
+                           headers=admin)
+    assert unknown.status_code == 422
 
 
 # --- tokens -------------------------------------------------------------------------------------
@@ -364,3 +527,28 @@ def test_console_role_page_ownership(client, hw, console, method, rule):
             if kind and role == "collector":
                 assert hit(_console_url(hw, rule, other=True)).status_code == 404, (role, "other")
         console.post("/console/logout")
+
+
+def test_console_pages_hold_nothing_of_the_other_creditor(client, hw, two, console):
+    """Every console page that names an object, every role granted only the default creditor: 404
+    for creditor B's; the case list neither lists nor finds B's case."""
+    b = {**hw.ids, **two["ids"]}
+    for role in ROLES:
+        if role == "admin":
+            continue
+        console.login(hw.users[role])
+        for (method, rule), (roles, _kind) in sorted(CONSOLE.items()):
+            names = [n for n in ("case_id", "evidence_id", "packet_id", "verification_id") if f"<{n}>" in rule]
+            if method != "GET" or not names or rule.endswith("/evidence") or (roles != "any" and role not in roles):
+                continue
+            url = rule
+            for name in names:
+                url = url.replace(f"<{name}>", b[name])
+            assert client.get(url).status_code == 404, (role, url)
+        page = client.get("/console/cases", query_string={"q": two["case"]["reference"]}).get_data(as_text=True)
+        assert two["case"]["id"] not in page and "0 cases" in page, role
+        console.post("/console/logout")
+    console.login(hw.users["admin"])
+    page = client.get("/console/cases", query_string={"creditor_id": two["ids"]["creditor_id"]}).get_data(as_text=True)
+    assert two["case"]["id"] in page and hw.case["id"] not in page
+    assert 'name="portfolio_id"' in page

@@ -82,6 +82,10 @@ def build(app, client, factory) -> HardWorld:
                  "verification_id": "00000000-0000-4000-8000-000000000002",
                  "event_id": custody_event_id(client, users["collector"], mine["id"])}
     world.other_event_id = custody_event_id(client, other, theirs["id"])
+    creditors = client.get("/api/v1/creditors", headers=users["admin"].headers).get_json()
+    portfolios = client.get(f"/api/v1/creditors/{creditors[0]['id']}/portfolios", headers=users["admin"].headers)
+    world.ids.update(creditor_id=creditors[0]["id"], portfolio_id=portfolios.get_json()[0]["id"],
+                     placement_id="00000000-0000-4000-8000-000000000003")
     head = client.get("/api/v1/ledger/head", headers=users["auditor"].headers)
     assert head.status_code == 200, head.get_json()
     world.checkpoint_note = head.get_json()["note"]
@@ -157,6 +161,8 @@ def valid_bodies(world: HardWorld) -> dict[tuple[str, str], tuple[str, dict]]:
         ("POST", "/api/v1/cases/{case_id}/contacts/check"): ("collector", {"channel": "letter", "at": now_text()}),
         ("PATCH", "/api/v1/cases/{case_id}/plan"): ("supervisor", {
             "actions": [{"kind": "call", "due_on": utcnow().date().isoformat()}]}),
+        ("POST", "/api/v1/creditors"): ("admin", {"code": "HARD-BANK", "name": "Hardened Bank"}),
+        ("POST", "/api/v1/creditors/{creditor_id}/portfolios"): ("admin", {"code": "HARD-P", "name": "Cards"}),
     }
 
 

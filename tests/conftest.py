@@ -76,6 +76,26 @@ def settings(tmp_path, database_url) -> Settings:
                     storage_url=f"file://{tmp_path / 'blobs'}", secret_key=TEST_SECRET, log_level="INFO")
 
 
+@pytest.fixture(autouse=True)
+def sequencers_end_with_their_test(monkeypatch):
+    """Every ledger sequencer a test starts (an app of its own, not only the `app` fixture's) stops
+    when the test ends: a forgotten one would keep PostgreSQL's election lock for the rest of the
+    worker's run, and a later test's sequencer would never be elected."""
+    from custody.sequencer import Sequencer
+
+    started = []
+    start = Sequencer.start
+
+    def tracked(self, *args, **kwargs):
+        started.append(self)
+        return start(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sequencer, "start", tracked)
+    yield
+    for sequencer in started:
+        sequencer.stop()
+
+
 @pytest.fixture
 def app(settings):
     from api.app import create_app

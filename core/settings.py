@@ -5,6 +5,7 @@ connections, so importing or parsing never has side effects.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Mapping
@@ -133,6 +134,15 @@ class Settings:
     tsa_url: str | None = None
     tsa_ca_file: Path | None = None
     tsa_timeout_seconds: int = 10
+    # Placement rows whose addresses lack coordinates: `off` (such rows are rejected: lawful hours
+    # need the address's time zone) or a geopy geocoder name (`nominatim`, ...). The URL points at
+    # the service (an agency's own Nominatim: http://host:port); unset, the geocoder's default host.
+    geocoder: str = "off"
+    geocoder_url: str | None = None
+    geocoder_user_agent: str = "fieldproof"
+    geocoder_api_key: str | None = None
+    geocoder_timeout_seconds: float = 5.0
+    geocoder_min_delay_seconds: float = 1.0  # between two requests (public Nominatim allows one a second)
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -203,6 +213,12 @@ class Settings:
             tsa_url=env.get(PREFIX + "TSA_URL") or None,
             tsa_ca_file=Path(env[PREFIX + "TSA_CA_FILE"]) if env.get(PREFIX + "TSA_CA_FILE") else None,
             tsa_timeout_seconds=_int(env, "TSA_TIMEOUT_SECONDS", cls.tsa_timeout_seconds, 1),
+            geocoder=(env.get(PREFIX + "GEOCODER") or cls.geocoder).strip().lower(),
+            geocoder_url=env.get(PREFIX + "GEOCODER_URL") or None,
+            geocoder_user_agent=env.get(PREFIX + "GEOCODER_USER_AGENT") or cls.geocoder_user_agent,
+            geocoder_api_key=env.get(PREFIX + "GEOCODER_API_KEY") or None,
+            geocoder_timeout_seconds=_float(env, "GEOCODER_TIMEOUT_SECONDS", cls.geocoder_timeout_seconds),
+            geocoder_min_delay_seconds=_float(env, "GEOCODER_MIN_DELAY_SECONDS", cls.geocoder_min_delay_seconds),
         )
         settings.check()
         return settings
@@ -215,6 +231,26 @@ class Settings:
             raise ConfigurationError(f"{PREFIX}TSA_URL needs {PREFIX}TSA_CA_FILE (the TSA's CA certificates, PEM)")
         if self.tsa_url and not self.tsa_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{PREFIX}TSA_URL must be an http:// or https:// URL")
+        if self.geocoder != "off":
+            from geopy.exc import GeocoderNotFound
+            from geopy.geocoders import get_geocoder_for_service
+
+            try:
+                geocoder = get_geocoder_for_service(self.geocoder)
+            except GeocoderNotFound:
+                raise ConfigurationError(f"{PREFIX}GEOCODER must be off or a geopy geocoder name, "
+                                         f"got {self.geocoder!r}") from None
+            takes = inspect.signature(geocoder).parameters
+            if self.geocoder_url and "domain" not in takes:
+                raise ConfigurationError(f"{PREFIX}GEOCODER_URL: geopy's {self.geocoder} takes no service URL")
+            if "api_key" in takes and takes["api_key"].default is inspect.Parameter.empty \
+                    and not self.geocoder_api_key:
+                raise ConfigurationError(f"{PREFIX}GEOCODER={self.geocoder} needs {PREFIX}GEOCODER_API_KEY")
+        if self.geocoder_url and not self.geocoder_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"{PREFIX}GEOCODER_URL must be an http:// or https:// URL")
+        if not self.geocoder_timeout_seconds > 0 or self.geocoder_min_delay_seconds < 0:
+            raise ConfigurationError(f"{PREFIX}GEOCODER_TIMEOUT_SECONDS must be positive and "
+                                     f"{PREFIX}GEOCODER_MIN_DELAY_SECONDS not negative")
         if self.production:
             missing = []
             if not self.secret_key:

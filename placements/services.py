@@ -25,7 +25,7 @@ from core.clock import new_id, utcnow
 from core.crypto import mask_tail
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.jobs import submit_after_commit
-from placements import csvsafe
+from placements import csvsafe, geocoding
 from placements.models import MODES, RESULTS, Placement
 from placements.reading import COLUMNS, UnreadableFile, read_rows
 
@@ -182,6 +182,25 @@ def validate_row(row: dict[str, str]) -> tuple[dict[str, Any] | None, list[str]]
     return data, []
 
 
+_KIND_NAMES = {"home": "home address", "workplace": "work address"}
+
+
+def place_on_map(data: dict, locator) -> list[str]:
+    """Fill in the coordinates of the row's addresses that lack them (`locator`: a file's
+    geocoding); the reasons when one cannot be placed, since its time zone decides lawful hours."""
+    reasons = []
+    for address in data.get("addresses", []):
+        if address.get("lat") is not None and address.get("lon") is not None:
+            continue
+        try:
+            place = locator.locate(address)
+        except geocoding.Unplaceable as why:
+            reasons.append(f"{_KIND_NAMES.get(address.get('kind'), 'address')}: {why}")
+            continue
+        address["lat"], address["lon"] = place.lat, place.lon
+    return reasons
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -270,10 +289,12 @@ def _batches(rows: Iterator, size: int) -> Iterator[list]:
 
 
 def process(session: Session, placement: Placement, cipher, path: Path, *, write: bool, report,
-            on_batch=None) -> dict[str, int]:
+            on_batch=None, locator=None) -> dict[str, int]:
     """Validate (and with `write`, apply) every row; each row's outcome goes to `report` (a csv
-    writer). Duplicate references within the file are rejected after their first row."""
+    writer). Duplicate references within the file are rejected after their first row; addresses
+    without coordinates are geocoded by `locator` (none: such rows are rejected)."""
     counts, seen, total = _zero(), {}, 0
+    locator = locator if locator is not None else geocoding.NoGeocoder()
     for batch in _batches(read_rows(path, placement.file_kind, placement.column_map), BATCH):
         checked: list[tuple[int, dict | None, list[str], str]] = []
         for number, row, _fraction in batch:
@@ -288,6 +309,9 @@ def process(session: Session, placement: Placement, cipher, path: Path, *, write
                     data, reasons = None, [f"reference: duplicate of row {first} in this file"]
                 else:
                     seen[reference] = number
+                    reasons = place_on_map(data, locator)
+                    if reasons:
+                        data = None
             checked.append((number, data, reasons, reference))
         references = [d["reference"] for _n, d, _r, _ref in checked if d is not None]
         existing = {c.reference: c for c in session.scalars(select(Case).where(Case.reference.in_(references)))} \
@@ -357,6 +381,7 @@ def _run(runtime, placement_id: str, source: Path, report_path: Path, mode: str)
     """One pass per transaction; a pass that may keep its batches commits after each (with the
     progress), so the rows imported so far and the progress bar are seen while it runs."""
     db = runtime.db
+    locator = geocoding.for_settings(runtime.settings)  # one per file: both passes share its cache
 
     def one_pass(write: bool, commit_batches: bool, scale: float) -> dict[str, int]:
         with db.transaction() as session, open(report_path, "w", newline="", encoding="utf-8") as f:
@@ -370,7 +395,7 @@ def _run(runtime, placement_id: str, source: Path, report_path: Path, mode: str)
                     session.commit()
 
             counts = process(session, placement, runtime.cipher, source, write=write, report=writer,
-                             on_batch=on_batch)
+                             on_batch=on_batch, locator=locator)
             if not write:
                 session.commit()
             return counts

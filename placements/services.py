@@ -111,6 +111,34 @@ def open_report(session: Session, actor: Actor, runtime, placement_id: str) -> R
                       "text/csv", f"placement-{placement.id}-report.csv")
 
 
+def recent_placements(session: Session, actor: Actor, *, limit: int = 20) -> list[Placement]:
+    """The latest placements the actor may read, newest first (the console's list)."""
+    if not actor.has_role(*PLACERS):
+        raise Forbidden("only supervisors and admins read placements")
+    query = visible_placements(actor).order_by(Placement.created_at.desc(), Placement.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def report_page(session: Session, actor: Actor, runtime, placement_id: str, *, offset: int, limit: int,
+                result: str | None = None) -> tuple[list[dict[str, str]], bool]:
+    """Rows `offset`.. of the report (of one result when given), at most `limit`, and whether more
+    follow; read from the stored CSV as a stream, so a report of a million rows is paged in bounded memory."""
+    import io
+
+    report = open_report(session, actor, runtime, placement_id)
+    rows: list[dict[str, str]] = []
+    with report.stream as raw:
+        matching = (r for r in csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+                    if result is None or r.get("result") == result)
+        for index, row in enumerate(matching):
+            if index < offset:
+                continue
+            if len(rows) == limit:
+                return rows, True
+            rows.append(row)
+    return rows, False
+
+
 def _zero() -> dict[str, int]:
     return {name: 0 for name in RESULTS}
 

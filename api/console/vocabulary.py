@@ -31,4 +31,7 @@ WORDS = [
     # jobs
     N_("queued"), N_("building"), N_("ready"), N_("failed"), N_("running"), N_("passed"), N_("error"),
     N_("all"), N_("case"), N_("evidence"),
+    # placements: modes and row results
+    N_("validate"), N_("all_or_nothing"), N_("valid_rows"), N_("accepted"), N_("updated"), N_("unchanged"),
+    N_("recalled"),
 ]

@@ -468,6 +468,11 @@ CONSOLE = {
     ("GET", "/console/packets/<packet_id>/status"): (("legal", "admin", "auditor"), None),
     ("GET", "/console/packets/<packet_id>/pdf"): (("legal", "admin", "auditor"), None),
     ("GET", "/console/packets/<packet_id>/bundle"): (("legal", "admin", "auditor"), None),
+    ("GET", "/console/placements"): (("supervisor", "admin"), None),
+    ("POST", "/console/placements"): (("supervisor", "admin"), None),
+    ("GET", "/console/placements/<placement_id>"): (("supervisor", "admin"), None),
+    ("GET", "/console/placements/<placement_id>/status"): (("supervisor", "admin"), None),
+    ("GET", "/console/placements/<placement_id>/report"): (("supervisor", "admin"), None),
 }
 
 
@@ -480,12 +485,15 @@ def test_every_console_page_has_a_row(app):
 def _console_url(hw, rule: str, *, other=False) -> str:
     ids = hw.ids if not other else {**hw.ids, "case_id": hw.other_case["id"], "evidence_id": hw.other_evidence_id}
     url = rule.replace("<path:filename>", "console.css")
-    for name in ("case_id", "evidence_id", "packet_id", "verification_id"):
+    for name in ("case_id", "evidence_id", "packet_id", "verification_id", "placement_id"):
         url = url.replace(f"<{name}>", ids[name])
     return url
 
 
-def _console_form(method, rule):
+def _console_form(method, rule, ids=None):
+    if rule == "/console/placements":
+        return {"portfolio_id": (ids or {}).get("portfolio_id", ""), "mode": "validate",
+                "file": (io.BytesIO(b"reference,action\nNO-SUCH-REF,recall\n"), "recall.csv")}
     if rule.endswith("/redactions"):
         return {"regions": json.dumps([{"x": 1, "y": 1, "width": 5, "height": 5}]), "reason": "face", "mode": "black"}
     if rule.endswith("/packets"):
@@ -502,11 +510,11 @@ def test_console_role_page_ownership(client, hw, console, method, rule):
     roles, kind = CONSOLE[(method, rule)]
     url = _console_url(hw, rule)
     if roles == "public":
-        response = console.post(url, _console_form(method, rule)) if method == "POST" else client.get(url)
+        response = console.post(url, _console_form(method, rule, hw.ids)) if method == "POST" else client.get(url)
         assert response.status_code in ((200, 302, 401) if rule == "/console/login" else (200, 302)), \
             response.status_code
         return
-    signed_out = console.post(url, _console_form(method, rule), content_type="multipart/form-data") \
+    signed_out = console.post(url, _console_form(method, rule, hw.ids), content_type="multipart/form-data") \
         if method == "POST" else client.get(url)
     assert signed_out.status_code == 302 and "/console/login" in signed_out.headers["Location"]
     for role in ROLES:
@@ -514,7 +522,7 @@ def test_console_role_page_ownership(client, hw, console, method, rule):
 
         def hit(target):
             if method == "POST":
-                return console.post(target, _console_form(method, rule), content_type="multipart/form-data")
+                return console.post(target, _console_form(method, rule, hw.ids), content_type="multipart/form-data")
             return client.get(target)
 
         response = hit(url)
@@ -538,7 +546,8 @@ def test_console_pages_hold_nothing_of_the_other_creditor(client, hw, two, conso
             continue
         console.login(hw.users[role])
         for (method, rule), (roles, _kind) in sorted(CONSOLE.items()):
-            names = [n for n in ("case_id", "evidence_id", "packet_id", "verification_id") if f"<{n}>" in rule]
+            names = [n for n in ("case_id", "evidence_id", "packet_id", "verification_id", "placement_id")
+                     if f"<{n}>" in rule]
             if method != "GET" or not names or rule.endswith("/evidence") or (roles != "any" and role not in roles):
                 continue
             url = rule
@@ -547,6 +556,12 @@ def test_console_pages_hold_nothing_of_the_other_creditor(client, hw, two, conso
             assert client.get(url).status_code == 404, (role, url)
         page = client.get("/console/cases", query_string={"q": two["case"]["reference"]}).get_data(as_text=True)
         assert two["case"]["id"] not in page and "0 cases" in page, role
+        if role == "supervisor":  # placing into B's portfolio, and B's portfolio and placement in the list
+            form = {**_console_form("POST", "/console/placements"), "portfolio_id": two["portfolio_id"]}
+            assert console.post("/console/placements", form, content_type="multipart/form-data").status_code == 404
+            listed = client.get("/console/placements").get_data(as_text=True)
+            assert two["portfolio_id"] not in listed and two["ids"]["placement_id"] not in listed
+            assert hw.ids["portfolio_id"] in listed and hw.ids["placement_id"] in listed
         console.post("/console/logout")
     console.login(hw.users["admin"])
     page = client.get("/console/cases", query_string={"creditor_id": two["ids"]["creditor_id"]}).get_data(as_text=True)

@@ -30,6 +30,11 @@ function followProgress(element) {
     const job = await response.json();
     if (bar) bar.value = Math.round((job.progress || 0) * 100);
     if (label) label.textContent = job.status_label || job.status;
+    if (job.counts) {  // running tallies (a placement's rows so far), in cells marked data-count="name"
+      document.querySelectorAll("[data-count]").forEach((cell) => {
+        if (cell.dataset.count in job.counts) cell.textContent = job.counts[cell.dataset.count];
+      });
+    }
     element.dataset.status = job.status;
     if (done.has(job.status)) { element.dispatchEvent(new CustomEvent("job-finished", { detail: job })); return; }
     setTimeout(tick, 700);

@@ -264,3 +264,35 @@ def test_screenshots_of_the_contact_log_and_the_plan(browser, site, language):
     contacts.screenshot(path=str(SCREENSHOTS / f"contacts-{language}.png"))
     plan.screenshot(path=str(SCREENSHOTS / f"plan-{language}.png"))
     context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_supervisor_places_a_file_and_follows_it_to_the_report(browser, site, language, tmp_path):
+    """The upload form, the progress bar polled to the end (the page reloads itself), the report."""
+    from tests.api.test_placements import csv_bytes, row
+
+    rows = [row(f"BR-{language}-{n}") for n in range(1, 41)] + [row(f"BR-{language}-X", amount_overdue="12,50")]
+    path = tmp_path / "bank-file.csv"
+    path.write_bytes(csv_bytes(rows))
+    context, page = open_page(browser, site, language)
+    sign_in(page, site, "demo-supervisor")
+    page.goto(site["url"] + "/console/placements")
+    page.locator("#file").set_input_files(str(path))
+    page.locator("#mode-valid_rows").check()
+    shot(page, "placement-form", language)
+    page.locator("#place-file").click()
+    page.wait_for_url("**/console/placements/*")
+    page.locator("#placement-done").wait_for()  # reached by the poller's reload when the job is queued or running
+    assert page.locator("[data-count=accepted]").inner_text() == "40"
+    assert page.locator("[data-count=rejected]").inner_text() == "1"
+    assert page.locator("#placement-report tbody tr").count() == 41
+    page.locator("#result").select_option("rejected")
+    page.locator("#placement-report").locator("xpath=preceding-sibling::form[1]").locator("button").click()
+    page.wait_for_url("**result=rejected**")
+    assert page.locator("#placement-report tbody tr").count() == 1
+    assert "amount_overdue" in page.locator("#placement-report tbody tr").inner_text()
+    shot(page, "placement-report", language)
+    with page.expect_download() as download:
+        page.locator("#download-report").click()
+    assert Path(download.value.path()).read_text(encoding="utf-8").startswith("row,reference,result,reasons")
+    context.close()

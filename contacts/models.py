@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, Timestamped, uuid_pk
@@ -24,6 +25,9 @@ OUTCOMES = {
 }
 RECORDING_CONSENT = ("granted", "refused", "not_asked")
 LETTER_METHODS = ("post", "hand")
+PARTIES = ("debtor", "third_party")
+# Who a third party is to the debtor (RULES.md `contact.third_party`: family, referees, employer...).
+RELATIONS = ("spouse", "parent", "child", "relative", "employer", "colleague", "neighbour", "referee", "other")
 PLAN_KINDS = ("notice", "call", "visit", "legal_referral")
 PLAN_STATUSES = ("open", "done", "skipped")
 
@@ -52,6 +56,15 @@ class Contact(Timestamped, Base):
     template: Mapped[str | None] = mapped_column(String(64))
     letter_method: Mapped[str | None] = mapped_column(String(8))
     tracking: Mapped[str | None] = mapped_column(String(64))
+    # Who was contacted: the debtor, or a third party (with the relation, and a keyed hash of the
+    # person's number so "once per person" can be counted without keeping the number in clear).
+    party: Mapped[str] = mapped_column(String(12), default="debtor", server_default="debtor")
+    relation: Mapped[str | None] = mapped_column(String(16))
+    third_party_key: Mapped[str | None] = mapped_column(String(64))
+    # The third party asked to be contacted again (15 USC 1692b(3): "unless requested by such person").
+    third_party_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # A letter that carried a written notice (its id): a returned letter marks the notice returned.
+    notice_id: Mapped[str | None] = mapped_column(ForeignKey("notices.id"), index=True)
     # The debtor asked to stop this channel (an inbound reply, e.g. "STOP").
     opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     # The text as sent (or the call's summary), sealed: stored content-addressed, hashed in the ledger.

@@ -55,21 +55,13 @@ class PlannedAction:
     edited: bool = False
 
 
-def add_business_days(day: date, n: int) -> date:
-    """``n`` weekdays after ``day`` (public holidays are not known here, so only weekends skip)."""
-    while n > 0:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            n -= 1
-    return day
-
-
 def notice_period_end(mailed: date, profile: Profile) -> date | None:
-    """The last day of the notice period after mailing, or ``None`` where there is none."""
+    """The last day of the notice period after mailing, or ``None`` where there is none; receipt
+    is presumed as the notice itself prints it (the profile's business days and holidays)."""
     rule = profile.notice
     if rule.visit_after_days is None:
         return None
-    return add_business_days(mailed, rule.receipt_business_days) + timedelta(days=rule.visit_after_days)
+    return rule.presumed_receipt(mailed) + timedelta(days=rule.visit_after_days)
 
 
 def default_plan(start: date, profile: Profile, *, notice_on: date | None) -> list[PlannedAction]:

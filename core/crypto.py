@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -22,6 +24,8 @@ class FieldCipher:
         if len(key) != 32:
             raise ConfigurationError("field encryption key must be 32 bytes")
         self._aead = AESGCM(key)
+        self._index_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"fieldproof",
+                               info=b"blind-index v1").derive(key)
 
     @classmethod
     def from_secret(cls, secret: str) -> FieldCipher:
@@ -34,6 +38,13 @@ class FieldCipher:
         nonce = os.urandom(12)
         sealed = self._aead.encrypt(nonce, plaintext.encode(), column.encode())
         return f"{_VERSION}:{base64.b64encode(nonce + sealed).decode()}"
+
+    def blind_index(self, value: str, column: str) -> str:
+        """A keyed hash (HMAC-SHA256) of ``value`` for ``column``: equal values match, so a person
+        can be recognised again (e.g. a third party's number), while the value is not kept and
+        cannot be guessed back without the key."""
+        mac = hmac.new(self._index_key, column.encode() + b"\0" + value.encode(), hashlib.sha256)
+        return mac.hexdigest()
 
     def decrypt(self, token: str, column: str) -> str:
         version, _, body = token.partition(":")

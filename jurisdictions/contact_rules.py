@@ -14,7 +14,15 @@ attempts are judged: a debtor who calls or writes in is always recorded.
 * ``frequency.calls`` (calls): counted per debt on the debtor's local calendar days (in the zone
   of the first address with one). The law's presumption (US: more than 7 calls in 7 consecutive
   days; any call in the 7 days that begin with the day of a telephone conversation) and the
-  organisation's caps per day and per period.
+  organisation's caps per day and per period. Only calls to the debtor count here; a call to a
+  third party is judged by ``contact.third_party``.
+* ``contact.third_party`` (every channel, when the party contacted is not the debtor): where the
+  profile caps location contacts per person (US: once, unless the person asks — 15 USC
+  1692b(3), 12 CFR 1006.10(c)), a person already reached is not contacted again until they ask
+  (an inbound contact from them, or a contact on which they asked to be contacted again); the
+  person is recognised by a keyed hash of their number, and without one the cap cannot be
+  counted and the contact is refused. Where there is no cap (CN, IN) a third party may be
+  contacted to locate the debtor, and the rule's note says what may not be said.
 """
 from __future__ import annotations
 
@@ -32,6 +40,7 @@ __all__ = [
     "CONVERSATION_OUTCOMES",
     "DIRECTIONS",
     "ContactRequest",
+    "PARTIES",
     "PastContact",
     "debtor_zones",
     "evaluate_contact",
@@ -43,6 +52,9 @@ CALL_OUTCOMES = ("no_answer", "voicemail", "wrong_party", "spoke_debtor", "spoke
 # Outcomes where a telephone conversation about the debt took place with the debtor.
 CONVERSATION_OUTCOMES = ("spoke_debtor", "refused")
 TIMED_CHANNELS = ("call", "sms", "email")
+PARTIES = ("debtor", "third_party")
+# Outcomes where nobody was reached: they are attempts, not communications with the person.
+NOT_REACHED = ("no_answer", "wrong_party", "failed", "returned")
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,9 @@ class PastContact:
     direction: str
     at: datetime
     outcome: str
+    party: str = "debtor"
+    third_party_key: str | None = None
+    third_party_requested: bool = False
 
     def __post_init__(self) -> None:
         require_aware(self.at, "past contact at")
@@ -64,7 +79,8 @@ class ContactRequest:
 
     ``places`` are the coordinates of the debtor's addresses, home first; ``text`` is the
     message as sent (SMS, e-mail), checked for an opt-out where the law asks for one; ``None``
-    when only asking whether a contact may be made now.
+    when only asking whether a contact may be made now. ``party``: who is contacted, the debtor
+    or a third party (recognised again by ``third_party_key``, a keyed hash of their number).
     """
 
     channel: str
@@ -76,8 +92,12 @@ class ContactRequest:
     opted_out: frozenset[str] = frozenset()
     text: str | None = None
     history: tuple[PastContact, ...] = field(default=())
+    party: str = "debtor"
+    third_party_key: str | None = None
 
     def __post_init__(self) -> None:
+        if self.party not in PARTIES:
+            raise ValueError(f"party must be one of {PARTIES}, got {self.party!r}")
         if self.channel not in CHANNELS:
             raise ValueError(f"channel must be one of {CHANNELS}, got {self.channel!r}")
         if self.direction not in DIRECTIONS:
@@ -142,9 +162,36 @@ def evaluate_contact(request: ContactRequest, profile: Profile) -> list[Violatio
                                                     f"{_CHANNEL_WORD[request.channel]} to carry a clear way to "
                                                     "opt out (e.g. 'Reply STOP to opt out'); the text has none"))
 
-    if request.channel == "call" and zones:
+    if request.party == "third_party":
+        violations.extend(_third_party(request, profile))
+    elif request.channel == "call" and zones:
         violations.extend(_call_frequency(request, profile, zones[0]))
     return violations
+
+
+def _third_party(request: ContactRequest, profile: Profile) -> list[Violation]:
+    rule = profile.third_party
+    cap = rule.max_location_contacts_per_person
+    if cap is None:
+        return []
+    what = f"{profile.jurisdiction} allows contacting a third party {_times(cap)} to locate the debtor ({rule.note})"
+    if request.third_party_key is None:
+        return [Violation(rule.id, f"{what}; without the person's number the contacts cannot be counted")]
+    at = utc(request.at, "at")
+    theirs = [c for c in request.history
+              if c.party == "third_party" and c.third_party_key == request.third_party_key and utc(c.at) <= at]
+    asked = [utc(c.at) for c in theirs if c.direction == "inbound" or c.third_party_requested]
+    since = max(asked) if asked else None
+    reached = sorted(utc(c.at) for c in theirs if c.direction == "outbound" and c.outcome not in NOT_REACHED
+                     and (since is None or utc(c.at) >= since) and not c.third_party_requested)
+    if len(reached) < cap:
+        return []
+    return [Violation(rule.id, f"{what}; this person was reached on {reached[-1].date().isoformat()} (UTC) and has "
+                               "not asked to be contacted again")]
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
 
 
 _CHANNEL_WORD = {"call": "call", "sms": "SMS", "email": "e-mail", "letter": "letter"}
@@ -170,7 +217,7 @@ def _call_frequency(request: ContactRequest, profile: Profile, zone: tzinfo) -> 
     rule = profile.call_frequency
     at = utc(request.at, "at")
     day = at.astimezone(zone).date()
-    calls = [c for c in request.history if c.channel == "call"]
+    calls = [c for c in request.history if c.channel == "call" and c.party == "debtor"]
     placed = [utc(c.at).astimezone(zone).date() for c in calls if c.direction == "outbound"]
     found: list[Violation] = []
     name = _zone_name(zone)

@@ -14,9 +14,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time, timedelta
 from types import MappingProxyType
 from typing import Any
+
+from jurisdictions.business_days import add_business_days
 
 __all__ = [
     "ALL_PARTY_CONSENT_STATES",
@@ -256,15 +258,39 @@ class OptOutRule:
 
 @dataclass(frozen=True)
 class NoticeRule:
-    """The first written notice: whether it must come before any other contact (``first``), and
-    how many days after its presumed receipt no visit is planned (``visit_after_days``; ``None``:
-    no such period). Receipt is presumed ``receipt_business_days`` weekdays after mailing."""
+    """The written notices: which ``templates`` the jurisdiction uses, whether one must come
+    before any other contact (``first``), and its periods. Receipt is presumed
+    ``receipt_business_days`` business days after mailing (holidays of ``holiday_calendar``,
+    see :mod:`jurisdictions.business_days`); the validation period ends
+    ``validation_period_days`` after receipt (``None``: no validation notice); no visit is
+    planned for ``visit_after_days`` after receipt (``None``: no such period). ``respond_days``
+    is the reply period an overdue notice prints, counted from mailing; ``respond_source`` says
+    where it comes from (an organisation default where the law sets none)."""
 
     first: bool = field(metadata=_tight(_ON))
     visit_after_days: int | None = field(metadata=_tight(_HIGHER))
     receipt_business_days: int
     source: str
+    templates: tuple[str, ...] = ("overdue",)
+    holiday_calendar: str | None = None
+    validation_period_days: int | None = None
+    respond_days: int | None = field(default=None, metadata=_tight(_HIGHER))
+    respond_source: str | None = None
     id: str = "notice.validation"
+
+    def presumed_receipt(self, mailed: date) -> date:
+        """The day a notice mailed on ``mailed`` is presumed received."""
+        return add_business_days(mailed, self.receipt_business_days, self.holiday_calendar)
+
+    def validation_end(self, mailed: date) -> date | None:
+        """The last day of the validation period (12 CFR 1006.34(b)(5)), or ``None``."""
+        if self.validation_period_days is None:
+            return None
+        return self.presumed_receipt(mailed) + timedelta(days=self.validation_period_days)
+
+    def respond_by(self, mailed: date) -> date | None:
+        """The reply date an overdue notice prints, or ``None``."""
+        return None if self.respond_days is None else mailed + timedelta(days=self.respond_days)
 
 
 @dataclass(frozen=True)
@@ -342,6 +368,11 @@ _US_CALLS = (
     "consecutive days, or within 7 consecutive days after a telephone conversation about the "
     "debt (the conversation's date is the first day); per debt"
 )
+# The reply period an overdue notice prints where the law names none (CN, IN): the
+# organisation's default, not a legal number (RULES.md `notice.validation`); tighten with
+# ``{"notice.validation": {"respond_days": N}}``, N >= 14.
+_ORG_RESPOND_DAYS = 14
+_ORG_RESPOND = "organisation default: 14 days to reply; no national number verified (RULES.md) [S]"
 # Words that show a message offers a way to opt out (English and Chinese).
 _OPT_OUT_MARKERS = ("opt out", "opt-out", "unsubscribe", "reply stop", "text stop", "退订", "回复TD", "取消订阅")
 _MESSAGE_CHANNELS = frozenset({"sms", "email"})
@@ -399,7 +430,8 @@ CN = Profile(
     call_frequency=_org_calls(),
     opt_out=_record_opt_out("RULES.md: record an opt-out and stop the channel"),
     notice=NoticeRule(first=True, visit_after_days=None, receipt_business_days=0,
-                      source="seed: 书面通知 after the first missed payment, before calls and visits"),
+                      source="seed: 书面通知 after the first missed payment, before calls and visits",
+                      templates=("overdue",), respond_days=_ORG_RESPOND_DAYS, respond_source=_ORG_RESPOND),
 )
 
 # The federal profile. Without a state the recording rule is all-party: a rule that cannot
@@ -454,6 +486,7 @@ US = Profile(
         source="12 CFR 1006.34(a), (b)(5) [P]: validation notice; the validation period ends 30 days "
         "after receipt, presumed 5 days (excluding public holidays, Saturdays and Sundays) after "
         "mailing; the plan sends it first and plans no visit inside the period",
+        templates=("validation", "overdue"), holiday_calendar="US", validation_period_days=30,
     ),
 )
 
@@ -491,7 +524,8 @@ IN = Profile(
     call_frequency=_org_calls(),
     opt_out=_record_opt_out("RULES.md: record and honour an opt-out"),
     notice=NoticeRule(first=True, visit_after_days=None, receipt_business_days=0,
-                      source=f"{_IN_SRC}: notice before recovery action"),
+                      source=f"{_IN_SRC}: notice before recovery action",
+                      templates=("overdue",), respond_days=_ORG_RESPOND_DAYS, respond_source=_ORG_RESPOND),
 )
 
 

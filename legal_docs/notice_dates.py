@@ -15,44 +15,32 @@ is not moved off a weekend: the rule counts calendar days from receipt. Holidays
 `holidays` library's US federal calendar, including the days a holiday is observed on when it
 falls on a weekend: skipping an observed Friday or Monday too can only lengthen the period, which
 the rule allows ("at least five days"), never shorten it.
+
+The counting itself lives with the jurisdiction profiles (`jurisdictions.business_days`, the
+US profile's `notice` rule), which the case plan reads as well; these are the US notice's names
+for it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 
-import holidays
+from jurisdictions.profiles import US
 
-RECEIPT_BUSINESS_DAYS = 5
-VALIDATION_PERIOD_DAYS = 30
+_US = US.notice
 
 
-@lru_cache(maxsize=64)
-def _us_holidays(year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays("US", years=year, observed=True))
-
-
-def is_us_business_day(day: date) -> bool:
-    """Neither a Saturday, a Sunday nor a US federal legal public holiday (or its observed day)."""
-    return day.weekday() < 5 and day not in _us_holidays(day.year)
-
-
-def assumed_receipt(mailed: date, business_days: int = RECEIPT_BUSINESS_DAYS) -> date:
+def assumed_receipt(mailed: date) -> date:
     """The day the consumer is assumed to receive a notice mailed on ``mailed`` (1006.34(b)(5))."""
-    day, counted = mailed, 0
-    while counted < business_days:
-        day += timedelta(days=1)
-        if is_us_business_day(day):
-            counted += 1
-    return day
+    return _US.presumed_receipt(mailed)
 
 
-def validation_period_end(mailed: date, *, business_days: int = RECEIPT_BUSINESS_DAYS,
-                          period_days: int = VALIDATION_PERIOD_DAYS) -> date:
-    """The last day of the validation period for a notice mailed on ``mailed``."""
-    return assumed_receipt(mailed, business_days) + timedelta(days=period_days)
+def validation_period_end(mailed: date) -> date:
+    """The last day of the validation period for a US notice mailed on ``mailed``."""
+    end = _US.validation_end(mailed)
+    assert end is not None   # the US profile has a validation period
+    return end
 
 
 class ItemizationError(ValueError):

@@ -8,8 +8,9 @@ font subsets) under the packet's render lock. A notice's content is fixed by its
 the same data makes the same bytes, the same SHA-256 and one evidence item; issuing it again
 returns the notice first issued.
 
-Which notice a jurisdiction uses and its periods are kept here as data (`NOTICE_FACTS`); they
-belong in the jurisdiction profiles once those hold contact rules.
+Which notices a jurisdiction uses and their periods (presumed receipt, validation period, reply
+period) are the jurisdiction profile's `notice.validation` rule (`jurisdictions.profiles`), read
+with the organisation's tightenings as the case plan reads them.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import hashlib
 import io
 import uuid
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -35,11 +36,12 @@ from core.actor import Actor
 from core.canonical import canonical_json
 from core.clock import utcnow
 from core.errors import Forbidden, NotFound, ValidationFailed
+from contacts.services import case_profile
 from core.runtime import Runtime
 from evidence.services import READERS as EVIDENCE_READERS
 from evidence.services import Content, record_view, seal_issued_document
 from legal_docs.models import NOTICE_TEMPLATES, Notice
-from legal_docs.notice_dates import Itemization, ItemizationError, assumed_receipt, validation_period_end
+from legal_docs.notice_dates import Itemization, ItemizationError
 from legal_docs.render import RENDER_LOCK, TEMPLATES_DIR, load_weasyprint, settle_fonts
 
 ISSUERS = ("supervisor", "legal")
@@ -47,23 +49,6 @@ READERS = EVIDENCE_READERS
 LANGUAGES = ("zh-CN", "en")
 PDF_MEDIA_TYPE = "application/pdf"
 _NAMESPACE = uuid.UUID("6c1f3e0a-8d55-4f0e-9b51-3f6b3c2f9a10")   # notice ids: uuid5 of case and data
-
-
-@dataclass(frozen=True)
-class NoticeFacts:
-    """What a jurisdiction's written notices need. `validation`: the US validation notice and its
-    period (12 CFR 1006.34); `respond_days`: the reply period an overdue notice prints (an
-    organisation default: no national number is verified for CN or IN, RULES.md `notice.validation`)."""
-
-    templates: tuple[str, ...]
-    respond_days: int | None
-
-
-NOTICE_FACTS = {
-    "US": NoticeFacts(templates=("validation", "overdue"), respond_days=None),
-    "CN": NoticeFacts(templates=("overdue",), respond_days=14),
-    "IN": NoticeFacts(templates=("overdue",), respond_days=14),
-}
 
 
 @dataclass(frozen=True)
@@ -208,10 +193,10 @@ def notice_content(case: Case, settings, *, template: str, language: str, mailed
     in its own offset is the mailing date); ValidationFailed when the case's jurisdiction does not use
     that template or the itemization does not add up."""
     family = _family(case.jurisdiction)
-    facts = NOTICE_FACTS[family]
-    if template not in facts.templates:
+    rule = case_profile(settings, case).notice
+    if template not in rule.templates:
         raise ValidationFailed(f"a {case.jurisdiction} case has no {template} notice; its notices: "
-                               f"{', '.join(facts.templates)}", {"template": [f"one of {', '.join(facts.templates)}"]})
+                               f"{', '.join(rule.templates)}", {"template": [f"one of {', '.join(rule.templates)}"]})
     mailed = mailed_at.date()
     items = _itemization(case, itemization, mailed)
     validation = template == "validation"
@@ -226,9 +211,9 @@ def notice_content(case: Case, settings, *, template: str, language: str, mailed
         creditor=settings.organisation_name, reference=case.reference, debtor_name=case.debtor_name,
         debtor_address=address, account_last4=case.card_last4, currency=case.currency,
         days_past_due=case.days_past_due, itemization=items, mailing_date=mailed,
-        assumed_receipt=assumed_receipt(mailed) if validation else None,
-        validation_end=validation_period_end(mailed) if validation else None,
-        respond_by=(mailed + timedelta(days=facts.respond_days)) if facts.respond_days else None)
+        assumed_receipt=rule.presumed_receipt(mailed) if validation else None,
+        validation_end=rule.validation_end(mailed) if validation else None,
+        respond_by=None if validation else rule.respond_by(mailed))
     key = content_key(content)
     return replace(content, notice_id=str(uuid.uuid5(_NAMESPACE, f"{case.id}/{key}")))
 

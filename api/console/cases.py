@@ -65,7 +65,8 @@ def case_page(case_id):
     plan = case_plan.get_plan(session_, console_actor(), settings(), case_id)
     return render_template("console/case.html", case=case, timeline=told.tell_all(events, facts, language),
                            visits=case_visits_, gallery=gallery, packets=packets_, clock=told.Clock(language),
-                           contacts=contact_log, plan=plan)
+                           contacts=contact_log, plan=plan,
+                           notice_templates=contacts.case_profile(settings(), case).notice.templates)
 
 
 def _address_kind(case, address_id):

@@ -8,7 +8,7 @@ from flask import Flask, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from api.console import audit, auth, cases, evidence, i18n, packets, placements  # noqa: F401 - each adds its pages
+from api.console import audit, auth, cases, evidence, i18n, notices, packets, placements  # noqa: F401 - each adds its pages
 from api.console.blueprint import bp, csrf, safe_next
 from core.errors import RateLimited, Unauthenticated
 

@@ -29,7 +29,9 @@ class CaseContacts(MethodView):
     def post(self, data, case_id):
         """Log a call, SMS, e-mail or letter. Every rule of the case's jurisdiction is checked at `at`
         in the debtor's local time; a refusal (422) lists every violation with its rule id and records
-        nothing but the refusal. The text as sent is sealed (custody ledger)."""
+        nothing but the refusal. The text as sent is sealed (custody ledger). A contact with a third party
+        (`party`, `relation`) is judged by `contact.third_party` (US: once per person unless they ask); a
+        letter may name the notice it carried (`notice_id`, 422 unless issued on this case)."""
         return contacts.record_contact(db_session(), current_actor(), runtime(), case_id, data)
 
 
@@ -39,8 +41,9 @@ class CaseContactCheck(MethodView):
     @blp.arguments(ContactCheckRequestSchema)
     @blp.response(200, ContactCheckSchema)
     def post(self, data, case_id):
-        """May a contact on this channel be made now (or at `at`)? `allowed` and every violation."""
-        return contacts.check_contact(db_session(), current_actor(), settings(), case_id, data)
+        """May a contact on this channel be made now (or at `at`)? `allowed` and every violation. For a
+        third party (`party`), name them by `third_party_id` so the per-person limit can be counted."""
+        return contacts.check_contact(db_session(), current_actor(), runtime(), case_id, data)
 
 
 @blp.route("/cases/<case_id>/plan")

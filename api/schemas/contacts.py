@@ -10,8 +10,8 @@ from marshmallow import fields, validate
 
 from api.schemas.common import Id, Timestamp, given
 from api.schemas.visits import Day, Moment, _cell
-from contacts.models import (CHANNELS, DIRECTIONS, LETTER_METHODS, OUTCOMES, PLAN_KINDS, PLAN_STATUSES,
-                             RECORDING_CONSENT)
+from contacts.models import (CHANNELS, DIRECTIONS, LETTER_METHODS, OUTCOMES, PARTIES, PLAN_KINDS, PLAN_STATUSES,
+                             RECORDING_CONSENT, RELATIONS)
 from contacts.plan import MAX_ACTIONS, NOTE_MAX_CHARS
 from contacts.services import CHANNEL_FIELDS, OPTIONAL_FIELDS, TEXT_MAX_CHARS
 from jurisdictions.profiles import RULE_IDS
@@ -43,6 +43,19 @@ class ContactCreateSchema(ma.Schema):
     letter_method = fields.String(validate=validate.OneOf(LETTER_METHODS),
                                   metadata={"description": "Letters: sent by post or by hand (required outbound)"})
     tracking = fields.String(validate=validate.Length(1, 64), metadata={"description": "Letters: postal tracking"})
+    notice_id = Id(metadata={"description": "Letters: the written notice this letter carried (a notice issued on "
+                                            "this case); a letter `returned` marks the notice returned in the "
+                                            "reports"})
+    party = fields.String(load_default="debtor", validate=validate.OneOf(PARTIES),
+                          metadata={"description": "Who was contacted: the debtor, or a third party (judged by "
+                                                   "`contact.third_party`)"})
+    relation = fields.String(validate=validate.OneOf(RELATIONS),
+                             metadata={"description": "Third party only (required): who they are to the debtor"})
+    third_party_id = fields.String(validate=validate.Length(3, 254), metadata={
+        "description": "Third party only: their phone number or e-mail address, kept only as a keyed hash to count "
+                       "contacts per person (US: once unless they ask); for a call, the `number` if not given"})
+    third_party_requested = fields.Boolean(metadata={
+        "description": "Third party only: on this contact the person asked to be contacted again"})
 
     # What each channel takes, said with `not` alone (see common.both_or_neither): an outcome of another
     # channel, a field of another channel, an outbound SMS or e-mail without its text, an opt-out that is
@@ -59,6 +72,14 @@ class ContactCreateSchema(ma.Schema):
         {"required": ["opt_out"], "properties": {"opt_out": {"enum": [True]}, "direction": {"enum": ["outbound"]}}},
         {"required": ["channel"], "properties": {"channel": {"enum": ["letter"]}, "direction": {"enum": ["outbound"]}},
          "not": {"required": ["letter_method"]}},
+        # a third party is named by their relation, did not reach the debtor, and cannot opt the debtor out
+        {**given("party", {"enum": ["third_party"]}), "not": given("relation", {"type": "string"})},
+        {**given("party", {"enum": ["third_party"]}), "anyOf": [given("outcome", {"enum": ["spoke_debtor"]}),
+                                                                 given("opt_out", {"enum": [True]})]},
+        # the fields of a third party are not given for the debtor
+        {"not": given("party", {"enum": ["third_party"]}),
+         "anyOf": [given("relation", {"type": "string"}), given("third_party_id", {"type": "string"}),
+                   given("third_party_requested", {"enum": [True]})]},
     ]}}
 
 
@@ -80,6 +101,10 @@ class ContactSchema(ma.Schema):
     letter_method = fields.String(allow_none=True)
     tracking = fields.String(allow_none=True)
     opt_out = fields.Boolean()
+    party = fields.String(metadata={"enum": list(PARTIES)})
+    relation = fields.String(allow_none=True, metadata={"enum": [*RELATIONS, None]})
+    third_party_requested = fields.Boolean()
+    notice_id = fields.String(allow_none=True, metadata={"description": "The written notice this letter carried"})
     text_sha256 = fields.String(allow_none=True, metadata={"description": "SHA-256 of the sealed text"})
     text_size = fields.Integer(allow_none=True)
     custody_event_id = fields.String(allow_none=True, metadata={
@@ -97,6 +122,12 @@ class ContactSchema(ma.Schema):
 class ContactCheckRequestSchema(ma.Schema):
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     at = Moment(metadata={"description": "Default: now"})
+    party = fields.String(load_default="debtor", validate=validate.OneOf(PARTIES))
+    third_party_id = fields.String(validate=validate.Length(3, 254), metadata={
+        "description": "Third party only: their number or e-mail address (see the contact's field)"})
+
+    OPENAPI_RULES = {"not": {**given("third_party_id", {"type": "string"}),
+                             "not": given("party", {"enum": ["third_party"]})}}
 
 
 class ContactViolationSchema(ma.Schema):
@@ -107,6 +138,7 @@ class ContactViolationSchema(ma.Schema):
 class ContactCheckSchema(ma.Schema):
     allowed = fields.Boolean()
     channel = fields.String()
+    party = fields.String()
     at = Timestamp()
     violations = fields.List(fields.Nested(ContactViolationSchema))
 
@@ -169,10 +201,18 @@ class ContactReportRowSchema(ma.Schema):
     username = fields.String(allow_none=True)
     channel = fields.String(metadata={"enum": list(CHANNELS)})
     contacts = fields.Integer()
+    third_party_contacts = fields.Integer(metadata={"description": "Of `contacts`, those with a third party"})
     outcomes = fields.Dict(keys=fields.String(), values=fields.Integer())
     refused_attempts = fields.Integer(metadata={"description": "Attempts refused by the rules"})
     refused_by_rule = fields.Dict(keys=fields.String(), values=fields.Integer(),
                                   metadata={"description": "Refused attempts naming each rule id"})
+
+
+class NoticeReportRowSchema(ma.Schema):
+    template = fields.String()
+    language = fields.String()
+    issued = fields.Integer()
+    returned = fields.Integer()
 
 
 class ContactReportSchema(ma.Schema):
@@ -180,6 +220,10 @@ class ContactReportSchema(ma.Schema):
     end = fields.Date(data_key="to")
     rows = fields.List(fields.Nested(ContactReportRowSchema), metadata={"description": "Per collector and channel"})
     refused_by_rule = fields.Dict(keys=fields.String(), values=fields.Integer())
+    notices = fields.List(fields.Nested(NoticeReportRowSchema), metadata={
+        "description": "Per template and language: notices issued in the period, and notices whose letter came "
+                       "back (`returned`) in the period"})
+    letters_returned = fields.Integer(metadata={"description": "Letters returned in the period (notices or not)"})
 
 
 def contact_report_csv(report: dict) -> str:
@@ -188,10 +232,18 @@ def contact_report_csv(report: dict) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["from", "to", "collector_id", "username", "channel", "contacts", "refused_attempts",
-                     *(f"outcome.{o}" for o in ALL_OUTCOMES), *(f"refused.{rule}" for rule in RULE_IDS)])
+                     *(f"outcome.{o}" for o in ALL_OUTCOMES), *(f"refused.{rule}" for rule in RULE_IDS),
+                     "third_party_contacts", "template", "language", "notices_issued", "notices_returned"])
+    span = [report["start"].isoformat(), report["end"].isoformat()]
     for row in report["rows"]:
-        writer.writerow([report["start"].isoformat(), report["end"].isoformat(), row["collector_id"],
+        writer.writerow([*span, row["collector_id"],
                          _cell(row["username"] or ""), row["channel"], row["contacts"], row["refused_attempts"],
                          *(row["outcomes"].get(o, 0) for o in ALL_OUTCOMES),
-                         *(row["refused_by_rule"].get(rule, 0) for rule in RULE_IDS)])
+                         *(row["refused_by_rule"].get(rule, 0) for rule in RULE_IDS),
+                         row["third_party_contacts"], "", "", "", ""])
+    # the written notices: one row per template and language, channel `notice`, no collector
+    blank = [""] * (2 + len(ALL_OUTCOMES) + len(RULE_IDS))   # contacts .. refused.*
+    for row in report["notices"]:
+        writer.writerow([*span, "", "", "notice", *blank, "", row["template"], row["language"], row["issued"],
+                         row["returned"]])
     return out.getvalue()

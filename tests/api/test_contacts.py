@@ -74,7 +74,8 @@ def test_the_check_answers_before_a_call_is_placed(client, factory):
     assert late["allowed"] is False and [v["rule"] for v in late["violations"]] == ["hours.local"]
     ok = client.post(url, json={"channel": "call", "at": local(1, 21, 59).isoformat()},
                      headers=world.collector.headers).get_json()
-    assert ok == {"allowed": True, "violations": [], "channel": "call", "at": ok["at"]}
+    assert ok == {"allowed": True, "violations": [], "channel": "call", "party": "debtor",
+                  "at": ok["at"]}
 
 
 def test_reg_f_refuses_a_call_one_minute_after_a_conversation(client, factory):

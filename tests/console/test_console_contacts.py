@@ -1,6 +1,8 @@
 """The case page shows the contact log and the plan, in English and Chinese."""
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from tests.api.visit_helpers import local, make_world
 
 
@@ -38,3 +40,40 @@ def test_a_case_without_contacts_says_so(console, client, factory):
     console.login(world.supervisor)
     page = client.get(f"/console/cases/{world.case['id']}").get_data(as_text=True)
     assert "No contacts yet." in _section(page, "contacts-h")
+
+
+def test_a_supervisor_issues_a_notice_from_the_case_page_in_either_language(console, client, factory):
+    world = make_world(factory)
+    today = datetime.now(UTC).date()   # the case amount is itemized at the case's creation: today
+    console.login(world.supervisor)
+    page = client.get(f"/console/cases/{world.case['id']}").get_data(as_text=True)
+    form = _section(page, "notices-h")
+    assert 'value="overdue"' in form and 'value="validation"' not in form   # a CN case has no validation notice
+    response = console.post(f"/console/cases/{world.case['id']}/notices",
+                            data={"template": "overdue", "language": "zh-CN", "mailing_date": today.isoformat()})
+    assert response.status_code == 302 and response.headers["Location"].endswith("#notices-h")
+    notices = client.get(f"/api/v1/cases/{world.case['id']}/notices", headers=world.supervisor.headers).get_json()
+    assert [(n["template"], n["language"], n["mailing_date"]) for n in notices] == [
+        ("overdue", "zh-CN", today.isoformat())]
+    assert notices[0]["respond_by"] == (today + timedelta(days=14)).isoformat()   # the profile's reply period
+    refused = console.post(f"/console/cases/{world.case['id']}/notices",
+                           data={"template": "validation", "language": "en"})
+    assert refused.status_code == 422
+    bad_day = console.post(f"/console/cases/{world.case['id']}/notices",
+                           data={"template": "overdue", "language": "en", "mailing_date": "1 Dec"})
+    assert bad_day.status_code == 422 and "YYYY-MM-DD" in bad_day.get_data(as_text=True)
+
+    console.post("/console/language", data={"locale": "zh_CN", "next": "/console/login"})
+    form = _section(client.get(f"/console/cases/{world.case['id']}").get_data(as_text=True), "notices-h")
+    assert "发出书面通知" in form and "逾期欠款通知" in form
+
+
+def test_a_collector_has_no_notice_form_and_cannot_issue(console, client, factory):
+    world = make_world(factory)
+    console.login(world.collector)
+    page = client.get(f"/console/cases/{world.case['id']}").get_data(as_text=True)
+    assert 'id="notices-h"' not in page
+    response = console.post(f"/console/cases/{world.case['id']}/notices",
+                            data={"template": "overdue", "language": "en"})
+    assert response.status_code in (403, 404)
+    assert client.get(f"/api/v1/cases/{world.case['id']}/notices", headers=world.supervisor.headers).get_json() == []

@@ -4,20 +4,22 @@ from datetime import date
 
 import pytest
 
-from contacts.plan import add_business_days, default_plan, notice_period_end
+from contacts.plan import default_plan, notice_period_end
 from jurisdictions.profiles import CN, IN, profile_for
 
 US_NY = profile_for("US-NY")
 
 
-@pytest.mark.parametrize("mailed, received", [
-    (date(2026, 12, 7), date(2026, 12, 14)),   # Monday -> the next Monday
-    (date(2026, 12, 4), date(2026, 12, 11)),   # Friday -> the next Friday
-    (date(2026, 12, 5), date(2026, 12, 11)),   # Saturday: the weekend does not count
-    (date(2026, 1, 28), date(2026, 2, 4)),     # across a month end
+@pytest.mark.parametrize("mailed, period_end, why", [
+    (date(2026, 12, 7), date(2027, 1, 13), "Monday: receipt Mon 14 Dec"),
+    (date(2026, 12, 5), date(2027, 1, 10), "Saturday: the weekend does not count, receipt Fri 11 Dec"),
+    (date(2026, 1, 28), date(2026, 3, 6), "across a month end: receipt 4 Feb"),
+    (date(2026, 11, 20), date(2026, 12, 30), "Thanksgiving skipped as the notice skips it: receipt 30 Nov"),
+    (date(2026, 12, 24), date(2027, 2, 3), "Christmas and New Year's Day: receipt 4 Jan"),
 ])
-def test_receipt_is_five_weekdays_after_mailing(mailed, received):
-    assert add_business_days(mailed, 5) == received
+def test_the_plans_notice_period_counts_receipt_as_the_notice_prints_it(mailed, period_end, why):
+    assert notice_period_end(mailed, US_NY) == period_end
+    assert period_end == US_NY.notice.validation_end(mailed)   # one computation for plan and notice
 
 
 def test_the_us_notice_period_ends_thirty_days_after_presumed_receipt():

@@ -283,3 +283,67 @@ def test_a_call_logged_later_is_judged_at_its_own_time():
     history = (call(later, outcome="spoke_debtor"),)
     # a conversation after the call being judged does not make it unlawful
     assert ask(US_NY, datetime(2026, 5, 4, 12, 0, tzinfo=NY), places=(NEW_YORK,), history=history) == []
+
+
+# --- contact.third_party: US once per person unless asked; CN and IN for locating -------------
+
+T0 = datetime(2026, 5, 4, 14, 0, tzinfo=NY)   # a Monday afternoon in New York: lawful hours
+
+
+def third(at, outcome="spoke_third_party", direction="outbound", key="k-aunt", requested=False, channel="call"):
+    return PastContact(channel, direction, at, outcome, "third_party", key, requested)
+
+
+@pytest.mark.parametrize("profile, place, history, key, refused, why", [
+    (US_NY, NEW_YORK, (), "k-aunt", False, "the first contact with this person"),
+    (US_NY, NEW_YORK, (third(T0 - timedelta(days=3)),), "k-aunt", True, "reached once already"),
+    (US_NY, NEW_YORK, (third(T0 - timedelta(days=300)),), "k-aunt", True, "once means once, not once a week"),
+    (US_NY, NEW_YORK, (third(T0 - timedelta(days=3)),), "k-neighbour", False, "another person"),
+    (US_NY, NEW_YORK, (third(T0 - timedelta(days=3), outcome="no_answer"),), "k-aunt", False,
+     "an unanswered call reached nobody"),
+    (US_NY, NEW_YORK, (third(T0 - timedelta(days=3), outcome="voicemail"),), "k-aunt", True,
+     "a message left is a communication"),
+    (US_NY, NEW_YORK, (third(T0 - timedelta(days=3), outcome="returned", channel="letter"),), "k-aunt", False,
+     "a returned letter reached nobody"),
+    (US_NY, NEW_YORK, (third(T0 - timedelta(days=3)), third(T0 - timedelta(days=1), direction="inbound")),
+     "k-aunt", False, "the person called back: asked to be contacted"),
+    (US_NY, NEW_YORK, (third(T0 - timedelta(days=3), requested=True),), "k-aunt", False,
+     "the person asked to be called again on that call"),
+    (US_NY, NEW_YORK, (third(T0 - timedelta(days=3), requested=True), third(T0 - timedelta(days=2))), "k-aunt",
+     True, "asked once, called back once: that was the one more"),
+    (US_NY, NEW_YORK, (third(T0 + timedelta(minutes=5)),), "k-aunt", False, "a later contact does not count"),
+    (US_NY, NEW_YORK, (), None, True, "without the person's number the contacts cannot be counted"),
+    (CN, SHANGHAI, (third(datetime(2026, 5, 1, 10, tzinfo=SH)),) * 3, None, False, "CN: no per-person cap"),
+    (IN, MUMBAI, (third(datetime(2026, 5, 1, 10, tzinfo=IST)),) * 3, None, False, "IN: no per-person cap"),
+])
+def test_third_party_contacts(profile, place, history, key, refused, why):
+    at = T0 if profile is US_NY else datetime(2026, 5, 4, 10, tzinfo=SH if profile is CN else IST)
+    found = ask(profile, at, places=(place,), history=history, party="third_party", third_party_key=key)
+    assert ("contact.third_party" in rules_of(found)) is refused, why
+    assert all(v.rule == "contact.third_party" for v in found)
+
+
+def test_a_third_party_contact_is_refused_with_every_rule_like_any_other():
+    found = ask(US_NY, datetime(2026, 5, 4, 21, 30, tzinfo=NY), places=(NEW_YORK,), channel="sms", text="Hi",
+                party="third_party", third_party_key="k-aunt", cease_contact=True, attorney_represented=True,
+                history=(third(T0 - timedelta(days=3)),))
+    assert rules_of(found) == ["hours.local", "contact.cease", "contact.represented", "contact.opt_out",
+                               "contact.third_party"]
+    assert "once" in found[-1].detail and "2026-05-01" in found[-1].detail
+
+
+def test_calls_to_a_third_party_do_not_count_against_the_debtors_seven_in_seven():
+    history = tuple(third(T0 - timedelta(days=1, minutes=i), key=f"k{i}") for i in range(7))
+    assert ask(US_NY, T0, places=(NEW_YORK,), history=history) == []
+    debtor_calls = tuple(call(T0 - timedelta(days=1, minutes=i)) for i in range(7))
+    assert rules_of(ask(US_NY, T0, places=(NEW_YORK,), history=debtor_calls)) == ["frequency.calls"]
+
+
+def test_a_third_partys_conversation_does_not_start_the_debtors_quiet_period():
+    history = (third(T0 - timedelta(hours=2)),)
+    assert ask(US_NY, T0, places=(NEW_YORK,), history=history) == []
+
+
+def test_an_unknown_party_is_refused():
+    with pytest.raises(ValueError, match="party"):
+        ContactRequest(channel="call", at=T0, party="neighbour")

@@ -5,11 +5,12 @@ from decimal import Decimal
 
 import pytest
 
+from jurisdictions.business_days import is_business_day
+
 from legal_docs.notice_dates import (
     Itemization,
     ItemizationError,
     assumed_receipt,
-    is_us_business_day,
     validation_period_end,
 )
 
@@ -36,19 +37,11 @@ def test_validation_period_end(mailed, receipt, end, why):
     assert validation_period_end(mailed) == end
 
 
-def test_business_days():
-    assert not is_us_business_day(date(2026, 11, 26))   # Thanksgiving
-    assert not is_us_business_day(date(2026, 11, 28))   # Saturday
-    assert not is_us_business_day(date(2027, 6, 18))    # Juneteenth observed (June 19 is a Saturday)
-    assert is_us_business_day(date(2026, 11, 27))       # the Friday after Thanksgiving is no federal holiday
-    assert is_us_business_day(date(2026, 12, 24))       # nor is Christmas Eve
-
-
 def test_receipt_never_lands_on_a_day_off_and_the_period_is_at_least_35_days():
     day = date(2026, 1, 1)
     while day.year < 2028:
         receipt = assumed_receipt(day)
-        assert is_us_business_day(receipt)
+        assert is_business_day(receipt, "US")
         assert (validation_period_end(day) - day).days >= 35
         day = date.fromordinal(day.toordinal() + 1)
 

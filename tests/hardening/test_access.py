@@ -16,7 +16,7 @@ from accounts.services import hash_token
 from core.clock import utcnow
 from tests.evidence_corpus import capture, multipart, photo
 from tests.hardening.conftest import ROLES, op_id, operations
-from tests.hardening.world import build, checked_in_visit, upload, valid_bodies
+from tests.hardening.world import build, checked_in_visit, custody_event_id, upload, valid_bodies
 
 # Every operation, and which object its path names. A missing row fails `test_every_operation_has_a_row`.
 OWNERSHIP = {
@@ -251,11 +251,15 @@ def two(app, client, factory, hw):
     assert run.status_code == 202, run.get_json()
     placement = _place(client, f"/api/v1/portfolios/{portfolio.get_json()['id']}/placements", b["supervisor"].headers)
     assert placement.status_code == 202, placement.get_json()
+    notice = client.post(f"/api/v1/cases/{case['id']}/notices", headers=b["supervisor"].headers, json={
+        "template": "overdue", "language": "en", "itemization": {"date": "2026-01-01", "amount": case["amount_overdue"]}})
+    assert notice.status_code == 201, notice.get_json()
     assert app.extensions["fieldproof"].jobs.wait_idle()
     ids = {**hw.ids, "case_id": case["id"], "visit_id": visit_id, "evidence_id": item["id"],
            "portfolio_id": portfolio.get_json()["id"], "placement_id": placement.get_json()["id"],
            "collector_id": b_collector.id, "packet_id": packet.get_json()["id"],
-           "verification_id": run.get_json()["id"], "creditor_id": creditor_id}
+           "verification_id": run.get_json()["id"], "creditor_id": creditor_id,
+           "event_id": custody_event_id(client, b_collector, item["id"]), "notice_id": notice.get_json()["id"]}
     return {"ids": ids, "case": case, "portfolio_id": portfolio.get_json()["id"], "users": b}
 
 
@@ -267,7 +271,8 @@ WALL_ALSO = {("POST", "/api/v1/visits"), ("POST", "/api/v1/evidence/uploads"), (
              ("GET", "/api/v1/packets/{packet_id}/bundle"), ("GET", "/api/v1/verifications/{verification_id}"),
              (PLACE, PLACEMENTS), ("GET", "/api/v1/placements/{placement_id}"),
              ("GET", "/api/v1/placements/{placement_id}/report"),
-             ("GET", "/api/v1/portfolios/{portfolio_id}/status-export")}
+             ("GET", "/api/v1/portfolios/{portfolio_id}/status-export"),
+             ("GET", "/api/v1/notices/{notice_id}"), ("GET", "/api/v1/notices/{notice_id}/pdf")}
 
 
 def _other_creditor_call(client, hw, two, method, path, headers):

@@ -479,8 +479,11 @@ class S3BlobStore:
                 if _code(exc) != "AccessDenied":
                     raise
                 now_held = self.head(sha256_hex)
-                if now_held is not None and now_held.retain_until is not None and now_held.retain_until >= until:
-                    return now_held  # a concurrent call kept it longer already: nothing to do
+                # The store keeps whole seconds: a concurrent call's date in the same second as
+                # this one reads back as earlier than `until`, though it was set after it.
+                if now_held is not None and now_held.retain_until is not None and \
+                        now_held.retain_until >= until.replace(microsecond=0):
+                    return now_held  # a concurrent call kept it as long already: nothing to do
                 raise RetentionLocked(f"the store refused to change retention of blob {sha256_hex}") from exc
         return BlobInfo(info.key, sha256_hex, info.size, until, info.legal_hold)
 

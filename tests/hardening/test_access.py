@@ -469,6 +469,7 @@ CONSOLE = {
     ("POST", "/console/bundles/verify"): (("auditor", "admin", "legal"), None),
     ("GET", "/console/cases/<case_id>/packets/new"): (("legal", "admin"), "case"),
     ("POST", "/console/cases/<case_id>/packets"): (("legal", "admin"), "case"),
+    ("POST", "/console/cases/<case_id>/notices"): (("supervisor", "legal"), "case"),
     ("GET", "/console/packets/<packet_id>"): (("legal", "admin", "auditor"), None),
     ("GET", "/console/packets/<packet_id>/status"): (("legal", "admin", "auditor"), None),
     ("GET", "/console/packets/<packet_id>/pdf"): (("legal", "admin", "auditor"), None),
@@ -503,6 +504,8 @@ def _console_form(method, rule, ids=None):
         return {"regions": json.dumps([{"x": 1, "y": 1, "width": 5, "height": 5}]), "reason": "face", "mode": "black"}
     if rule.endswith("/packets"):
         return {"language": "en"}
+    if rule.endswith("/notices"):
+        return {"template": "overdue", "language": "en"}
     if rule.endswith("/verifications"):
         return {"scope": "all"}
     if rule.endswith("/bundles/verify"):

@@ -10,8 +10,8 @@ Run from the repository root: ``python bench/ledger_bench.py [--events N] [--dat
    so the per-event rate (target >= 2,000 events/s on SQLite) is measured on a ledger of
    ~10^6 leaves. It is reported overall and as the median of five equal slices, since a
    shared machine's bursts of load land in one slice or another.
-2. Inclusion and consistency proofs at N leaves, from the stored nodes, one transaction per
-   proof as the API does it: p50 and p99 over ``--proofs`` random proofs of each kind
+2. Inclusion and consistency proofs at N leaves, from the stored nodes, on the read-only pool
+   as the API reads them (no BEGIN or COMMIT on PostgreSQL): p50 and p99 over ``--proofs`` random proofs of each kind
    (default 2,000; target p99 <= 5 ms on SQLite).
    Then tiles as the API serves them (``custody.tiles.read_tile``): random full level-0 and
    level-1 tiles and entry bundles, p50 and p99, with the p99's ratio to an inclusion proof's.
@@ -23,8 +23,11 @@ Run from the repository root: ``python bench/ledger_bench.py [--events N] [--dat
    one side only. ``--sweep-only`` runs just this part.
 
 4. PostgreSQL only (``--database-url``), on the ledger of ~N leaves: ``--writers`` (default 64)
-   processes record custody events concurrently, one transaction each, ``--per-writer`` each
-   (default 200), twice in the same run: *before*, today's design until issue 21 (every
+   request threads record custody events concurrently, one transaction each, ``--per-writer``
+   each (default 200), spread over ``--writer-processes`` (default 4: 16 threads each, as an API
+   node's gunicorn workers run them; 64 gives every writer a process and a Python heap of its
+   own, which on two cores measures the processes' cache misses more than the ledger), twice in
+   the same run: *before*, today's design until issue 21 (every
    request integrates its event itself under the head lock: ``inline``), and *after* (requests
    only queue theirs; one sequencer, this process's thread, integrates them in batches). Reported:
    events/s of each and the ratio (target >= 5x), for *after* also the rate until the last event
@@ -46,6 +49,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -151,7 +155,7 @@ def bench_proofs(db: Database, size: int, samples: int) -> dict[str, tuple[float
         made = []
         for _ in range(samples):
             began = time.perf_counter()
-            with db.transaction() as session:
+            with db.readers() as session:  # the API's read-only pool: no BEGIN, no COMMIT
                 made.append(make(session))
             timings.append((time.perf_counter() - began) * 1000)
         # the proofs are real: a sample of them must verify against the stored root
@@ -164,8 +168,9 @@ def bench_proofs(db: Database, size: int, samples: int) -> dict[str, tuple[float
 
 
 def bench_tiles(db: Database, size: int, samples: int) -> dict[str, tuple[float, float]]:
-    """Tiles as the API reads them (one transaction each): random full level-0 and level-1 tiles
-    and full entry bundles, p50 and p99; each kind's sample checked against the stored root."""
+    """Tiles as the API reads them (on the read-only pool, one read each): random full level-0 and
+    level-1 tiles and full entry bundles, p50 and p99; each kind's sample checked against the
+    stored root."""
     from custody import tiles as stored_tiles
     from custody.ledger.tiles import Tile, TileReader
 
@@ -180,7 +185,7 @@ def bench_tiles(db: Database, size: int, samples: int) -> dict[str, tuple[float,
         for _ in range(samples):
             tile = Tile(level, rng.randrange(count))
             began = time.perf_counter()
-            with db.transaction() as session:
+            with db.readers() as session:  # the API's read-only pool, as the tile endpoint reads
                 stored_tiles.read_tile(session, tile, size)
             timings.append((time.perf_counter() - began) * 1000)
         results[name] = (statistics.median(timings), percentile(timings, 0.99))
@@ -246,17 +251,31 @@ def bench_sweep(blob_count: int, blob_mib: int, rounds: int = 5) -> dict[str, fl
         return {name: total / seconds / 1e6 for name, seconds in best.items()}
 
 
-def _writer(url: str, queued: bool, first: int, count: int, start, done) -> None:
-    """One writer process: `count` events, one transaction each, as an API request records them."""
-    db = Database(url)
+def _writer(url: str, queued: bool, first: int, threads: int, count: int, start, done) -> None:
+    """One writer process, as an API node's worker is: `threads` request threads, each recording
+    `count` events, one transaction each, as a request records them."""
+    db = Database(url, pool_size=threads, max_overflow=0)
     if queued:
         queue_events(db.engine, lambda: None)  # the sequencer runs in the parent: its timer finds them
-    with db.transaction() as session:  # connect before the start line
-        proofs.tree_size(session)
+    connected, go = threading.Barrier(threads + 1), threading.Event()
+
+    def requests(first_number: int) -> None:
+        with db.transaction() as session:  # connect before the start line
+            proofs.tree_size(session)
+        connected.wait()
+        go.wait()
+        for number in range(first_number, first_number + count):
+            with db.transaction() as session:
+                record_custody_event(session, **event_fields(number))
+
+    workers = [threading.Thread(target=requests, args=(first + n * count,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    connected.wait()
     start.wait()
-    for number in range(first, first + count):
-        with db.transaction() as session:
-            record_custody_event(session, **event_fields(number))
+    go.set()
+    for worker in workers:
+        worker.join()
     done.put(time.perf_counter())
     db.dispose()
 
@@ -278,16 +297,22 @@ def _prioritise(db: Database, nice: int) -> None:
 
 
 def bench_concurrent(db: Database, url: str, writers: int, per_writer: int, queued: bool,
-                     merge_delay_ms: int, sequencer_nice: int = 0) -> dict[str, float]:
-    """`writers` processes recording `per_writer` events each, all at once; events/s from the
-    start line to the last writer's last commit (and, queued, to the last event integrated)."""
+                     merge_delay_ms: int, sequencer_nice: int = 0, processes: int = 4) -> dict[str, float]:
+    """`writers` request threads spread over `processes` writer processes, recording `per_writer`
+    events each, all at once; events/s from the start line to the last writer's last commit (and,
+    queued, to the last event integrated)."""
     context = multiprocessing.get_context("fork")
-    start, done = context.Barrier(writers + 1), context.Queue()
+    processes = max(1, min(processes, writers))
+    if writers % processes:
+        raise SystemExit(f"--writers {writers} does not divide into {processes} writer processes")
+    threads = writers // processes
+    start, done = context.Barrier(processes + 1), context.Queue()
     with db.transaction() as session:
         size_before = proofs.tree_size(session)
-    processes = [context.Process(target=_writer, args=(url, queued, size_before + n * per_writer, per_writer, start,
-                                                       done)) for n in range(writers)]
-    for process in processes:
+    writer_processes = [context.Process(target=_writer, args=(url, queued, size_before + n * threads * per_writer,
+                                                              threads, per_writer, start, done))
+                        for n in range(processes)]
+    for process in writer_processes:
         process.start()
     sequencer = sequencer_db = None
     if queued:  # after the fork: the writers do not inherit the sequencer's priority
@@ -298,8 +323,8 @@ def bench_concurrent(db: Database, url: str, writers: int, per_writer: int, queu
         sequencer.start()
     start.wait()
     began = time.perf_counter()
-    finished = max(done.get() for _ in processes)
-    for process in processes:
+    finished = max(done.get() for _ in writer_processes)
+    for process in writer_processes:
         process.join()
         if process.exitcode != 0:
             raise SystemExit(f"a writer failed (exit code {process.exitcode})")
@@ -326,7 +351,7 @@ def bench_concurrent(db: Database, url: str, writers: int, per_writer: int, queu
 
 
 def run_concurrent(url: str, events: int, writers: int, per_writer: int, merge_delay_ms: int, samples: int,
-                   sequencer_nice: int = 0) -> None:
+                   sequencer_nice: int = 0, processes: int = 4) -> None:
     label = "PostgreSQL"
     upgrade(url)
     db = Database(url)
@@ -338,12 +363,13 @@ def run_concurrent(url: str, events: int, writers: int, per_writer: int, merge_d
         settle(db)
     integrate_in_writers(db.engine)
     integrate_pending(db)  # whatever an earlier run left queued, so each run counts only its own
-    print(f"{label}: {writers} writer processes x {per_writer} events, one transaction each, "
+    print(f"{label}: {writers} writers ({processes} processes x {writers // max(1, processes)} request threads) x "
+          f"{per_writer} events, one transaction each, "
           f"on a ledger of {max(size, events)} leaves")
-    before = bench_concurrent(db, url, writers, per_writer, False, merge_delay_ms)
+    before = bench_concurrent(db, url, writers, per_writer, False, merge_delay_ms, processes=processes)
     print(f"{label}: before (each request integrates its event under the head lock): "
           f"{before['writers_rate']:.0f} events/s", flush=True)
-    after = bench_concurrent(db, url, writers, per_writer, True, merge_delay_ms, sequencer_nice)
+    after = bench_concurrent(db, url, writers, per_writer, True, merge_delay_ms, sequencer_nice, processes)
     print(f"{label}: after (requests queue, one sequencer at nice {sequencer_nice} integrates in batches): "
           f"{after['writers_rate']:.0f} "
           f"events/s recorded, {after['integrated_rate']:.0f} events/s until the last was integrated; "
@@ -407,7 +433,10 @@ def main() -> None:
     parser.add_argument("--blobs", type=int, default=16, help="blobs for the sweep")
     parser.add_argument("--blob-mib", type=int, default=8)
     parser.add_argument("--sweep-only", action="store_true", help="only the verification re-hash")
-    parser.add_argument("--writers", type=int, default=64, help="concurrent writer processes (PostgreSQL)")
+    parser.add_argument("--writers", type=int, default=64, help="concurrent writers: request threads (PostgreSQL)")
+    parser.add_argument("--writer-processes", type=int, default=4,
+                        help="processes the writers' threads are spread over, as API workers with threads are "
+                             "(default 4 x 16 threads; --writer-processes 64: one process per writer)")
     parser.add_argument("--per-writer", type=int, default=200, help="events each writer records")
     parser.add_argument("--merge-delay-ms", type=int, default=1000, help="the sequencer's promised merge delay")
     parser.add_argument("--sequencer-nice", type=int, default=-5 if os.geteuid() == 0 else 0,
@@ -422,7 +451,7 @@ def main() -> None:
             raise SystemExit("--concurrent-only needs --database-url")
         print(load())
         run_concurrent(args.database_url, args.events, args.writers, args.per_writer, args.merge_delay_ms,
-                       args.proofs, args.sequencer_nice)
+                       args.proofs, args.sequencer_nice, args.writer_processes)
         print(load())
         return
 
@@ -434,7 +463,7 @@ def main() -> None:
         run_database("PostgreSQL", args.database_url, args.events, appends, args.proofs)
         print(load())
         run_concurrent(args.database_url, args.events, args.writers, args.per_writer, args.merge_delay_ms,
-                       args.proofs, args.sequencer_nice)
+                       args.proofs, args.sequencer_nice, args.writer_processes)
 
     print(load())
     rates = bench_sweep(args.blobs, args.blob_mib)

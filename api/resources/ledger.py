@@ -6,7 +6,7 @@ from flask import current_app
 from flask.views import MethodView
 
 from api.auth import current_actor, requires
-from api.context import db_session, runtime, settings
+from api.context import db_session, reads_only, runtime, settings
 from api.resources.base import Blueprint, paginated
 from api.schemas.ledger import (
     ConsistencyArgsSchema,
@@ -85,6 +85,7 @@ class KeptCheckpoint(MethodView):
 
 @blp.route("/proofs/inclusion")
 class InclusionProof(MethodView):
+    @reads_only
     @requires(*READERS)
     @blp.arguments(InclusionArgsSchema, location="query")
     @blp.response(200, InclusionProofSchema)
@@ -98,6 +99,7 @@ class InclusionProof(MethodView):
 
 @blp.route("/proofs/consistency")
 class ConsistencyProof(MethodView):
+    @reads_only
     @requires(*READERS)
     @blp.arguments(ConsistencyArgsSchema, location="query")
     @blp.response(200, ConsistencyProofSchema)
@@ -152,6 +154,7 @@ class TileCheckpoint(MethodView):
 
 @blp.route("/tile/<path:tile_path>")
 class LedgerTile(MethodView):
+    @reads_only
     @requires(*READERS)
     @blp.response(200)
     @blp.doc(responses={200: TILE_DOC})

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from core.errors import ConfigurationError
+from core.files import write_atomically
 from core.settings import Settings
 from core.signing import key_id as key_id_of
 
@@ -86,14 +87,7 @@ def write_new_key_file(path: Path) -> LedgerKey:
     pem = key.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    write_atomically(path, pem, mode=0o600)
     return key
 
 
@@ -226,16 +220,6 @@ def _name(organisation: str, role: str) -> x509.Name:
                       x509.NameAttribute(NameOID.COMMON_NAME, f"{organisation} {role} (development)")])
 
 
-def _write_private(path: Path, data: bytes, mode: int) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-
-
 def write_development_content_credentials(chain_path: Path, key_path: Path, organisation: str,
                                           now: datetime | None = None) -> ContentCredentialKey:
     """A development root CA and an ES256 end-entity certificate it issued, as C2PA validators expect.
@@ -272,9 +256,9 @@ def write_development_content_credentials(chain_path: Path, key_path: Path, orga
     chain_pem = leaf.public_bytes(pem) + root.public_bytes(pem)
     key_path.parent.mkdir(parents=True, exist_ok=True)
     chain_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(key_path, key_pem, 0o600)
-    _write_private(chain_path.with_name(C2PA_ROOT_NAME), root.public_bytes(pem), 0o644)
-    _write_private(chain_path, chain_pem, 0o644)  # last: its presence means the set is complete
+    write_atomically(key_path, key_pem, mode=0o600)
+    write_atomically(chain_path.with_name(C2PA_ROOT_NAME), root.public_bytes(pem))
+    write_atomically(chain_path, chain_pem)  # last: its presence means the set is complete
     return ContentCredentialKey(chain_pem, key_pem, "es256", leaf)
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,6 +22,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from core.files import write_atomically
 from custody.ledger import checkpoint as c2sp
 from custody.ledger import merkle
 from custody.ledger.cosignature import (
@@ -94,24 +93,8 @@ class WitnessState:
 
     def save(self, path: Path) -> None:
         """Atomic: a temporary file in the same directory, fsynced, then renamed over the old one."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".witness-", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(asdict(self), file, indent=2, sort_keys=True)
-                file.write("\n")
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_atomically(path, (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode("utf-8"),
+                         mode=0o600)
 
 
 def check_and_advance(state: WitnessState | None, name: str, log_vkey: str, note: bytes,

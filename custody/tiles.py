@@ -7,8 +7,6 @@ hash in it, and a leaf still waiting for its index never appears.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
+from core.files import fsync_directory, write_atomically
 from custody.ledger.tiles import Tile, entry_bundle, tile_bytes, tile_node_keys, tile_width, tiles_for_size
 from custody.models import CustodyEvent
 from custody.proofs import LedgerCorrupted, fetch_nodes, tree_size
@@ -67,22 +66,6 @@ class TileExport:
     unchanged: int = 0
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`: a reader (or
-    a mirror's rsync) sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _unchanged(path: Path, data: bytes) -> bool:
     try:
         return path.read_bytes() == data
@@ -100,6 +83,7 @@ def export_tiles(session: Session, directory: Path | str, note: str, size: int) 
     """
     root = Path(directory)
     export = TileExport(tree_size=size)
+    written_to: set[Path] = set()
     for tile in _with_bundles(tiles_for_size(size)):
         path = root / tile.path
         if not tile.partial and path.is_file():
@@ -109,8 +93,11 @@ def export_tiles(session: Session, directory: Path | str, note: str, size: int) 
         if tile.partial and _unchanged(path, data):
             export.unchanged += 1
             continue
-        write_atomically(path, data)
+        write_atomically(path, data, sync_directory=False)
+        written_to.update(folder for folder in path.parents if folder.is_relative_to(root))
         export.written.append(tile.path)
+    for folder in sorted(written_to, reverse=True):  # names durable before the checkpoint names them
+        fsync_directory(folder)
     note_bytes = note.encode("utf-8")
     if _unchanged(root / CHECKPOINT, note_bytes):
         export.unchanged += 1

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from core.clock import as_utc, utcnow
+from core.files import fsync_directory, write_atomically
 from core.hashing import StreamTooLong, digest_stream
 from evidence.storage.base import (
     CHUNK_SIZE,
@@ -138,7 +139,7 @@ class FilesystemBlobStore:
                     os.link(temp, final)
                 except FileExistsError:
                     return self._already_stored(sha256_hex, locked=True)
-                _fsync_dir(final.parent)
+                fsync_directory(final.parent)
         except OSError as exc:
             raise StorageUnavailable(f"filesystem blob store write failed: {exc.strerror}") from exc
         return StoredBlob(self.backend, key, sha256_hex, size, True, retain_until)
@@ -165,7 +166,7 @@ class FilesystemBlobStore:
                 raise StorageUnavailable(f"filesystem blob store write failed: {exc.strerror}") from exc
         try:
             os.replace(temp, target)
-            _fsync_dir(target.parent)
+            fsync_directory(target.parent)
         except OSError as exc:
             _unlink_quietly(temp)
             raise StorageUnavailable(f"filesystem blob store write failed: {exc.strerror}") from exc
@@ -236,7 +237,7 @@ class FilesystemBlobStore:
         path = self.root / staging_key(upload_id)
         try:
             path.unlink()
-            _fsync_dir(path.parent)
+            fsync_directory(path.parent)
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -364,7 +365,7 @@ class FilesystemBlobStore:
                 return False
             try:
                 (self.root / key).unlink()
-                _fsync_dir((self.root / key).parent)
+                fsync_directory((self.root / key).parent)
             except FileNotFoundError:
                 pass
             except OSError as exc:
@@ -418,17 +419,7 @@ class FilesystemBlobStore:
             },
             sort_keys=True,
         ).encode("utf-8")
-        fd, name = tempfile.mkstemp(prefix=".sidecar-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(body)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(name, path)
-        except BaseException:
-            _unlink_quietly(Path(name))
-            raise
-        _fsync_dir(path.parent)
+        write_atomically(path, body)
 
 
 @contextmanager
@@ -455,15 +446,9 @@ def _make_dirs(directory: Path, root: Path) -> None:
             path.mkdir()
         except FileExistsError:
             continue
-        _fsync_dir(path.parent)
+        fsync_directory(path.parent)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sorted_dirs(directory: Path) -> list[Path]:

@@ -146,6 +146,7 @@ def test_export_tiles_writes_the_served_files_incrementally_and_atomically(clien
 
 
 def test_export_tiles_leaves_no_partial_file_when_a_write_fails(settings, runtime, tmp_path, monkeypatch):
+    from core import files
     from custody import tiles
 
     append(runtime, 3)
@@ -157,7 +158,7 @@ def test_export_tiles_leaves_no_partial_file_when_a_write_fails(settings, runtim
             raise OSError("disk full")
         return real_replace(source, target)
 
-    monkeypatch.setattr(tiles.os, "replace", failing)
+    monkeypatch.setattr(files.os, "replace", failing)
     with runtime.db.transaction() as session:
         with pytest.raises(OSError):
             tiles.export_tiles(session, out, "note\n", 3)

@@ -7,7 +7,7 @@ from flask import render_template, request, url_for
 from flask_babel import get_locale, get_translations
 
 from accounts import services as accounts
-from api.console import timeline as told
+from api.console import timeline as sentences
 from api.console.auth import console_actor, signed_in
 from api.console.blueprint import bp
 from api.context import db_session, settings
@@ -54,17 +54,17 @@ def case_page(case_id):
     case = cases.get_case(session_, console_actor(), case_id)
     events = list(session_.scalars(cases.case_timeline(session_, console_actor(), case_id).limit(500)))
     case_visits_, gallery, packets_ = case_visits(case_id), case_gallery(case_id), case_packets(case_id)
-    language = told.Language(get_locale(), get_translations())
-    facts = told.Facts(
-        people=accounts.names_of(session_, told.people_in(events)),
-        visits={v.id: told.VisitFacts(v.time_zone, _address_kind(case, v.address_id)) for v in case_visits_},
+    language = sentences.Language(get_locale(), get_translations())
+    facts = sentences.Facts(
+        people=accounts.names_of(session_, sentences.people_in(events)),
+        visits={v.id: sentences.VisitFacts(v.time_zone, _address_kind(case, v.address_id)) for v in case_visits_},
         evidence={item.id: item.kind for item in gallery},
         zone=case_zone(case, case_visits_),
         link=_linker(case, {v.id for v in case_visits_}, {item.id for item in gallery}))
     contact_log = list(session_.scalars(contacts.list_contacts(session_, console_actor(), case_id).limit(200)))
     plan = case_plan.get_plan(session_, console_actor(), settings(), case_id)
-    return render_template("console/case.html", case=case, timeline=told.tell_all(events, facts, language),
-                           visits=case_visits_, gallery=gallery, packets=packets_, clock=told.Clock(language),
+    return render_template("console/case.html", case=case, timeline=sentences.tell_all(events, facts, language),
+                           visits=case_visits_, gallery=gallery, packets=packets_, clock=sentences.Clock(language),
                            contacts=contact_log, plan=plan,
                            notice_templates=contacts.case_profile(settings(), case).notice.templates)
 

@@ -26,12 +26,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from core.errors import NotFound
 from core.hashing import digest_stream
 from core.keys import LedgerKey
-from custody.append import rebuild_leaf
+from custody.append import LEAF_COLUMNS, rebuild_leaf
 from custody.checkpoints import issue_checkpoint
 from custody.ledger import checkpoint as c2sp
 from custody.ledger import merkle
@@ -327,8 +327,8 @@ class Sweep:
         for start in range(0, total, EVENT_CHUNK):
             end = min(total, start + EVENT_CHUNK)
             with self.db.transaction() as session:
-                events = {ev.ledger_index: ev for ev in session.scalars(
-                    select(CustodyEvent).options(defer(CustodyEvent.leaf, raiseload=True))
+                events = {ev.ledger_index: ev for ev in session.execute(
+                    select(*LEAF_COLUMNS, CustodyEvent.leaf_hash)
                     .where(CustodyEvent.ledger_index >= start, CustodyEvent.ledger_index < end))}
                 leaves = self.published_leaves(session, start, end)
                 rebuilt: dict[tuple[int, int], bytes] = {}
@@ -389,9 +389,9 @@ class Sweep:
             leaves.update((index, leaf.encode("utf-8")) for index, leaf in rows)
         return leaves
 
-    def check_event_row(self, ev: CustodyEvent, leaf: bytes, position: int, previous: str) -> bytes:
-        """One stored event: columns rebuild its leaf (the bytes published), the leaf is canonical,
-        hashes and chain hold."""
+    def check_event_row(self, ev, leaf: bytes, position: int, previous: str) -> bytes:
+        """One stored event (a `CustodyEvent`, or a row of its `LEAF_COLUMNS` and `leaf_hash`): columns
+        rebuild its leaf (the bytes published), the leaf is canonical, hashes and chain hold."""
         subject = f"ledger index {ev.ledger_index}"
         where = {"evidence_id": ev.evidence_id, "ledger_index": ev.ledger_index}
         self.report.checked += 1

@@ -25,6 +25,8 @@ class MirrorServer:
         mirror = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
             def log_message(self, *_args):
                 pass
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from core.errors import ConfigurationError
 
@@ -65,6 +66,26 @@ def _json_object(env: Mapping[str, str], name: str) -> dict:
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
         raise ConfigurationError(f"{PREFIX}{name} must map rule ids to objects of settings")
     return value
+
+
+def check_mirror_location(location: str) -> None:
+    """`FIELDPROOF_LEDGER_MIRROR`: an http(s) URL with a host, or an absolute directory path (a
+    relative one would depend on where the process started; `host/path` is a URL missing its scheme)."""
+    name = PREFIX + "LEDGER_MIRROR"
+    if "://" in location:
+        parts = urlsplit(location)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if port == -1:
+            raise ConfigurationError(f"{name} has a port that is not a number from 0 to 65535")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"{name} must be an http:// or https:// URL with a host, or a directory")
+        if parts.fragment:
+            raise ConfigurationError(f"{name} must not have a #fragment")
+    elif not Path(location).is_absolute():
+        raise ConfigurationError(f"{name} must be an http(s) URL or an absolute directory path")
 
 
 @dataclass(frozen=True)
@@ -134,6 +155,11 @@ class Settings:
     tsa_url: str | None = None
     tsa_ca_file: Path | None = None
     tsa_timeout_seconds: int = 10
+    # Where the ledger's tiles are published (what `fieldproof ledger export-tiles DIR` writes, or
+    # the http(s) URL of the static host or CDN serving it): verification runs of scope `all` check
+    # that copy end to end and that it shows the same log as ours. Unset: no mirror is checked.
+    ledger_mirror: str | None = None
+    ledger_mirror_timeout_seconds: int = 10
     # Placement rows whose addresses lack coordinates: `off` (such rows are rejected: lawful hours
     # need the address's time zone) or a geopy geocoder name (`nominatim`, ...). The URL points at
     # the service (an agency's own Nominatim: http://host:port); unset, the geocoder's default host.
@@ -213,6 +239,9 @@ class Settings:
             tsa_url=env.get(PREFIX + "TSA_URL") or None,
             tsa_ca_file=Path(env[PREFIX + "TSA_CA_FILE"]) if env.get(PREFIX + "TSA_CA_FILE") else None,
             tsa_timeout_seconds=_int(env, "TSA_TIMEOUT_SECONDS", cls.tsa_timeout_seconds, 1),
+            ledger_mirror=env.get(PREFIX + "LEDGER_MIRROR") or None,
+            ledger_mirror_timeout_seconds=_int(env, "LEDGER_MIRROR_TIMEOUT_SECONDS",
+                                               cls.ledger_mirror_timeout_seconds, 1),
             geocoder=(env.get(PREFIX + "GEOCODER") or cls.geocoder).strip().lower(),
             geocoder_url=env.get(PREFIX + "GEOCODER_URL") or None,
             geocoder_user_agent=env.get(PREFIX + "GEOCODER_USER_AGENT") or cls.geocoder_user_agent,
@@ -231,6 +260,8 @@ class Settings:
             raise ConfigurationError(f"{PREFIX}TSA_URL needs {PREFIX}TSA_CA_FILE (the TSA's CA certificates, PEM)")
         if self.tsa_url and not self.tsa_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{PREFIX}TSA_URL must be an http:// or https:// URL")
+        if self.ledger_mirror:
+            check_mirror_location(self.ledger_mirror)
         if self.geocoder != "off":
             from geopy.exc import GeocoderNotFound
             from geopy.geocoders import get_geocoder_for_service

@@ -76,8 +76,16 @@ def leaf_event(*, index: int, type: str, evidence_id: str | None, actor_id: str,
     return event
 
 
+# The columns `rebuild_leaf` reads: a sweep over the whole log selects just these (plain rows, no ORM
+# objects) and takes the leaf's bytes from the entry bundles.
+LEAF_COLUMNS = (CustodyEvent.ledger_index, CustodyEvent.type, CustodyEvent.evidence_id, CustodyEvent.subject_id,
+                CustodyEvent.actor_id, CustodyEvent.at, CustodyEvent.sha256, CustodyEvent.prev_leaf_hash,
+                CustodyEvent.case_id, CustodyEvent.details)
+
+
 def rebuild_leaf(event: CustodyEvent) -> bytes:
-    """The canonical leaf the stored columns imply; differs from `event.leaf` if a column was edited."""
+    """The canonical leaf the stored columns imply (`LEAF_COLUMNS` of an event or a row); differs
+    from `event.leaf` if a column was edited."""
     return canonical_leaf(leaf_event(
         index=event.ledger_index, type=event.type, evidence_id=event.evidence_id, subject_id=event.subject_id,
         actor_id=event.actor_id, at=event.at, sha256=event.sha256,

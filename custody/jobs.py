@@ -43,7 +43,7 @@ def _claim(runtime, verification_id: str, runner: str) -> Verification | None:
         claimed = session.execute(
             update(Verification).where(Verification.id == verification_id, claimable)
             .values(status="running", runner=runner, heartbeat_at=now, attempts=Verification.attempts + 1,
-                    started_at=now, progress=0.0, checked=0, failed=0, failures=[], error=None)
+                    started_at=now, progress=0.0, checked=0, failed=0, failures=[], error=None, mirror=None)
             .execution_options(synchronize_session=False)).rowcount
         return session.get(Verification, verification_id) if claimed == 1 else None
 

@@ -178,6 +178,8 @@ class Verification(Base):
     finished_at: Mapped[datetime | None]
     # signed notes of checkpoints the auditor kept, each checked against the run's signed head
     kept_checkpoints: Mapped[list | None] = mapped_column(JSON)
+    # the published mirror as the run found it (FIELDPROOF_LEDGER_MIRROR; runs of scope all)
+    mirror: Mapped[dict | None] = mapped_column(JSON)
     # the lease of the delivery running it: a run whose heartbeat stopped died with its process
     runner: Mapped[str | None] = mapped_column(String(32))
     heartbeat_at: Mapped[datetime | None]

@@ -7,6 +7,12 @@ the tree from the leaves themselves and compares every stored node, checks each 
 the columns it was built from and against the chain of `prev_leaf_hash`, and re-hashes every
 stored object. Findings are collected, not raised: one tampered item never hides another.
 
+The whole-ledger check reads the log as auditors receive it: leaves from the entry bundles and
+the stored tree's tile levels through `custody.tiles.read_tile` (what the tile endpoints and
+`export-tiles` serve), so a node that disagrees is named by its tile's path. With a published
+mirror configured (`FIELDPROOF_LEDGER_MIRROR`), the run also checks that copy end to end and
+against our own leaves: not ahead of them, and the same root at its size (no fork).
+
 The judging is done by `custody/ledger/verify.py` and `merkle.py`, the same code the offline
 bundle verifier uses; this module only fetches what they judge, in short transactions so that
 a long sweep never holds the SQLite write lock.
@@ -25,17 +31,22 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound
 from core.hashing import digest_stream
 from core.keys import LedgerKey
-from custody.append import rebuild_leaf
+from custody.append import LEAF_COLUMNS, rebuild_leaf
 from custody.checkpoints import issue_checkpoint
 from custody.ledger import checkpoint as c2sp
 from custody.ledger import merkle
 from custody.ledger.leaf import ZERO_HASH_HEX, LeafFormatError, leaf_hash_hex, parse_leaf
+from custody.ledger.mirror import entries_at_fault, open_mirror_checkpoint, verify_mirror_tiles
+from custody.ledger.tiles import (TILE_HEIGHT, TILE_WIDTH, Tile, parse_entry_bundle, split_tile, tile_node_keys,
+                                  tiles_for_size)
 from custody.ledger.verify import VerificationError, verify_event
+from custody.mirrors import CHECKPOINT, TileFileTooLarge, TilesUnreadable, mirror_tiles, shown_location
 from custody.models import NODE_LEVELS, CustodyEvent, IssuedCheckpoint, LedgerHead, LedgerNode, SigningKey, Verification
 from custody.proofs import LedgerCorrupted, consistency_keys, fetch_nodes, inclusion_keys, with_stored_nodes
-from custody.verification import evidence_item_model, judge_kept_checkpoint, trusted_keys
+from custody.tiles import read_tile
+from custody.verification import evidence_item_model, judge_kept_checkpoint, trusted_keys, trusted_public_keys
 
-EVENT_CHUNK = 2000
+EVENT_CHUNK = 8 * TILE_WIDTH  # leaves per transaction of the rebuild: whole tiles and entry bundles
 READ_SIZE = 1 << 20
 MAX_REPORTED_FAILURES = 1000
 PROGRESS_EVERY_SECONDS = 1.0
@@ -69,6 +80,36 @@ class Report:
         return len(self.failed_subjects)
 
 
+class MirrorCheck:
+    """One run's check of the published mirror: its reader, its checkpoint once opened, the
+    problems found (each a failure of the subject `mirror`) and the summary the report keeps."""
+
+    def __init__(self, location: str, fetch, report: Report):
+        self.fetch = fetch
+        self.report = report
+        self.shown = shown_location(location)
+        self.signed: c2sp.SignedCheckpoint | None = None
+        self.key_id: str | None = None
+        self.problems = 0
+        self.summary: dict[str, Any] = {"location": self.shown, "status": "failed", "tree_size": None,
+                                        "root_hash": None, "key_id": None, "files_checked": 0, "leaves_checked": 0}
+
+    def fail(self, problem: str, detail: str) -> None:
+        self.problems += 1
+        self.report.fail("mirror", problem, f"the mirror at {self.shown}: {detail}")
+
+    def failed(self, problem: str, detail: str) -> MirrorCheck:
+        self.fail(problem, detail)
+        return self
+
+    def counted(self, advance):
+        def fetch(path: str) -> bytes:
+            data = self.fetch(path)
+            advance(1)
+            return data
+        return fetch
+
+
 class Sweep:
     """One verification run over a runtime; every database read is its own short transaction."""
 
@@ -80,6 +121,8 @@ class Sweep:
         self.subject_id = verification.subject_id
         self.kept_checkpoints = list(verification.kept_checkpoints or [])
         self.report = Report()
+        self.root_wanted_at: int | None = None  # a size whose root the rebuild keeps (the mirror's)
+        self.root_at_wanted: bytes | None = None
         self.head: c2sp.SignedCheckpoint | None = None
         self.head_key: Ed25519PublicKey | None = None
         self.units_total = 1
@@ -109,7 +152,10 @@ class Sweep:
         self.take_tree_head()
         self.check_checkpoints()
         if self.scope == "all":
+            mirror = self.open_mirror()
             self.check_whole_ledger()
+            if mirror is not None:
+                self.check_mirror(mirror)
         else:
             self.check_scoped_events()
         self.check_blobs()
@@ -249,12 +295,22 @@ class Sweep:
     # --- the whole ledger, rebuilt from its leaves
 
     def check_whole_ledger(self) -> None:
-        """Rebuild the tree from the leaves: each stored node, the chain and the head must agree."""
+        """Rebuild the tree from the leaves: the published tiles, every other stored node, the
+        chain and the head must agree with it.
+
+        The leaves are read as the entry bundles publish them, and the tile levels of the stored
+        tree as the tiles publish them (`custody.tiles.read_tile`, what the tile endpoints and
+        `export-tiles` serve), so what is verified is the bytes auditors receive; the levels
+        between (stored for the API's proofs, in no tile) are read as the proofs read them.
+        One transaction per EVENT_CHUNK leaves, and memory bounded by one chunk.
+        """
         with self.db.transaction() as session:
             head = session.get(LedgerHead, 1)
             claimed = head.size if head else 0
+            last = session.scalar(select(func.max(CustodyEvent.ledger_index)))
         if head is None:
             self.report.fail("ledger head", "head_missing", "the ledger head row is gone")
+        total = 0 if last is None else last + 1
         frontier: dict[int, tuple[int, bytes]] = {}
 
         def get_rebuilt(level: int, index: int) -> bytes:
@@ -265,56 +321,80 @@ class Sweep:
                 frontier[level] = (node_index, node)
                 rebuilt[(level, node_index)] = node
 
-        expected_index = 0
         previous = ZERO_HASH_HEX
         self.rebuildable = True
-        while True:
+        self.tile_hashes: dict[int, tuple[int, list[tuple[bytes, str | None]]]] = {}
+        for start in range(0, total, EVENT_CHUNK):
+            end = min(total, start + EVENT_CHUNK)
             with self.db.transaction() as session:
-                events = list(session.scalars(select(CustodyEvent).where(CustodyEvent.ledger_index >= expected_index)
-                                              .order_by(CustodyEvent.ledger_index).limit(EVENT_CHUNK)))
-                if not events:
-                    break
+                events = {ev.ledger_index: ev for ev in session.execute(
+                    select(*LEAF_COLUMNS, CustodyEvent.leaf_hash)
+                    .where(CustodyEvent.ledger_index >= start, CustodyEvent.ledger_index < end))}
+                leaves = self.published_leaves(session, start, end)
                 rebuilt: dict[tuple[int, int], bytes] = {}
-                for ev in events:
-                    while expected_index < ev.ledger_index:
+                for index in range(start, end):
+                    ev = events.get(index)
+                    if ev is None:
                         # A deleted event: report it, and carry on with its stored leaf hash so that
                         # the rest of the log is still judged on its own merits.
-                        self.report.fail(f"ledger index {expected_index}", "event_missing",
-                                         f"ledger index {expected_index} has no custody event",
-                                         ledger_index=expected_index)
-                        stored = fetch_nodes(session, [(0, expected_index)]).get((0, expected_index))
-                        if stored is None:
+                        self.report.fail(f"ledger index {index}", "event_missing",
+                                         f"ledger index {index} has no custody event", ledger_index=index)
+                        digest = fetch_nodes(session, [(0, index)]).get((0, index))
+                        if digest is None:
                             self.rebuildable = False
-                            stored = bytes(merkle.HASH_SIZE)
-                        append(expected_index, stored, rebuilt)
-                        previous = stored.hex()
-                        expected_index += 1
-                    digest = self.check_event_row(ev, expected_index, previous)
-                    append(expected_index, digest, rebuilt)
+                            digest = bytes(merkle.HASH_SIZE)
+                    else:
+                        digest = self.check_event_row(ev, leaves[index], index, previous)
+                    append(index, digest, rebuilt)
                     previous = digest.hex()
-                    expected_index += 1
+                    if index + 1 == self.root_wanted_at:
+                        self.root_at_wanted = merkle.subtree_root(get_rebuilt, 0, index + 1)
                 if self.rebuildable:
-                    self.compare_nodes(session, rebuilt, events)
+                    self.compare_nodes(session, rebuilt, {i: ev.evidence_id for i, ev in events.items()}, end)
             self.advance(len(events))
-        self.rebuilt_size = expected_index
+        self.rebuilt_size = total
+        if self.rebuildable:
+            with self.db.transaction() as session:
+                for tile_level, (tile_index, hashes) in sorted(self.tile_hashes.items()):
+                    self.compare_tile(session, Tile(tile_level, tile_index, len(hashes)), hashes, total)
         self.check_head(claimed, previous, head is not None)
-        self.check_stray_nodes(expected_index)
+        self.check_stray_nodes(total)
         if not self.rebuildable:
             self.report.fail("ledger", "ledger_unrebuildable",
                              "events and their stored leaf hashes are both gone: the tree cannot be rebuilt")
         elif self.head is not None:
-            root = merkle.EMPTY_ROOT if expected_index == 0 else merkle.subtree_root(get_rebuilt, 0, expected_index)
-            if expected_index != self.head.checkpoint.tree_size or root != self.head.checkpoint.root_hash:
+            root = merkle.EMPTY_ROOT if total == 0 else merkle.subtree_root(get_rebuilt, 0, total)
+            if total != self.head.checkpoint.tree_size or root != self.head.checkpoint.root_hash:
                 self.report.fail("ledger", "root_mismatch",
-                                 f"the leaves ({expected_index}) hash to {root.hex()}, the stored tree "
+                                 f"the leaves ({total}) hash to {root.hex()}, the stored tree "
                                  f"({self.head.checkpoint.tree_size}) to {self.head.checkpoint.root_hash_hex}")
 
-    def check_event_row(self, ev: CustodyEvent, position: int, previous: str) -> bytes:
-        """One stored event: columns rebuild the leaf, the leaf is canonical, hashes and chain hold."""
+    def published_leaves(self, session: Session, start: int, end: int) -> dict[int, bytes]:
+        """Leaves `start` to `end` as their entry bundles publish them. Where a bundle cannot be
+        served its leaves are read as stored: an event gone is named by the rebuild (`event_missing`),
+        anything else (a leaf too long for a bundle) here."""
+        leaves: dict[int, bytes] = {}
+        for first in range(start, end, TILE_WIDTH):
+            bundle = Tile(None, first // TILE_WIDTH, min(TILE_WIDTH, end - first))
+            try:
+                leaves.update(enumerate(parse_entry_bundle(read_tile(session, bundle, end), bundle.width),
+                                        start=first))
+                continue
+            except LedgerCorrupted:
+                pass
+            except (ValueError, VerificationError) as error:
+                self.report.fail(bundle.path, "entries_unreadable", f"{bundle.path} cannot be served: {error}")
+            rows = session.execute(select(CustodyEvent.ledger_index, CustodyEvent.leaf).where(
+                CustodyEvent.ledger_index >= first, CustodyEvent.ledger_index < first + bundle.width))
+            leaves.update((index, leaf.encode("utf-8")) for index, leaf in rows)
+        return leaves
+
+    def check_event_row(self, ev, leaf: bytes, position: int, previous: str) -> bytes:
+        """One stored event (a `CustodyEvent`, or a row of its `LEAF_COLUMNS` and `leaf_hash`): columns
+        rebuild its leaf (the bytes published), the leaf is canonical, hashes and chain hold."""
         subject = f"ledger index {ev.ledger_index}"
         where = {"evidence_id": ev.evidence_id, "ledger_index": ev.ledger_index}
         self.report.checked += 1
-        leaf = ev.leaf.encode("utf-8")
         digest = merkle.leaf_hash(leaf)
         try:
             fields = parse_leaf(leaf)
@@ -338,18 +418,53 @@ class Sweep:
         return digest
 
     def compare_nodes(self, session: Session, rebuilt: dict[tuple[int, int], bytes],
-                      events: list[CustodyEvent]) -> None:
-        stored = fetch_nodes(session, rebuilt)
-        evidence_at = {ev.ledger_index: ev.evidence_id for ev in events}
-        for (level, index), node in rebuilt.items():
+                      evidence_at: dict[int, str | None], size: int) -> None:
+        """The rebuilt nodes against the stored tree: tile levels through their tiles, once each
+        tile is whole (the rightmost, partial ones at the end of the run), the others directly."""
+        between: dict[tuple[int, int], bytes] = {}
+        whole: list[tuple[Tile, list[tuple[bytes, str | None]]]] = []
+        for (level, index), node in rebuilt.items():  # in the order they were completed
+            if level % TILE_HEIGHT:
+                between[(level, index)] = node
+                continue
+            tile_level = level // TILE_HEIGHT
+            tile_index, hashes = self.tile_hashes.pop(tile_level, (index // TILE_WIDTH, []))
+            hashes.append((node, evidence_at.get(((index + 1) << level) - 1)))
+            if len(hashes) == TILE_WIDTH:
+                whole.append((Tile(tile_level, tile_index), hashes))
+            else:
+                self.tile_hashes[tile_level] = (tile_index, hashes)
+        for tile, hashes in whole:
+            self.compare_tile(session, tile, hashes, size)
+        stored = fetch_nodes(session, between)
+        for (level, index), node in between.items():
             found = stored.get((level, index))
             if found == node:
                 continue
-            leaf = (index + 1) * (1 << level) - 1
+            leaf = ((index + 1) << level) - 1
             self.report.fail(f"ledger node {level}/{index}", "node_missing" if found is None else "node_mismatch",
                              f"the stored node over leaves {index << level}..{leaf} "
                              f"{'is missing' if found is None else 'disagrees with the leaves'}",
                              evidence_id=evidence_at.get(leaf))
+
+    def compare_tile(self, session: Session, tile: Tile, rebuilt: list[tuple[bytes, str | None]], size: int) -> None:
+        """One tile as served against its hashes rebuilt from the leaves; each hash that differs
+        is named with the tile's path. A tile that cannot be served (a node of it gone, or not a
+        hash) is read node by node to name which."""
+        keys = tile_node_keys(tile)
+        try:
+            served: list[bytes | None] = split_tile(read_tile(session, tile, size), tile.width)
+        except (LedgerCorrupted, ValueError, VerificationError):
+            stored = fetch_nodes(session, keys)
+            served = [stored.get(key) for key in keys]
+        for (level, index), (node, evidence_id), found in zip(keys, rebuilt, served):
+            if found == node:
+                continue
+            self.report.fail(tile.path, "node_missing" if found is None else "node_mismatch",
+                             f"hash {index - tile.first} of {tile.path}, the stored node {level}/{index} over leaves "
+                             f"{index << level}..{((index + 1) << level) - 1}, "
+                             f"{'is missing' if found is None else 'disagrees with the leaves'}",
+                             evidence_id=evidence_id)
 
     def check_head(self, claimed: int, last_leaf_hash: str, present: bool) -> None:
         self.report.checked += 1
@@ -374,6 +489,66 @@ class Sweep:
             self.report.fail(f"ledger nodes at level {level}", "node_outside_tree",
                              f"{stray} stored node(s) at level {level} cover leaves beyond the {size} in the log")
 
+    # --- the published mirror
+
+    def open_mirror(self) -> MirrorCheck | None:
+        """The mirror's checkpoint, read and opened before the rebuild so that the rebuild keeps
+        our root at its size (the mirror is never compared with a tree it could not have seen)."""
+        location = self.runtime.settings.ledger_mirror
+        if not location:
+            return None
+        self.report.checked += 1
+        mirror = MirrorCheck(location, mirror_tiles(location, self.runtime.settings.ledger_mirror_timeout_seconds),
+                             self.report)
+        try:
+            note = mirror.counted(self.advance)(CHECKPOINT)
+        except TileFileTooLarge as error:
+            return mirror.failed("mirror_checkpoint_invalid", str(error))
+        except TilesUnreadable as error:
+            return mirror.failed("mirror_unreachable", f"its checkpoint cannot be read: {error}")
+        try:
+            mirror.signed, mirror.key_id = open_mirror_checkpoint(note, trusted_public_keys(self.runtime),
+                                                                  self.runtime.settings.ledger_origin)
+        except VerificationError as error:
+            return mirror.failed("mirror_checkpoint_invalid",
+                                 f"its checkpoint does not verify with a key the ledger holds: [{error.code}] {error}")
+        size = mirror.signed.checkpoint.tree_size
+        self.root_wanted_at = size
+        self.units_total += 1 + sum(2 if tile.level == 0 else 1 for tile in tiles_for_size(size))
+        return mirror
+
+    def check_mirror(self, mirror: MirrorCheck) -> None:
+        """The mirror shows our log, and all of it holds: its signed size is not beyond the leaves
+        we hold, its signed root is the root of our leaves at that size (else the key signed a
+        fork), and every tile and entry of it checks out (`custody.ledger.mirror`)."""
+        if mirror.signed is not None:
+            checkpoint = mirror.signed.checkpoint
+            mirror.summary.update(tree_size=checkpoint.tree_size, root_hash=checkpoint.root_hash_hex,
+                                  key_id=mirror.key_id)
+            ours = merkle.EMPTY_ROOT if checkpoint.tree_size == 0 else self.root_at_wanted
+            if checkpoint.tree_size > self.rebuilt_size:
+                mirror.fail("mirror_ahead", f"its checkpoint signs {checkpoint.tree_size} leaves, the ledger holds "
+                                            f"{self.rebuilt_size}: the ledger was rolled back, or our key signed a log "
+                                            "we do not hold")
+            elif self.rebuildable and ours != checkpoint.root_hash:
+                mirror.fail("mirror_fork", f"its checkpoint signs root {checkpoint.root_hash_hex} for "
+                                           f"{checkpoint.tree_size} leaves, our leaves give {ours.hex()} at that size: "
+                                           "a different log signed with our key")
+            try:
+                walked = verify_mirror_tiles(mirror.counted(self.advance), checkpoint, mirror.key_id)
+                mirror.summary.update(files_checked=walked.files_checked, leaves_checked=walked.leaves_checked)
+            except TileFileTooLarge as error:
+                mirror.fail("mirror_entry_invalid" if error.path.startswith("tile/entries/") else "mirror_tile_invalid",
+                            str(error))
+            except TilesUnreadable as error:
+                mirror.fail("mirror_unreachable", str(error))
+            except VerificationError as error:
+                mirror.fail("mirror_entry_invalid" if entries_at_fault(error) else "mirror_tile_invalid",
+                            f"[{error.code}] {error}")
+        mirror.summary["status"] = "failed" if mirror.problems else "passed"
+        with self.db.transaction() as session:
+            session.get(Verification, self.verification_id).mirror = mirror.summary
+
     # --- scoped events, each proven against the signed head
 
     def check_scoped_events(self) -> None:
@@ -397,7 +572,7 @@ class Sweep:
                                  ledger_index=ev.ledger_index - 1)
                 stored = fetch_nodes(session, [(0, ev.ledger_index - 1)]).get((0, ev.ledger_index - 1))
                 previous = stored.hex() if stored is not None else ZERO_HASH_HEX
-        self.check_event_row(ev, ev.ledger_index, previous)
+        self.check_event_row(ev, ev.leaf.encode("utf-8"), ev.ledger_index, previous)
         if self.head is None:
             return
         try:

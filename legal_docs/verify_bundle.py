@@ -48,6 +48,7 @@ from custody.ledger.verify import (
     VerificationResult,
     verify_event,
 )
+from custody.mirrors import TilesUnreadable, directory_tiles
 from legal_docs.credentials import credential_problems
 
 __all__ = ["BundleLimits", "BundleReport", "FetchFile", "TilesUnreadable", "TrustAnchors", "directory_tiles",
@@ -304,30 +305,8 @@ def _check_exhibits(manifest: dict, listed: dict[str, dict], signed: SignedCheck
 
 FetchFile = Callable[[str], bytes]
 """Reads one file of a tlog-tiles copy by its path (``checkpoint``, ``tile/0/000``, ...);
-raises ``TilesUnreadable`` (or OSError) when it cannot."""
-
-MAX_TILE_FILE_BYTES = 2 << 20  # a full entry bundle of 256 leaves; a tile is 8 KiB
-
-
-class TilesUnreadable(Exception):
-    """A file of the tiles copy is missing or cannot be read."""
-
-
-def directory_tiles(root: Path | str) -> FetchFile:
-    """Reads a directory that ``fieldproof ledger export-tiles`` wrote (or a mirror of one)."""
-    base = Path(root)
-
-    def fetch(path: str) -> bytes:
-        if _unsafe_name(path):
-            raise TilesUnreadable(f"{path!r} is not a tile path")
-        target = base / path
-        try:
-            if target.stat().st_size > MAX_TILE_FILE_BYTES:
-                raise TilesUnreadable(f"{path} is larger than any tile")
-            return target.read_bytes()
-        except OSError as error:
-            raise TilesUnreadable(f"{path}: {error.strerror or error}") from None
-    return fetch
+raises ``TilesUnreadable`` (or OSError) when it cannot: ``directory_tiles`` offline, or
+``custody.mirrors.url_tiles``."""
 
 
 def _check_tiles(manifest: dict, signed: SignedCheckpoint, public_keys: list, fetch: FetchFile,

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-import urllib.error
-import urllib.request
 
 import click
 
@@ -59,23 +57,10 @@ def verify_bundle_command(bundle, public_key, tiles, tiles_public_key, tsa_root,
 def url_tiles(prefix: str):
     """Reads tiles over HTTP(S) from `prefix` (a static mirror, or the API's `/api/v1/ledger/`, which
     takes the token in FIELDPROOF_API_TOKEN)."""
-    from legal_docs.verify_bundle import MAX_TILE_FILE_BYTES, TilesUnreadable
+    from custody.mirrors import url_tiles as reader
 
-    base = prefix.rstrip("/") + "/"
     token = os.environ.get("FIELDPROOF_API_TOKEN")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-
-    def fetch(path: str) -> bytes:
-        request = urllib.request.Request(base + path, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the URL is the user's own
-                data = response.read(MAX_TILE_FILE_BYTES + 1)
-        except (urllib.error.URLError, OSError) as error:
-            raise TilesUnreadable(f"{base + path}: {error}") from None
-        if len(data) > MAX_TILE_FILE_BYTES:
-            raise TilesUnreadable(f"{base + path} is larger than any tile")
-        return data
-    return fetch
+    return reader(prefix, headers={"Authorization": f"Bearer {token}"} if token else None)
 
 
 COMMANDS: list = [verify_bundle_command]

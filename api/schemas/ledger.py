@@ -173,9 +173,23 @@ class KeptCheckpointCheckSchema(ma.Schema):
 class FailureSchema(ma.Schema):
     evidence_id = fields.String(allow_none=True)
     problem = fields.String(metadata={"description": "Stable problem code, e.g. blob_hash_mismatch"})
-    subject = fields.String(metadata={"description": "What failed: an item, a ledger index, a checkpoint..."})
+    subject = fields.String(metadata={"description": "What failed: an item, a ledger index, a checkpoint, a tile "
+                                                     "of the stored tree by its path (tile/0/000), the mirror..."})
     detail = fields.String()
     ledger_index = fields.Integer()
+
+
+class MirrorCheckSchema(ma.Schema):
+    location = fields.String(metadata={"description": "Where the tiles are published (FIELDPROOF_LEDGER_MIRROR), "
+                                                      "a URL shown without credentials or query"})
+    status = fields.String(metadata={"enum": ["passed", "failed"],
+                                     "description": "failed: see the failures of subject `mirror`"})
+    tree_size = fields.Integer(allow_none=True, metadata={"description": "The size the mirror's checkpoint signs"})
+    root_hash = fields.String(allow_none=True, metadata=HEX64)
+    key_id = fields.String(allow_none=True, metadata={"description": "The ledger key that signed its checkpoint",
+                                                      **HEX64})
+    files_checked = fields.Integer(metadata={"description": "Checkpoint, tiles and entry bundles read and checked"})
+    leaves_checked = fields.Integer(metadata={"description": "Entries checked against their tile and chained"})
 
 
 class VerificationSchema(ma.Schema):
@@ -193,6 +207,8 @@ class VerificationSchema(ma.Schema):
     attempts = fields.Integer(metadata={"description": "Runs started; above 1 when a run lost with its process was resumed"})
     kept_checkpoints = fields.Integer(attribute="kept_checkpoint_count", metadata={
         "description": "How many auditor-kept checkpoints the run checks"})
+    mirror = fields.Nested(MirrorCheckSchema, allow_none=True, metadata={
+        "description": "The published tiles mirror as a run of scope all found it; null when none is configured"})
     requested_by = fields.String()
     created_at = Timestamp()
     started_at = Timestamp(allow_none=True)

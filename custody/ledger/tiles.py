@@ -281,7 +281,11 @@ class TileReader:
             width = tile_width(level, index, self.size)
             if not width:
                 raise merkle.ProofInputError(f"tile {level}/{index} lies beyond tree size {self.size}")
-            self.fetched[key] = split_tile(self.fetch(Tile(level, index, width)), width)
+            tile = Tile(level, index, width)
+            try:
+                self.fetched[key] = split_tile(self.fetch(tile), width)
+            except TileDataError as error:
+                raise TileDataError(f"{tile.path}: {error}") from None
         return self.fetched[key]
 
     def get_node(self, level: int, index: int) -> bytes:
@@ -322,29 +326,80 @@ def verify_tiles(fetch: FetchTile, size: int, root: bytes, *, entries: bool = Tr
     ``root``, and (with ``entries``) each entry bundle's leaves must hash to its level-0 tile;
     ``on_leaves(first_index, leaves)`` sees each bundle's leaves in order. Returns the number of
     tiles and bundles checked; raises a ``VerificationError`` at the first that does not hold.
+
+    One pass, each file fetched once, in memory bounded by the tree's height (not its size):
+    a full tile is kept only as its root until the tile above it is read, a partial one (the
+    right edge, which gives the root) whole. An entry that differs from its tile hash is judged
+    once the tiles are known to give ``root``: then the entry is at fault (``entry_mismatch``;
+    ``entry_malformed`` for a bundle of the wrong shape), else the tiles are.
     """
-    reader = TileReader(fetch, size)
-    checked = 0
+    _check_size(size)
+    below: dict[int, list[bytes]] = {}  # level -> roots of its full tiles not yet under a checked tile
+    edge: dict[int, list[bytes]] = {}  # level -> the hashes of its partial tile
+    full_above: dict[int, int] = {}  # level -> how many of its full tiles were read
+    state = {"checked": 0, "entry_mismatch": None}
+
+    def read(tile: Tile) -> list[bytes]:
+        state["checked"] += 1
+        try:
+            return split_tile(fetch(tile), tile.width)
+        except TileDataError as error:
+            raise TileDataError(f"{tile.path}: {error}") from None
+
+    def under(tile: Tile, hashes: list[bytes]) -> None:
+        """A level-(L+1) tile's hashes must be the roots of the full level-L tiles below it."""
+        roots = below.pop(tile.level - 1, [])
+        for offset, (node, expected) in enumerate(zip(hashes, roots)):
+            if node != expected:
+                raise TileDataError(f"tile {tile.path} hash {offset} is not the root of the tile below it",
+                                    code="tile_inconsistent")
+
+    def completed(level: int, hashes: list[bytes]) -> None:
+        """A full tile at `level`: its root waits for the tile above, read once 256 are there."""
+        roots = below.setdefault(level, [])
+        roots.append(_perfect_root(hashes))
+        if len(roots) == TILE_WIDTH:
+            above = Tile(level + 1, full_above.get(level + 1, 0))
+            full_above[level + 1] = above.index + 1
+            hashes_above = read(above)
+            under(above, hashes_above)
+            completed(level + 1, hashes_above)
+
     for tile in tiles_for_size(size):
-        hashes = reader.tile(tile.level, tile.index)
-        checked += 1
         if tile.level > 0:
-            for offset, node in enumerate(hashes):
-                below = reader.tile(tile.level - 1, tile.first + offset)
-                if len(below) != TILE_WIDTH or _perfect_root(below) != node:
-                    raise TileDataError(f"tile {tile.path} hash {offset} is not the root of the tile below it",
-                                        code="tile_inconsistent")
-        elif entries:
-            leaves = parse_entry_bundle(fetch(Tile(None, tile.index, tile.width)), tile.width)
-            checked += 1
+            if tile.partial:
+                edge[tile.level] = read(tile)
+                under(tile, edge[tile.level])
+            continue  # full tiles above level 0 are read as their 256 tiles below complete
+        hashes = read(tile)
+        if entries:
+            bundle = Tile(None, tile.index, tile.width)
+            state["checked"] += 1
+            try:
+                leaves = parse_entry_bundle(fetch(bundle), tile.width)
+            except TileDataError as error:
+                raise TileDataError(f"{bundle.path}: {error}", code="entry_malformed") from None
             for offset, leaf in enumerate(leaves):
-                if merkle.leaf_hash(leaf) != hashes[offset]:
-                    raise TileDataError(f"entry {tile.first + offset} does not hash to its level-0 tile hash",
-                                        code="entry_mismatch")
-            if on_leaves is not None:
+                if merkle.leaf_hash(leaf) != hashes[offset] and state["entry_mismatch"] is None:
+                    state["entry_mismatch"] = TileDataError(
+                        f"entry {tile.first + offset} ({bundle.path}) does not hash to its level-0 tile hash",
+                        code="entry_mismatch")
+            if on_leaves is not None and state["entry_mismatch"] is None:  # past one, only the tiles are in doubt
                 on_leaves(tile.first, leaves)
-    calculated = reader.root()
+        if tile.partial:
+            edge[0] = hashes
+        else:
+            completed(0, hashes)
+
+    def get_node(level: int, index: int) -> bytes:  # the right edge: complete subtrees in partial tiles
+        tile_level, height = divmod(level, TILE_HEIGHT)
+        first = (index << height) - ((size >> (TILE_HEIGHT * tile_level)) // TILE_WIDTH) * TILE_WIDTH
+        return _perfect_root(edge[tile_level][first:first + (1 << height)])
+
+    calculated = merkle.tree_root(get_node, size)
     if calculated != bytes(root):
         raise merkle.RootMismatchError(f"tiles of tree size {size} do not give the checkpoint's root",
                                        expected_root=bytes(root), calculated_root=calculated)
-    return checked
+    if state["entry_mismatch"] is not None:
+        raise state["entry_mismatch"]
+    return state["checked"]

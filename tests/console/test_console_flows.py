@@ -113,6 +113,17 @@ def test_auditor_runs_a_verification_and_verifies_bundles(app, console, client, 
     assert garbage.status_code == 200 and "Bundle rejected" in garbage.get_data(as_text=True)
 
 
+def test_a_verification_page_shows_the_published_mirror_it_checked(app, console, client, factory, tmp_path,
+                                                                    monkeypatch):
+    runtime = app.extensions["fieldproof"]
+    monkeypatch.setattr(runtime, "settings", runtime.settings.with_overrides(ledger_mirror=str(tmp_path / "gone")))
+    console.login(factory.user("auditor"))
+    run_id = console.post("/console/verifications", {"scope": "all"}).headers["Location"].rsplit("/", 1)[-1]
+    assert runtime.jobs.wait_idle(120)
+    page = client.get(f"/console/verifications/{run_id}").get_data(as_text=True)
+    assert "Published mirror" in page and str(tmp_path / "gone") in page and "mirror_unreachable" in page
+
+
 def test_only_auditors_and_admins_open_the_audit_page(console, client, factory):
     console.login(factory.user("legal"))
     assert client.get("/console/audit").status_code == 403

@@ -53,3 +53,27 @@ def test_if_match_is_required_only_when_asked(tmp_path):
     assert Settings.from_env({"FIELDPROOF_DATA_DIR": str(tmp_path)}).require_if_match is False
     assert Settings.from_env({"FIELDPROOF_DATA_DIR": str(tmp_path),
                               "FIELDPROOF_REQUIRE_IF_MATCH": "true"}).require_if_match is True
+
+
+@pytest.mark.parametrize("location", ["https://tiles.example.org/custody/", "http://127.0.0.1:8080/log",
+                                      "https://user:secret@cdn.example.net/log?token=abc", "/srv/tiles"])
+def test_a_ledger_mirror_is_an_http_url_or_an_absolute_directory(location):
+    settings = Settings.from_env({"FIELDPROOF_LEDGER_MIRROR": location, "FIELDPROOF_LEDGER_MIRROR_TIMEOUT_SECONDS": "5"})
+    assert settings.ledger_mirror == location and settings.ledger_mirror_timeout_seconds == 5
+    assert Settings.from_env({}).ledger_mirror is None
+
+
+@pytest.mark.parametrize(("location", "message"), [
+    ("tiles.example.org/custody", "absolute directory"),  # a URL without its scheme
+    ("relative/tiles", "absolute directory"),
+    ("ftp://tiles.example.org/custody", "http:// or https://"),
+    ("file:///srv/tiles", "http:// or https://"),
+    ("https:///custody", "with a host"),
+    ("https://tiles.example.org:port/custody", "port"),
+    ("https://tiles.example.org/custody#top", "fragment"),
+])
+def test_a_ledger_mirror_that_cannot_be_read_stops_start_up(location, message):
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({"FIELDPROOF_LEDGER_MIRROR": location})
+    with pytest.raises(ConfigurationError, match="at least 1"):
+        Settings.from_env({"FIELDPROOF_LEDGER_MIRROR_TIMEOUT_SECONDS": "0"})

@@ -6,6 +6,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from custody.ledger import merkle
 from custody.ledger.checkpoint import Checkpoint, SignatureError, sign_checkpoint, signed_note
 from custody.ledger.leaf import ZERO_HASH_HEX, LeafChainError, canonical_leaf, leaf_hash_hex
+from custody.ledger.merkle import VerificationError
 from custody.ledger.mirror import verify_mirror
 from custody.ledger.tiles import TileDataError, entry_bundle, tile_bytes, tile_node_keys, tiles_for_size
 
@@ -24,7 +25,7 @@ def chained(count, *, break_at=None, misindex_at=None):
     return leaves
 
 
-def mirror(leaves, key=KEY):
+def mirror(leaves, key=KEY, origin=ORIGIN):
     """Every file export-tiles writes, signed by `key`: a consistent, signed copy of `leaves`."""
     store = merkle.MemoryNodeStore()
     for leaf in leaves:
@@ -35,7 +36,7 @@ def mirror(leaves, key=KEY):
         if tile.level == 0:
             files[tile.path.replace("tile/0/", "tile/entries/")] = entry_bundle(
                 leaves[tile.first:tile.first + tile.width])
-    signed = sign_checkpoint(key, Checkpoint(ORIGIN, len(leaves), store.root()))
+    signed = sign_checkpoint(key, Checkpoint(origin, len(leaves), store.root() if leaves else merkle.EMPTY_ROOT))
     files["checkpoint"] = signed_note(signed, key.public_key())
     return files
 
@@ -67,3 +68,42 @@ def test_another_key_or_origin_or_a_changed_entry_fails():
     files["tile/entries/000.p/20"] = files["tile/entries/000.p/20"].replace(b"e-7", b"e-8")
     with pytest.raises(TileDataError):
         verify_mirror(files.__getitem__, KEY.public_key())
+
+
+def test_a_mirror_signed_before_a_key_rotation_opens_with_the_retired_key():
+    from custody.ledger.checkpoint import key_id
+    from custody.ledger.mirror import open_mirror_checkpoint, verify_mirror_tiles
+
+    files = mirror(chained(300))
+    current = Ed25519PrivateKey.generate().public_key()
+    keys = {key_id(k.public_bytes_raw()): k for k in (current, KEY.public_key())}
+    signed, signer = open_mirror_checkpoint(files["checkpoint"], keys, ORIGIN)
+    assert signer == key_id(KEY.public_key().public_bytes_raw())
+    report = verify_mirror_tiles(files.__getitem__, signed.checkpoint, signer)
+    assert (report.tree_size, report.leaves_checked, report.key_id) == (300, 300, signer)
+    with pytest.raises(SignatureError) as caught:
+        open_mirror_checkpoint(files["checkpoint"], {"other": current}, ORIGIN)
+    assert caught.value.code == "signing_key_unknown"
+
+
+def _broken(files, path, change):
+    broken = dict(files)
+    broken[path] = change(files[path])
+    return broken
+
+
+@pytest.mark.parametrize(("path", "change", "entries"), [
+    ("tile/0/000", lambda data: data[:-1], False),  # a tile cut short
+    ("tile/0/001.p/44", lambda data: bytes(32) + data[32:], False),  # a hash changed: the root does not follow
+    ("tile/entries/000", lambda data: data[:-1], True),  # a bundle cut short
+    ("tile/entries/001.p/44", lambda data: data.replace(b"e-260", b"e-261"), True),  # an entry changed
+])
+def test_a_failed_walk_names_the_file_and_whose_fault_it_is(path, change, entries):
+    from custody.ledger.mirror import entries_at_fault
+
+    files = _broken(mirror(chained(300)), path, change)
+    with pytest.raises(VerificationError) as caught:
+        verify_mirror(files.__getitem__, KEY.public_key(), ORIGIN)
+    assert entries_at_fault(caught.value) is entries
+    if caught.value.code in ("tile_malformed", "entry_malformed"):
+        assert path in str(caught.value)

@@ -220,3 +220,41 @@ def test_verify_tiles_checks_levels_entries_and_root(big):
     assert caught.value.code == "tile_inconsistent"
     with pytest.raises(merkle.RootMismatchError):
         verify_tiles(big.fetch, 70_000, bytes(32), entries=False)
+
+
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 257, 300, 65_536, 70_000])
+def test_verify_tiles_reads_each_file_once_and_keeps_only_the_right_edge(size):
+    """One pass: each tile and bundle fetched once, whatever the size, and the root still comes out."""
+    log = Log(size)
+    log.fetched.clear()
+    checked = verify_tiles(log.fetch, size, log.store.root() if size else merkle.EMPTY_ROOT)
+    assert sorted(log.fetched) == sorted({*log.fetched}) and checked == len(log.fetched)
+    assert {*log.fetched} == {t.path for t in tiles_for_size(size)} | {
+        Tile(None, t.index, t.width).path for t in tiles_for_size(size) if t.level == 0}
+
+
+def test_an_entry_that_differs_from_a_forged_tile_is_the_tiles_fault(big):
+    """The bundle is the log's and the level-0 tile was forged: blamed on the tile (the tiles do not
+    give the signed root), not on the entry; a forged entry under true tiles is the entry's fault."""
+    def forged_tile(tile):
+        data = big.fetch(tile)
+        return bytes(32) + data[32:] if tile.path == "tile/0/003" else data
+
+    with pytest.raises(TileDataError) as caught:
+        verify_tiles(forged_tile, 70_000, big.store.root())
+    assert caught.value.code == "tile_inconsistent" and "tile/1/000 hash 3" in str(caught.value)
+
+    def forged_edge(tile):
+        data = big.fetch(tile)
+        return bytes(32) + data[32:] if tile.path == "tile/0/273.p/112" else data
+
+    with pytest.raises(merkle.RootMismatchError):
+        verify_tiles(forged_edge, 70_000, big.store.root())
+
+    def forged_entry(tile):
+        data = big.fetch(tile)
+        return data.replace(b"leaf 69900", b"leaf 69901", 1) if tile.path == "tile/entries/273.p/112" else data
+
+    with pytest.raises(TileDataError) as caught:
+        verify_tiles(forged_entry, 70_000, big.store.root())
+    assert caught.value.code == "entry_mismatch" and "tile/entries/273.p/112" in str(caught.value)

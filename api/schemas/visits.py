@@ -117,6 +117,11 @@ class VisitSchema(ma.Schema):
     created_at = Timestamp()
     updated_at = Timestamp()
 
+    def get_attribute(self, obj, attr, default):
+        """A visit (a mapped `Visit`, or a page's `VisitRow`, a tuple) holds its fields as attributes:
+        marshmallow's default tries `obj[attr]` first, which a tuple answers with an exception."""
+        return getattr(obj, attr, default)
+
 
 class VisitQueryArgsSchema(SyncArgsSchema):
     collector_id = Id()

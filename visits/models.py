@@ -111,6 +111,11 @@ class VisitRow(VisitParts, namedtuple("VisitRow", Visit.__table__.columns.keys()
 
     __slots__ = ()
 
+    @classmethod
+    def from_values(cls, values) -> VisitRow:
+        """A row from its columns' values, in the table's order (as `select(*visits.columns)` reads them)."""
+        return tuple.__new__(cls, values)
+
 
 class ScheduleRefusal(Base):
     """A refused scheduling attempt, kept for the per-rule report (committed on its own)."""

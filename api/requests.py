@@ -122,6 +122,17 @@ def _query_has_nul(args) -> bool:
 PAGINATION_ARGS = ("page", "page_size")
 
 
+class QueryArgs(MultiDict):
+    """One schema's part of the query. A key it lacks is answered without an exception: werkzeug's
+    `get` raises and catches a `BadRequestKeyError` (an HTTP exception, built in full) for each one,
+    and a schema asks for every field it has, most of them absent from a sync's query."""
+
+    def get(self, key, default=None, type=None):  # noqa: A002 - werkzeug's signature
+        if key not in self:
+            return default
+        return super().get(key, default, type)
+
+
 class StrictParser(FlaskParser):
     """webargs parser that reads JSON strictly and refuses unknown fields (marshmallow RAISE), in
     the body and in the query: a misspelt filter is a 422, not a silently wider answer."""
@@ -132,7 +143,7 @@ class StrictParser(FlaskParser):
         """Each schema sees its own part of the query: flask-smorest's pagination the page
         parameters, a view's arguments the rest (so that each can refuse what it does not know)."""
         paging = set(schema.fields) <= set(PAGINATION_ARGS)
-        args = MultiDict((key, value) for key, value in req.args.items(multi=True)
+        args = QueryArgs((key, value) for key, value in req.args.items(multi=True)
                          if (key in PAGINATION_ARGS) == paging or key in schema.fields)
         return self._makeproxy(args, schema)
 

@@ -68,7 +68,15 @@ class VisitCreateSchema(ma.Schema):
             raise ma.ValidationError("must be after window_start", "window_end")
 
 
-class CheckInSchema(ma.Schema):
+class VisitPartSchema(ma.Schema):
+    """A part of a visit (check-in, check-out, cancellation): a dict (`visits.models.VisitParts`),
+    so its fields are read as keys, straight from the dict: marshmallow's general accessor would first
+    ask whether the key holds a dotted path, then whether the object can be indexed."""
+
+    get_attribute = staticmethod(dict.get)
+
+
+class CheckInSchema(VisitPartSchema):
     at = Timestamp(metadata={"description": "The reported moment of arrival (device clock)"})
     device_at = fields.String(allow_none=True, metadata={"description": "`at` exactly as the device sent it"})
     received_at = Timestamp(allow_none=True)
@@ -83,7 +91,7 @@ class CheckInSchema(ma.Schema):
     impossible_travel = fields.Boolean(allow_none=True)
 
 
-class CheckOutSchema(ma.Schema):
+class CheckOutSchema(VisitPartSchema):
     at = Timestamp()
     lat = fields.Float()
     lon = fields.Float()
@@ -91,7 +99,7 @@ class CheckOutSchema(ma.Schema):
     summary = fields.String(allow_none=True)
 
 
-class CancellationSchema(ma.Schema):
+class CancellationSchema(VisitPartSchema):
     at = Timestamp()
     by = fields.String(metadata={"description": "The user who cancelled the visit"})
     reason = fields.String()
@@ -116,6 +124,10 @@ class VisitSchema(ma.Schema):
     flags = fields.Dict(metadata={"description": "What a reviewer should look at (clock skew, travel, overrun)"})
     created_at = Timestamp()
     updated_at = Timestamp()
+
+    # A visit (a mapped `Visit`, or a page's `VisitRow`, a tuple) holds its fields as attributes:
+    # marshmallow's general accessor would try `obj[attr]` first, which a tuple answers with an exception.
+    get_attribute = staticmethod(getattr)
 
 
 class VisitQueryArgsSchema(SyncArgsSchema):

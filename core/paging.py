@@ -90,8 +90,9 @@ class _PageReader:
         for name, process in self.bind:
             values[name] = process(values[name])
         fairy = connection.connection
-        cursor = fairy.cursor()
+        cursor = None
         try:
+            cursor = fairy.cursor()  # inside: a connection closed under us refuses its cursor already
             cursor.execute(self.sql, values)
             if self.result is None:
                 self.result = [(i, process) for i, (kind, column) in enumerate(zip(self.types, cursor.description))
@@ -104,7 +105,8 @@ class _PageReader:
             raise DBAPIError.instance(self.sql, values, error, self.dialect.loaded_dbapi.Error,
                                       connection_invalidated=lost, dialect=self.dialect) from error
         finally:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
         if not self.result:
             return rows
         converted = []

@@ -26,19 +26,17 @@ _JSON_SCALARS = frozenset({str, int, bool, type(None)})
 
 def _plain(value: Any) -> bool:
     """True when every value is a dict, list, str, int, bool, None or a float written without an exponent."""
-    pending = [value]
-    pop, extend = pending.pop, pending.extend
-    while pending:
-        item = pop()
-        kind = type(item)
-        if kind in _JSON_SCALARS:
-            continue
-        if kind is dict:
-            extend(item.values())
-        elif kind is list:
-            extend(item)
-        elif kind is not float or not (1e-4 <= abs(item) < 1e16 or item == 0):  # NaN and infinities fail too
-            return False
+    pending = [(value,)]
+    pop, push = pending.pop, pending.append
+    while pending:  # containers only: the values of each are looked at in one loop
+        for item in (container.values() if type(container := pop()) is dict else container):
+            kind = type(item)
+            if kind in _JSON_SCALARS:
+                continue
+            if kind is dict or kind is list:
+                push(item)
+            elif kind is not float or not (1e-4 <= abs(item) < 1e16 or item == 0):  # NaN and infinities fail too
+                return False
     return True
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, bindparam, delete, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -93,49 +93,80 @@ def rebuild_leaf(event: CustodyEvent) -> bytes:
     ))
 
 
+class _SQL(NamedTuple):
+    """A statement for the driver: its text, and `args`, which makes the driver's parameters of a
+    mapping of bind names to values (the mapping itself where the driver binds by name)."""
+
+    text: str
+    args: Callable[[Mapping[str, Any]], Any]
+
+
+def _by_name(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    return values
+
+
+def _in_order(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple]:
+    pick = itemgetter(*names)
+    return pick if len(names) > 1 else lambda values: (pick(values),)
+
+
+def _sql(statement, dialect) -> _SQL:
+    compiled = statement.compile(dialect=dialect)
+    return _SQL(str(compiled), _in_order(compiled.positiontup) if compiled.positional else _by_name)
+
+
+def _execute(cursor, sql: _SQL, values: Mapping[str, Any]) -> None:
+    cursor.execute(sql.text, sql.args(values))
+
+
+def _executemany(cursor, sql: _SQL, rows: Iterable[Mapping[str, Any]]) -> None:
+    cursor.executemany(sql.text, map(sql.args, rows))
+
+
 class _Statements:
     """The append's statements for one kind of database, run on the session's own DBAPI cursor.
 
     Why not `Connection.execute`: the append is the hottest write, and SQLAlchemy's per-execution
     work (execution context, result objects) cost it more than the database's own. SQLAlchemy
-    still writes the SQL (compiled from Core statements, with named parameters) and converts the
-    values (each column type's `dialect_impl(...).bind_processor`), so a row is what the ORM writes;
-    the cursor belongs to the session's transaction, so it all commits or rolls back with the caller.
+    still writes the SQL (compiled from Core statements, in the driver's own paramstyle) and
+    converts the values (each column type's `dialect_impl(...).bind_processor`), so a row is what
+    the ORM writes; the cursor belongs to the session's transaction, so it all commits or rolls
+    back with the caller. Values are kept by name and put in order only for the driver (`_SQL`):
+    SQLite's binds by position, where a named parameter cost it a string and a lookup per
+    parameter and execution (about a third of an event's insert).
     """
 
     def __init__(self, dialect):
-        named = type(dialect)(paramstyle="named") if dialect.paramstyle in ("qmark", "format") else dialect
         head, events, nodes, queue = (LedgerHead.__table__, CustodyEvent.__table__, LedgerNode.__table__,
                                       QueuedCustodyEvent.__table__)
         where = head.c.id == bindparam("head_id")
-        self.select_head = str(select(head.c.size, head.c.last_leaf_hash).where(where).with_for_update()
-                               .compile(dialect=named))
-        self.update_head = str(update(head).where(where).values(size=bindparam("size"),
-                                                                last_leaf_hash=bindparam("last_leaf_hash"))
-                               .compile(dialect=named))
-        self.insert_event = str(insert(events).compile(dialect=named))
-        self.insert_node = str(insert(nodes).compile(dialect=named))
+        self.select_head = _sql(select(head.c.size, head.c.last_leaf_hash).where(where).with_for_update(), dialect)
+        self.update_head = _sql(update(head).where(where).values(size=bindparam("size"),
+                                                                 last_leaf_hash=bindparam("last_leaf_hash")), dialect)
+        self.insert_event = _sql(insert(events), dialect)
+        self.insert_node = _sql(insert(nodes), dialect)
         # PostgreSQL: a batch's rows as one statement over arrays, one executor run for them all
         self.bulk_event = _unnest_insert(events, dialect) if dialect.name == "postgresql" else None
         self.bulk_node = _unnest_insert(nodes, dialect) if dialect.name == "postgresql" else None
         self.event_columns = [column.name for column in events.columns]
         queued = [column for column in queue.columns if column.name != "id"]
-        self.enqueue = str(insert(queue).values({column.name: bindparam(column.name) for column in queued})
-                           .compile(dialect=named))
+        self.enqueue = _sql(insert(queue).values({column.name: bindparam(column.name) for column in queued}), dialect)
         self.queue_columns = [column.name for column in queue.columns]
-        limit = ":limit" if named.paramstyle == "named" else "%(limit)s"
-        self.select_queue = f"{select(*queue.columns).order_by(queue.c.id).compile(dialect=named)} LIMIT {limit}"
-        self.head_and_queued = str(select(head.c.size, head.c.last_leaf_hash, select(queue.c.id).exists())
-                                   .where(where).compile(dialect=named))
-        if dialect.name == "postgresql":
-            self.delete_queued = "DELETE FROM custody_queue WHERE id = ANY(%(ids)s::bigint[])"
-        else:
-            self.delete_queued = str(delete(queue).where(queue.c.id == bindparam("id")).compile(dialect=named))
+        in_order = select(*queue.columns).order_by(queue.c.id).compile(dialect=dialect)
+        self.select_queue = (_SQL(f"{in_order} LIMIT ?", _in_order(["limit"])) if in_order.positional
+                             else _SQL(f"{in_order} LIMIT %(limit)s", _by_name))
+        self.head_and_queued = _sql(select(head.c.size, head.c.last_leaf_hash, select(queue.c.id).exists())
+                                    .where(where), dialect)
+        self.dequeue_at_once = dialect.name == "postgresql"  # all ids as one array; else one execution each
+        self.delete_queued = (_SQL("DELETE FROM custody_queue WHERE id = ANY(%(ids)s::bigint[])", _by_name)
+                              if self.dequeue_at_once else _sql(delete(queue).where(queue.c.id == bindparam("id")),
+                                                                dialect))
         self.convert = _bind_processors(events.columns, dialect)
         self.convert_queued = _bind_processors(queued, dialect)
         self.read_queued = [(column.name, process) for column in queue.columns
                             if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))]
         self.dbapi_error = dialect.loaded_dbapi.Error
+        self.pipelined = dialect.driver == "psycopg"  # statements sent without waiting for each reply
 
     def event(self, row: dict[str, Any]) -> dict[str, Any]:
         return _convert(row, self.convert)
@@ -158,33 +189,43 @@ def _unnest_insert(table, dialect) -> str:
     return f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
 
 
-def _bind_processors(columns, dialect) -> list[tuple[str, Any]]:
-    return [(column.name, process) for column in columns
+def _bind_processors(columns, dialect) -> list[tuple[str, Any, Any]]:
+    """(column, its type's bind processor, what that processor makes of None): most of an event's
+    optional columns are None, and a processor's answer for None never changes."""
+    return [(column.name, process, process(None)) for column in columns
             if (process := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
 
 
 def _convert(row: dict[str, Any], processors) -> dict[str, Any]:
     converted = dict(row)
-    for name, process in processors:
-        converted[name] = process(converted[name])
+    for name, process, if_none in processors:
+        value = converted[name]
+        converted[name] = if_none if value is None else process(value)
     return converted
 
 
 _STATEMENTS: dict[Any, _Statements] = {}
 
 
-@contextmanager
-def _cursor(connection: Connection) -> Iterator[tuple[Any, _Statements]]:
-    """The DBAPI cursor of the session's transaction; driver errors come out as SQLAlchemy's."""
-    key = (type(connection.dialect), connection.dialect.server_version_info)
-    statements = _STATEMENTS.get(key) or _STATEMENTS.setdefault(key, _Statements(connection.dialect))
-    cursor = connection.connection.cursor()
-    try:
-        yield cursor, statements
-    except statements.dbapi_error as error:
-        raise DBAPIError.instance(None, None, error, statements.dbapi_error, dialect=connection.dialect) from error
-    finally:
-        cursor.close()
+class _cursor:  # noqa: N801 - used as `with _cursor(connection) as (cursor, statements)`
+    """The DBAPI cursor of the session's transaction and the statements for its dialect; driver
+    errors come out as SQLAlchemy's. A class, not `@contextmanager`: entered once per append."""
+
+    __slots__ = ("dialect", "cursor", "statements")
+
+    def __init__(self, connection: Connection):
+        self.dialect = dialect = connection.dialect
+        key = (type(dialect), dialect.server_version_info)
+        self.statements = _STATEMENTS.get(key) or _STATEMENTS.setdefault(key, _Statements(dialect))
+        self.cursor = connection.connection.cursor()
+
+    def __enter__(self) -> tuple[Any, _Statements]:
+        return self.cursor, self.statements
+
+    def __exit__(self, kind, error, _traceback) -> None:
+        self.cursor.close()
+        if kind is not None and issubclass(kind, self.statements.dbapi_error):
+            raise DBAPIError.instance(None, None, error, self.statements.dbapi_error, dialect=self.dialect) from error
 
 
 def lock_head(session: Session) -> tuple[int, str]:
@@ -199,13 +240,13 @@ def lock_head(session: Session) -> tuple[int, str]:
 
 
 def _lock_head(connection: Connection, cursor, statements: _Statements) -> tuple[int, str]:
-    cursor.execute(statements.select_head, {"head_id": HEAD_ID})
+    _execute(cursor, statements.select_head, {"head_id": HEAD_ID})
     row = cursor.fetchone()
     if row is None:
         upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         connection.execute(upsert(LedgerHead).values(id=HEAD_ID, size=0, last_leaf_hash=ZERO_HASH_HEX)
                            .on_conflict_do_nothing())
-        cursor.execute(statements.select_head, {"head_id": HEAD_ID})
+        _execute(cursor, statements.select_head, {"head_id": HEAD_ID})
         row = cursor.fetchone()
     return row[0], row[1]
 
@@ -215,37 +256,42 @@ def _write(cursor, statements: _Statements, rows: list[dict[str, Any]], nodes: l
     """The batch's writes: its events, the complete subtrees they close, the head, and the queued
     rows it integrated gone; on PostgreSQL in psycopg's pipeline mode (sent without waiting for
     each reply: one round trip)."""
-    pipeline = getattr(cursor.connection, "pipeline", None)
-    with pipeline() if pipeline is not None else nullcontext():
+    with cursor.connection.pipeline() if statements.pipelined else nullcontext():
         if dequeued:
-            if "ANY" in statements.delete_queued:
-                cursor.execute(statements.delete_queued, {"ids": dequeued})
+            if statements.dequeue_at_once:
+                _execute(cursor, statements.delete_queued, {"ids": dequeued})
             else:
-                cursor.executemany(statements.delete_queued, [{"id": queue_id} for queue_id in dequeued])
+                _executemany(cursor, statements.delete_queued, [{"id": queue_id} for queue_id in dequeued])
         nodes = [{"position": node_position(level, index), "level": level, "node_index": index, "hash": node}
                  for level, index, node in nodes]
         if len(rows) == 1:
-            cursor.execute(statements.insert_event, statements.event(rows[0]))
+            _execute(cursor, statements.insert_event, statements.event(rows[0]))
         elif statements.bulk_event is not None:
             converted = [statements.event(row) for row in rows]
             cursor.execute(statements.bulk_event, {name: [row[name] for row in converted]
                                                    for name in statements.event_columns})
         else:
-            cursor.executemany(statements.insert_event, [statements.event(row) for row in rows])
+            _executemany(cursor, statements.insert_event, [statements.event(row) for row in rows])
         if len(nodes) > 1 and statements.bulk_node is not None:
             cursor.execute(statements.bulk_node, {name: [node[name] for node in nodes] for name in nodes[0]})
         else:
-            cursor.executemany(statements.insert_node, nodes)
-        cursor.execute(statements.update_head, {"size": size, "last_leaf_hash": last_leaf_hash, "head_id": HEAD_ID})
+            _executemany(cursor, statements.insert_node, nodes)
+        _execute(cursor, statements.update_head, {"size": size, "last_leaf_hash": last_leaf_hash, "head_id": HEAD_ID})
 
 
-def _stored(cursor, dialect: str, keys: list[tuple[int, int]]):
-    """The stored nodes an append reads, as `merkle`'s node getter (refusing a missing one)."""
+def _stored(cursor, dialect: str, keys: list[tuple[int, int]], size: int, last_leaf_hash: str):
+    """The nodes an append reads, as `merkle`'s node getter (refusing a missing one). The last
+    leaf's own node is its leaf hash, which the head just gave: it is not read again, so a single
+    append reads stored nodes only when its index is 3 mod 4 (one in four, where it was one in two)."""
     def query(sql: str, parameters) -> list:
         cursor.execute(sql, parameters)
         return cursor.fetchall()
 
-    nodes = read_nodes(query, dialect, keys)
+    last = (0, size - 1)
+    wanted = [key for key in keys if key != last]
+    nodes = read_nodes(query, dialect, wanted) if wanted else {}
+    if size:
+        nodes[last] = bytes.fromhex(last_leaf_hash)
 
     def get(level: int, index: int) -> bytes:
         try:
@@ -292,13 +338,20 @@ def _frontier(size: int) -> list[tuple[int, int]]:
     return [(level, (size >> level) - 1) for level in range(size.bit_length()) if size >> level & 1]
 
 
+# the variant's hex digit (binary 10xx) from a random hex digit's top two bits
+_VARIANT = {digit: "89ab"[int(digit, 16) >> 2] for digit in "0123456789abcdef"}
+
+
 def new_event_id() -> str:
     """A time-ordered UUID (version 7 layout: 48 bits of Unix milliseconds, then 74 random bits),
-    so the unique index on event ids grows at its end like the log does, not at a random page."""
-    millis = time.time_ns() // 1_000_000
-    random = int.from_bytes(os.urandom(10), "big")
-    value = (millis & (1 << 48) - 1) << 80 | 0x7 << 76 | (random >> 68 & 0xFFF) << 64 | 0b10 << 62 | random & (1 << 62) - 1
-    return str(uuid.UUID(int=value))
+    so the unique index on event ids grows at its end like the log does, not at a random page.
+
+    Written as text from the clock's and 80 random bits' hex digits (one of them dropped for the
+    version, two bits of another for the variant): one per event, and `uuid.UUID(int=...)` cost
+    twice as much.
+    """
+    digits = (time.time_ns() // 1_000_000).to_bytes(6, "big").hex() + os.urandom(10).hex()
+    return f"{digits[:8]}-{digits[8:12]}-7{digits[13:16]}-{_VARIANT[digits[16]]}{digits[17:20]}-{digits[20:]}"
 
 
 @dataclass(frozen=True)
@@ -344,13 +397,17 @@ def _nothing_queued(session: Session, _transaction) -> None:
         session.info.pop(_WAKE, None)
 
 
+def _check_subject(evidence_id: Any, subject_id: Any) -> None:
+    if evidence_id is not None and subject_id is not None:
+        raise TypeError("a custody event is about an evidence item or another subject, not both")
+
+
 def _check_fields(fields: Mapping[str, Any]) -> None:
     _check_type(fields.get("type"))
     if set(fields) - _FIELDS or "actor_id" not in fields:
         raise TypeError(f"a custody event takes {', '.join(sorted(_FIELDS))}, with type and actor_id"
                         f" required; got {', '.join(sorted(fields))}")
-    if fields.get("evidence_id") is not None and fields.get("subject_id") is not None:
-        raise TypeError("a custody event is about an evidence item or another subject, not both")
+    _check_subject(fields.get("evidence_id"), fields.get("subject_id"))
 
 
 def record_custody_event(session: Session, *, type: str, actor_id: str, evidence_id: str | None = None,
@@ -363,9 +420,11 @@ def record_custody_event(session: Session, *, type: str, actor_id: str, evidence
     (holding the head lock until the commit) unless the engine queues events: then it is
     queued, and a sequencer integrates it after the commit, within the merge delay.
     """
+    _check_type(type)  # the keywords are the fields: only their values are left to check
+    _check_subject(evidence_id, subject_id)
     fields = {"type": type, "actor_id": actor_id, "evidence_id": evidence_id, "subject_id": subject_id,
               "sha256": sha256, "case_id": case_id, "details": details, "at": at}
-    return record_custody_events(session, [fields])[0]
+    return _record(session, [fields])[0]
 
 
 def record_custody_events(session: Session, events: Iterable[Mapping[str, Any]]) -> list[RecordedEvent]:
@@ -385,6 +444,11 @@ def record_custody_events(session: Session, events: Iterable[Mapping[str, Any]])
         return []
     for fields in events:  # refuse before taking the lock or queuing anything
         _check_fields(fields)
+    return _record(session, events)
+
+
+def _record(session: Session, events: list[Mapping[str, Any]]) -> list[RecordedEvent]:
+    """Integrate or queue checked events, as the engine is set to."""
     session.flush()  # the caller's pending rows go first, so the lock is taken in a clean state
     connection = session.connection()
     wake = _QUEUEING.get(connection.engine)
@@ -413,9 +477,9 @@ def _enqueue(cursor, statements: _Statements, events: list[Mapping[str, Any]]) -
         _event_row(0, ZERO_HASH_HEX, **{key: row[key] for key in _FIELDS})
         rows.append(row)
     if len(rows) == 1:
-        cursor.execute(statements.enqueue, statements.queued(rows[0]))
+        _execute(cursor, statements.enqueue, statements.queued(rows[0]))
     else:
-        cursor.executemany(statements.enqueue, [statements.queued(row) for row in rows])
+        _executemany(cursor, statements.enqueue, [statements.queued(row) for row in rows])
     return [RecordedEvent(row["event_id"], None) for row in rows]
 
 
@@ -433,26 +497,25 @@ def _lock_and_read_queue(connection: Connection, cursor, statements: _Statements
     """The head locked, then the queue read under the lock: (size, last leaf hash, queued rows).
     On PostgreSQL both go in one pipeline (one round trip); the server runs them in order, and
     READ COMMITTED gives the queue's SELECT a snapshot taken after the lock was granted."""
-    pipeline = getattr(cursor.connection, "pipeline", None)
-    if pipeline is None:  # SQLite: BEGIN IMMEDIATE took the lock; whether anything is queued comes with the head
-        cursor.execute(statements.head_and_queued, {"head_id": HEAD_ID})
+    if not statements.pipelined:  # SQLite: BEGIN IMMEDIATE took the lock; whether anything is queued comes with the head
+        _execute(cursor, statements.head_and_queued, {"head_id": HEAD_ID})
         head = cursor.fetchone()
         if head is None:
             head = (*_lock_head(connection, cursor, statements), True)
         if not head[2]:
             return head[0], head[1], []
-        cursor.execute(statements.select_queue, {"limit": limit})
+        _execute(cursor, statements.select_queue, {"limit": limit})
         return head[0], head[1], cursor.fetchall()
     queue_cursor = cursor.connection.cursor()
     try:
-        with pipeline():
-            cursor.execute(statements.select_head, {"head_id": HEAD_ID})
-            queue_cursor.execute(statements.select_queue, {"limit": limit})
+        with cursor.connection.pipeline():
+            _execute(cursor, statements.select_head, {"head_id": HEAD_ID})
+            _execute(queue_cursor, statements.select_queue, {"limit": limit})
         head = cursor.fetchone()
         queued = queue_cursor.fetchall()
         if head is None:  # a new ledger: the head row is made and locked, and the queue read again under it
             head = _lock_head(connection, cursor, statements)
-            queue_cursor.execute(statements.select_queue, {"limit": limit})
+            _execute(queue_cursor, statements.select_queue, {"limit": limit})
             queued = queue_cursor.fetchall()
         return head[0], head[1], queued
     finally:
@@ -478,17 +541,21 @@ def _integrate(connection: Connection, cursor, statements: _Statements, own: lis
     deleting it in this transaction makes integrating it once and only once one commit.
     """
     first, previous, queued_values = _lock_and_read_queue(connection, cursor, statements, limit)
-    queued = [statements.from_queue(values) for values in queued_values]
-    now = utcnow()
-    pending: list[dict[str, Any]] = []
-    for row in queued:
-        fields = {key: row[key] for key in _FIELDS}
-        fields.update(event_id=row["event_id"], queued_at=row["queued_at"], integrated_at=now)
-        pending.append(fields)
-    pending.extend(own)  # integrated by the transaction that records them: never queued, no merge delay
+    queued, pending = [], own  # own: integrated by the transaction that records them, no merge delay
+    if queued_values:
+        now = utcnow()
+        queued = [statements.from_queue(values) for values in queued_values]
+        pending = [{**{key: row[key] for key in _FIELDS}, "event_id": row["event_id"], "queued_at": row["queued_at"],
+                    "integrated_at": now} for row in queued] + list(own)
     if not pending:
         return []
-    stored = _stored(cursor, connection.dialect.name, _left_siblings(first) if len(pending) == 1 else _frontier(first))
+    if len(pending) == 1:  # most transactions: one event, no cache of a batch's own nodes to keep
+        row = _event_row(first, previous, **pending[0])
+        written = completed_subtrees(first, bytes.fromhex(row["leaf_hash"]),
+                                     _stored(cursor, connection.dialect.name, _left_siblings(first), first, previous))
+        _write(cursor, statements, [row], written, first + 1, row["leaf_hash"], [event["id"] for event in queued])
+        return [row]
+    stored = _stored(cursor, connection.dialect.name, _frontier(first), first, previous)
     nodes: dict[tuple[int, int], bytes] = {}
     rows, written = [], []
     index = first

@@ -10,6 +10,7 @@ reader who holds only a run of consecutive leaves and no proofs.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,13 +50,19 @@ class LeafChainError(VerificationError):
         self.position = position
 
 
+_HEX_HASH = re.compile("[0-9a-f]{64}")
+
+
 def _is_hex_hash(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and not value.strip("0123456789abcdef")
+    return isinstance(value, str) and _HEX_HASH.fullmatch(value) is not None
+
+
+_REQUIRED = frozenset(REQUIRED_FIELDS)
 
 
 def _check_event(event: Mapping[str, Any]) -> None:
-    missing = [name for name in REQUIRED_FIELDS if name not in event]
-    if missing:
+    if not _REQUIRED <= event.keys():
+        missing = [name for name in REQUIRED_FIELDS if name not in event]
         raise LeafFormatError(f"custody event lacks {', '.join(missing)}")
     index = event["index"]
     if not isinstance(index, int) or isinstance(index, bool) or index < 0:

@@ -320,6 +320,63 @@ def test_an_append_whose_left_sibling_was_deleted_refuses_and_writes_nothing(db)
         assert session.scalar(select(func.count()).select_from(CustodyEvent)) == 3
 
 
+def test_an_append_reads_no_stored_node_the_head_already_gives(db, monkeypatch):
+    """The last leaf's own node is the head's last leaf hash: a single append reads stored nodes
+    only at indexes 3 mod 4 (its level-1 and higher left siblings), a batch its frontier without it."""
+    import custody.append
+
+    reads, read_nodes = [], custody.append.read_nodes
+
+    def recording(query, dialect, keys):
+        reads.append((index, sorted(keys)))
+        return read_nodes(query, dialect, keys)
+
+    monkeypatch.setattr(custody.append, "read_nodes", recording)
+    for index in range(16):
+        with db.transaction() as session:
+            record_custody_event(session, type="viewed", evidence_id=f"item-{index}", actor_id="actor-1", sha256=SHA)
+    assert reads == [(3, [(1, 0)]), (7, [(1, 2), (2, 0)]), (11, [(1, 4)]), (15, [(1, 6), (2, 2), (3, 0)])]
+    reads.clear()
+    index = 16
+    with db.transaction() as session:
+        record_custody_events(session, batch_fields(7, start=16))  # then 23 leaves: subtrees of 16, 4, 2, 1
+    index = 23
+    with db.transaction() as session:
+        record_custody_events(session, batch_fields(2, start=23))
+    assert reads == [(16, [(4, 0)]), (23, [(1, 10), (2, 4), (4, 0)])]  # leaf 22's node came with the head
+    assert_ledger_intact(db, 25)
+
+
+def test_a_single_append_on_sqlite_is_one_read_and_three_writes(db):
+    """BEGIN IMMEDIATE, the head with whether anything is queued, the event, the nodes it completes,
+    the head again, COMMIT; the stored left siblings only when the index is 3 mod 4."""
+    if db.dialect != "sqlite":
+        pytest.skip("the statements are SQLite's; PostgreSQL's go in pipelines")
+    append(db, 1)
+    traced = Database(db.url)
+    statements: list[str] = []
+    event.listen(traced.engine, "connect", lambda dbapi_connection, _record:
+                 dbapi_connection.set_trace_callback(statements.append))
+    try:
+        for index in range(1, 9):
+            statements.clear()
+            with traced.transaction() as session:
+                record_custody_event(session, type="viewed", evidence_id=f"item-{index}", actor_id="actor-1",
+                                     sha256=SHA)
+            completed = 1 + (~index & (index + 1)).bit_length() - 1
+            assert [sql.split(" (")[0].split(" SET")[0].split(" FROM ledger_nodes")[0] for sql in statements] == [
+                "BEGIN IMMEDIATE",
+                "SELECT ledger_head.size, ledger_head.last_leaf_hash, EXISTS",
+                *(["SELECT position, hash"] if index % 4 == 3 else []),
+                "INSERT INTO custody_events",
+                *["INSERT INTO ledger_nodes"] * completed,
+                "UPDATE ledger_head",
+                "COMMIT",
+            ], index
+    finally:
+        traced.dispose()
+
+
 def test_fetch_nodes_reads_many_nodes_in_chunks(db):
     with db.transaction() as session:
         record_custody_events(session, batch_fields(700))

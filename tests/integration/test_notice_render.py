@@ -5,6 +5,7 @@ same data."""
 from __future__ import annotations
 
 import io
+import logging
 import re
 import shutil
 import subprocess
@@ -140,3 +141,11 @@ def test_overdue_notices_per_jurisdiction(family, language, words):
         assert word in flat, word
     if family != "US":
         assert "debt collector" not in flat
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_the_stylesheet_reaches_weasyprint_whole(language, caplog):
+    """Every declaration of notice.css is read: its font families' quotes are not HTML-escaped."""
+    with caplog.at_level(logging.WARNING, logger="weasyprint"):
+        render_notice(notice(language=language, reference=f"CASE-{language}"))
+    assert not [record.getMessage() for record in caplog.records if record.name == "weasyprint"]

@@ -1,4 +1,5 @@
 """core.canonical: the fast path must write exactly what rfc8785 writes, for every JSON value."""
+import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,3 +32,12 @@ def test_the_fast_path_is_taken_only_for_plain_data():
 def test_keys_sort_by_utf16_code_units_when_it_matters():
     value = {"\U0001f600": 1, "\uff61": 2}  # astral sorts before U+FF61 in UTF-16, after it by code point
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_what_the_fast_encoder_refuses_goes_to_rfc8785():
+    with pytest.raises(rfc8785.CanonicalizationError):  # a lone surrogate: refused as rfc8785 refuses it
+        canonical_json({"a": "\ud800"})
+    deep: list = []
+    for _ in range(300):  # past orjson's nesting limit, still plain
+        deep = [deep]
+    assert plain_json(deep) and canonical_json(deep) == rfc8785.dumps(deep)

@@ -19,10 +19,11 @@ def settings() -> Settings:
 def db_session() -> Session:
     """The request's unit of work: committed after a successful response, else rolled back.
     A view marked `@reads_only` gets a read-only session without a transaction (`Database.readers`)."""
-    if "db_session" not in g:
+    session = g.get("db_session")
+    if session is None:
         db = runtime().db
-        g.db_session = db.readers() if _reads_only() else db.sessions()
-    return g.db_session
+        session = g.db_session = db.readers() if _reads_only() else db.sessions()
+    return session
 
 
 def reads_only(view):

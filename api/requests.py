@@ -1,6 +1,7 @@
 """Request guards that hold for every endpoint: body size, media type, strict JSON."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -122,6 +123,34 @@ def _query_has_nul(args) -> bool:
 PAGINATION_ARGS = ("page", "page_size")
 
 
+class QueryArgs(MultiDict):
+    """One schema's part of the query. A key it lacks is answered without an exception: werkzeug's
+    `get` raises and catches a `BadRequestKeyError` (an HTTP exception, built in full) for each one,
+    and a schema asks for every field it has, most of them absent from a sync's query."""
+
+    def get(self, key, default=None, type=None):  # noqa: A002 - werkzeug's signature
+        if key not in self:
+            return default
+        return super().get(key, default, type)
+
+
+def _in_part(key: str, fields) -> bool:
+    """Whether a query key is for the schema with these fields (see `StrictParser.load_querystring`)."""
+    paging = fields.keys() <= set(PAGINATION_ARGS)
+    return (key in PAGINATION_ARGS) == paging or key in fields
+
+
+@functools.cache
+def _fills_nothing_in(argmap: type) -> bool:
+    """A schema class that loads an empty mapping as an empty dict, whatever the request: not
+    `many`, no field required or with a load default, no hook (pre/post load, schema validators)."""
+    if not issubclass(argmap, ma.Schema):
+        return False
+    schema = argmap()
+    return not schema.many and not argmap.resolve_hooks() and not any(
+        field.required or field.load_default is not ma.missing for field in schema.fields.values())
+
+
 class StrictParser(FlaskParser):
     """webargs parser that reads JSON strictly and refuses unknown fields (marshmallow RAISE), in
     the body and in the query: a misspelt filter is a 422, not a silently wider answer."""
@@ -131,10 +160,19 @@ class StrictParser(FlaskParser):
     def load_querystring(self, req, schema):
         """Each schema sees its own part of the query: flask-smorest's pagination the page
         parameters, a view's arguments the rest (so that each can refuse what it does not know)."""
-        paging = set(schema.fields) <= set(PAGINATION_ARGS)
-        args = MultiDict((key, value) for key, value in req.args.items(multi=True)
-                         if (key in PAGINATION_ARGS) == paging or key in schema.fields)
+        args = QueryArgs((key, value) for key, value in req.args.items(multi=True) if _in_part(key, schema.fields))
         return self._makeproxy(args, schema)
+
+    def parse(self, argmap, req=None, *, location=None, validate=None, **kwargs):
+        """A query whose part for `argmap` is empty (a mobile sync's list asks with page parameters
+        only), for a schema that fills nothing in, loads as an empty dict: there is nothing to
+        convert, to validate or to refuse, so the schema is not run."""
+        if (validate is None and location in ("query", "querystring") and isinstance(argmap, type)
+                and _fills_nothing_in(argmap)):
+            fields = self._get_schema(argmap, req).fields
+            if not any(_in_part(key, fields) for key in (req if req is not None else self.get_default_request()).args):
+                return {}
+        return super().parse(argmap, req, location=location, validate=validate, **kwargs)
 
     def _get_schema(self, argmap, req):
         """One instance per schema class, made on first use: webargs would build (and deep-copy the

@@ -201,8 +201,11 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.reader_engine = self.engine
         if self.engine.dialect.name == "postgresql":
+            # UTC as the session's time zone: psycopg then hands out datetimes in `timezone.utc`,
+            # which UTCDateTime keeps as they are, instead of converting each to the server's zone
+            # (a ZoneInfo) and UTCDateTime back to UTC. No query depends on the session's zone.
             connect_args = {**engine_kwargs.pop("connect_args", {}),
-                            "options": "-c default_transaction_read_only=on"}
+                            "options": "-c default_transaction_read_only=on -c TimeZone=UTC"}
             # No rollback when a connection goes back to the pool: in autocommit there is no
             # transaction to end, and the call was a tenth of a list request.
             self.reader_engine = make_engine(url, isolation_level="AUTOCOMMIT", connect_args=connect_args,

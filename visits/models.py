@@ -7,6 +7,7 @@ a court asks both "what did the phone say" and "what did you conclude from it".
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, String, Text
@@ -19,7 +20,38 @@ OUTCOMES = ("met_debtor", "not_home", "refused", "third_party_only", "promise_to
             "payment_received", "address_invalid")
 
 
-class Visit(Timestamped, Base):
+class VisitParts:
+    """A visit's check-in, check-out and cancellation, each gathered from its columns (None until it
+    happened). Shared by the mapped `Visit` and by `VisitRow`, so the two read the same."""
+
+    __slots__ = ()
+
+    @property
+    def check_in(self) -> dict | None:
+        if self.checked_in_at is None:
+            return None
+        return {"at": self.checked_in_at, "device_at": self.check_in_device_at,
+                "received_at": self.check_in_received_at, "by": self.checked_in_by,
+                "lat": self.check_in_lat, "lon": self.check_in_lon, "accuracy_m": self.check_in_accuracy_m,
+                "distance_m": self.check_in_distance_m, "within_geofence": self.within_geofence,
+                "outside_window": self.outside_window, "clock_skew_s": self.clock_skew_s,
+                "impossible_travel": self.impossible_travel}
+
+    @property
+    def cancellation(self) -> dict | None:
+        if self.cancelled_at is None:
+            return None
+        return {"at": self.cancelled_at, "by": self.cancelled_by, "reason": self.cancel_reason}
+
+    @property
+    def check_out(self) -> dict | None:
+        if self.checked_out_at is None:
+            return None
+        return {"at": self.checked_out_at, "lat": self.check_out_lat, "lon": self.check_out_lon,
+                "outcome": self.outcome, "summary": self.summary}
+
+
+class Visit(VisitParts, Timestamped, Base):
     __tablename__ = "visits"
     __table_args__ = (
         Index("ix_visits_collector_day", "collector_id", "local_date"),
@@ -72,29 +104,17 @@ class Visit(Timestamped, Base):
 
     flags: Mapped[dict] = mapped_column(JSON, default=dict)
 
-    @property
-    def check_in(self) -> dict | None:
-        if self.checked_in_at is None:
-            return None
-        return {"at": self.checked_in_at, "device_at": self.check_in_device_at,
-                "received_at": self.check_in_received_at, "by": self.checked_in_by,
-                "lat": self.check_in_lat, "lon": self.check_in_lon, "accuracy_m": self.check_in_accuracy_m,
-                "distance_m": self.check_in_distance_m, "within_geofence": self.within_geofence,
-                "outside_window": self.outside_window, "clock_skew_s": self.clock_skew_s,
-                "impossible_travel": self.impossible_travel}
 
-    @property
-    def cancellation(self) -> dict | None:
-        if self.cancelled_at is None:
-            return None
-        return {"at": self.cancelled_at, "by": self.cancelled_by, "reason": self.cancel_reason}
+class VisitRow(VisitParts, namedtuple("VisitRow", Visit.__table__.columns.keys())):
+    """A visit read as a plain row of its columns (the sync's page, `visits.services`): the same
+    attributes as a `Visit`, without the ORM's identity map and instance state."""
 
-    @property
-    def check_out(self) -> dict | None:
-        if self.checked_out_at is None:
-            return None
-        return {"at": self.checked_out_at, "lat": self.check_out_lat, "lon": self.check_out_lon,
-                "outcome": self.outcome, "summary": self.summary}
+    __slots__ = ()
+
+    @classmethod
+    def from_values(cls, values) -> VisitRow:
+        """A row from its columns' values, in the table's order (as `select(*visits.columns)` reads them)."""
+        return tuple.__new__(cls, values)
 
 
 class ScheduleRefusal(Base):

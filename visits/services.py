@@ -31,7 +31,7 @@ from custody.append import record_custody_event
 from visits.geofence import distance_m, is_impossible_travel, within_geofence
 from jurisdictions.localtime import TimeZoneUnavailable, utc, zone_at
 from jurisdictions.organisation import organisation_profile
-from visits.models import OUTCOMES, ScheduleRefusal, Visit
+from visits.models import OUTCOMES, ScheduleRefusal, Visit, VisitRow
 from visits.route import Stop, plan_route
 from jurisdictions.rules import ScheduleRequest, Violation, evaluate_schedule, moment_is_lawful
 
@@ -102,33 +102,39 @@ def get_visit(session: Session, actor: Actor, visit_id: str, *, lock: bool = Fal
     return visit
 
 
-@functools.cache
-def _sync_listing(collector: bool, reader: bool, scoped: bool = False) -> Select:
-    """A role's visits by window, the actor (and the creditors granted) as bound parameters: the
-    sync's request, built once."""
-    query = select(Visit)
+@functools.lru_cache(maxsize=64)
+def _sync_listing(collector: bool, reader: bool, creditors: int | None = None) -> Select:
+    """A role's visits by window as plain rows of the visits table (read as `VisitRow`s), the actor
+    and each creditor granted (`creditor_0`, ...) as bound parameters: the sync's request, built once
+    per role and number of grants (`None`: no creditor wall)."""
+    visits, cases, portfolios = Visit.__table__, Case.__table__, Portfolio.__table__
+    query = select(*visits.columns)
     if collector:
         actor = bindparam("actor_id")
-        query = query.where(or_(Visit.collector_id == actor, Visit.second_collector_id == actor))
+        query = query.where(or_(visits.c.collector_id == actor, visits.c.second_collector_id == actor))
     elif not reader:
         query = query.where(false())
-    if scoped:
-        query = query.where(Visit.case_id.in_(select(Case.id).where(Case.portfolio_id.in_(
-            select(Portfolio.id).where(Portfolio.creditor_id.in_(bindparam("creditor_ids", expanding=True)))))))
-    return query.order_by(Visit.window_start, Visit.id)
+    if creditors is not None:  # joined rather than `case_id IN (...)`: the planner starts from the actor's visits
+        granted = [bindparam(f"creditor_{n}") for n in range(creditors)]
+        query = (query.select_from(visits.join(cases, cases.c.id == visits.c.case_id)
+                                   .join(portfolios, portfolios.c.id == cases.c.portfolio_id))
+                 .where(portfolios.c.creditor_id.in_(granted)))
+    return query.order_by(visits.c.window_start, visits.c.id)
 
 
 def list_visits(session: Session, actor: Actor, *, collector_id: str | None = None, date: date | None = None,
                 status: str | None = None, case_id: str | None = None,
                 updated_since: datetime | None = None) -> Select | Listing:
-    """Visits by window, oldest first; `date` is the local day at the address."""
+    """Visits by window, oldest first; `date` is the local day at the address. The plain sync (no
+    filter) is a `Listing` of `VisitRow`s, the filtered lists a query of `Visit`s."""
     if not (collector_id or date or status or case_id or updated_since):
-        scoped = actor.creditor_ids is not None
-        query = _sync_listing(actor.is_collector, actor.role in READERS, scoped)
         params = {"actor_id": actor.id} if actor.is_collector else {}
-        if scoped:
-            params["creditor_ids"] = sorted(actor.creditor_ids) or [""]  # no grant: matches no creditor
-        return Listing(query, params)
+        creditors = None
+        if actor.creditor_ids is not None:
+            granted = sorted(actor.creditor_ids) or [""]  # no grant: matches no creditor
+            creditors = len(granted)
+            params.update((f"creditor_{n}", creditor_id) for n, creditor_id in enumerate(granted))
+        return Listing(_sync_listing(actor.is_collector, actor.role in READERS, creditors), params, VisitRow.from_values)
     query = visible_visits(actor).order_by(Visit.window_start, Visit.id)
     if collector_id:
         query = query.where(or_(Visit.collector_id == collector_id, Visit.second_collector_id == collector_id))

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from api.schemas.common import (DATE_TIME, MONTH_DAY, Currency, Id, Latitude, Longitude, Money, SyncArgsSchema,
-                                Timestamp)
+from api.schemas.common import (DATE_TIME, MONTH_DAY, Boolean, Currency, Float, Id, Latitude, Longitude, Money,
+                                Nested, String, SyncArgsSchema, Timestamp)
 from visits.models import OUTCOMES, VISIT_STATUSES
 from jurisdictions.profiles import RULE_IDS
 from visits.services import REASON_MAX_CHARS
@@ -68,54 +68,66 @@ class VisitCreateSchema(ma.Schema):
             raise ma.ValidationError("must be after window_start", "window_end")
 
 
-class CheckInSchema(ma.Schema):
+class VisitPartSchema(ma.Schema):
+    """A part of a visit (check-in, check-out, cancellation): a dict (`visits.models.VisitParts`),
+    so its fields are read as keys, straight from the dict: marshmallow's general accessor would first
+    ask whether the key holds a dotted path, then whether the object can be indexed."""
+
+    get_attribute = staticmethod(dict.get)
+
+
+class CheckInSchema(VisitPartSchema):
     at = Timestamp(metadata={"description": "The reported moment of arrival (device clock)"})
-    device_at = fields.String(allow_none=True, metadata={"description": "`at` exactly as the device sent it"})
+    device_at = String(allow_none=True, metadata={"description": "`at` exactly as the device sent it"})
     received_at = Timestamp(allow_none=True)
-    by = fields.String(allow_none=True)
-    lat = fields.Float()
-    lon = fields.Float()
-    accuracy_m = fields.Float(allow_none=True)
-    distance_m = fields.Float(allow_none=True, metadata={"description": "Geodesic distance to the address"})
-    within_geofence = fields.Boolean(allow_none=True)
-    outside_window = fields.Boolean(allow_none=True)
-    clock_skew_s = fields.Float(allow_none=True, metadata={"description": "Device clock minus server clock"})
-    impossible_travel = fields.Boolean(allow_none=True)
+    by = String(allow_none=True)
+    lat = Float()
+    lon = Float()
+    accuracy_m = Float(allow_none=True)
+    distance_m = Float(allow_none=True, metadata={"description": "Geodesic distance to the address"})
+    within_geofence = Boolean(allow_none=True)
+    outside_window = Boolean(allow_none=True)
+    clock_skew_s = Float(allow_none=True, metadata={"description": "Device clock minus server clock"})
+    impossible_travel = Boolean(allow_none=True)
 
 
-class CheckOutSchema(ma.Schema):
+class CheckOutSchema(VisitPartSchema):
     at = Timestamp()
-    lat = fields.Float()
-    lon = fields.Float()
-    outcome = fields.String()
-    summary = fields.String(allow_none=True)
+    lat = Float()
+    lon = Float()
+    outcome = String()
+    summary = String(allow_none=True)
 
 
-class CancellationSchema(ma.Schema):
+class CancellationSchema(VisitPartSchema):
     at = Timestamp()
-    by = fields.String(metadata={"description": "The user who cancelled the visit"})
-    reason = fields.String()
+    by = String(metadata={"description": "The user who cancelled the visit"})
+    reason = String()
 
 
 class VisitSchema(ma.Schema):
-    id = fields.String()
-    case_id = fields.String()
-    address_id = fields.String()
-    collector_id = fields.String()
-    second_collector_id = fields.String(allow_none=True)
+    id = String()
+    case_id = String()
+    address_id = String()
+    collector_id = String()
+    second_collector_id = String(allow_none=True)
     window_start = Timestamp()
     window_end = Timestamp()
-    time_zone = fields.String(metadata={"description": "IANA zone of the address"})
+    time_zone = String(metadata={"description": "IANA zone of the address"})
     local_date = fields.Date(metadata={"description": "Local day of window_start at the address"})
-    status = fields.String(metadata={"enum": list(VISIT_STATUSES)})
-    scheduled_by = fields.String()
-    check_in = fields.Nested(CheckInSchema, allow_none=True)
-    check_out = fields.Nested(CheckOutSchema, allow_none=True)
-    cancellation = fields.Nested(CancellationSchema, allow_none=True,
-                                 metadata={"description": "When, by whom and why; null unless `status` is cancelled"})
+    status = String(metadata={"enum": list(VISIT_STATUSES)})
+    scheduled_by = String()
+    check_in = Nested(CheckInSchema, allow_none=True)
+    check_out = Nested(CheckOutSchema, allow_none=True)
+    cancellation = Nested(CancellationSchema, allow_none=True,
+                          metadata={"description": "When, by whom and why; null unless `status` is cancelled"})
     flags = fields.Dict(metadata={"description": "What a reviewer should look at (clock skew, travel, overrun)"})
     created_at = Timestamp()
     updated_at = Timestamp()
+
+    # A visit (a mapped `Visit`, or a page's `VisitRow`, a tuple) holds its fields as attributes:
+    # marshmallow's general accessor would try `obj[attr]` first, which a tuple answers with an exception.
+    get_attribute = staticmethod(getattr)
 
 
 class VisitQueryArgsSchema(SyncArgsSchema):

@@ -15,9 +15,9 @@ numbers (also laid out by WeasyPrint) over every page, writes the outline and at
   and the appendix are boxes left empty, as the photos' are.
 * Phase 2 numbers the pages (each cover guessed at ``COVER_PAGES_GUESS`` pages) and assembles each
   volume in a worker: its cover (the packet's, or the volume's) and its *stamp document* are laid out
-  there, the stamp being one page per page of the volume with the Bates number in a margin box from
-  the page counter (``counter-reset`` to the volume's first number) and the index and appendix ranges
-  in boxes placed where the empty cells landed. When a cover turns out longer, phase 2 runs again.
+  there, the stamp being one page per page of the volume with its Bates number (written by the
+  template, placed by the stylesheet in the bottom margin) and the index and appendix ranges in boxes
+  placed where the empty cells landed. When a cover turns out longer, phase 2 runs again.
 * Photos are *plates*: the stylesheet gives each a box of fixed size; WeasyPrint reports where it
   landed (``Page.anchors``) and pikepdf draws the JPEG there as a DCTDecode image, copying its bytes
   when it is already print-sized (``PRINT_MAX_EDGE``), else after one downscale.

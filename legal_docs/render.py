@@ -15,12 +15,15 @@ numbers (also laid out by WeasyPrint) over every page, writes the outline and at
   and the appendix are boxes left empty, as the photos' are.
 * Phase 2 numbers the pages (each cover guessed at ``COVER_PAGES_GUESS`` pages) and assembles each
   volume in a worker: its cover (the packet's, or the volume's) and its *stamp document* are laid out
-  there, the stamp being one page per page of the volume with the Bates number in a margin box from
-  the page counter (``counter-reset`` to the volume's first number) and the index and appendix ranges
-  in boxes placed where the empty cells landed. When a cover turns out longer, phase 2 runs again.
+  there, the stamp being one page per page of the volume with its Bates number (written by the
+  template, placed by the stylesheet in the bottom margin) and the index and appendix ranges in boxes
+  placed where the empty cells landed. When a cover turns out longer, phase 2 runs again.
 * Photos are *plates*: the stylesheet gives each a box of fixed size; WeasyPrint reports where it
   landed (``Page.anchors``) and pikepdf draws the JPEG there as a DCTDecode image, copying its bytes
   when it is already print-sized (``PRINT_MAX_EDGE``), else after one downscale.
+* Pieces are written uncompressed and each volume is compressed once as it is saved, with object
+  streams (WeasyPrint's level-9 deflate of every piece cost half of writing a page). Resource names
+  and the file /ID are fixed, so the same content gives the same bytes.
 * Joined pieces each carry their own font subsets, which WeasyPrint tags by font name only; the
   assembly tags each font program by its own hash, so different subsets never share a tag
   (ISO 32000-1 §9.6.4) and identical ones share one program. Chinese subsets are cut down to the
@@ -297,7 +300,7 @@ class _Layout:
 
     def write(self, document, tag: str, **extra) -> _Piece:
         path = self.work_dir / f"{tag}.pdf"
-        document.write_pdf(path, pdf_variant="pdf/a-3b")
+        document.write_pdf(path, pdf_variant="pdf/a-3b", uncompressed_pdf=True)
         return _Piece(path=path, pages=len(document.pages), bookmarks=document.make_bookmark_tree(), **extra)
 
 
@@ -567,10 +570,13 @@ def _assemble(pieces: list[_Piece], cover: tuple[str, dict], target: Path, manif
                     drawn.append(_draw_plate(pdf, pdf.pages[offset + page_index], rect, plate, f"FPPlate{len(drawn)}"))
                 offset += piece.pages
             for index, page in enumerate(pdf.pages):
+                # The heads and the stamp are A4 pages like this one, drawn over it under fixed names
+                # (add_overlay names them at random: the same packet would not give the same bytes).
+                xobjects = page.obj.Resources.XObject
+                xobjects.FPHeads, xobjects.FPStamp = heads, pdf.copy_foreign(stamp_pdf.pages[index].as_form_xobject())
                 page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
-                page.contents_add(pikepdf.Stream(pdf, b"\nQ\n" + b"".join(drawings.get(index, []))))
-                page.add_overlay(heads)
-                page.add_overlay(stamp_pdf.pages[index])
+                page.contents_add(pikepdf.Stream(pdf, b"\nQ\n" + b"".join(drawings.get(index, []))
+                                                 + b"q /FPHeads Do Q q /FPStamp Do Q\n"))
             settle_fonts(pdf)
             with pdf.open_outline() as outline:
                 outline.root.clear()
@@ -593,7 +599,7 @@ def _assemble(pieces: list[_Piece], cover: tuple[str, dict], target: Path, manif
             spec.obj.EF.F.write(deflated, filter=pikepdf.Name.FlateDecode)
             pdf.attachments["manifest.json"] = spec
             pdf.Root.AF = pikepdf.Array([spec.obj])
-            pdf.save(target)
+            pdf.save(target, object_stream_mode=pikepdf.ObjectStreamMode.generate, static_id=True)
         finally:
             for other in others:
                 other.close()

@@ -493,6 +493,16 @@ def test_info_and_xmp_dates_are_equal(tmp_path):
         assert _pdf_date(str(pdf.docinfo.ModDate)) == datetime.fromisoformat(modified)
 
 
+def test_the_same_packet_gives_the_same_bytes(tmp_path):
+    """Volumes built twice from the same content are byte for byte the same: no random resource
+    names, a fixed /ID."""
+    content, _key = make_packet_content(tmp_path / "in", photos=3, note=True)
+    first = render_packet(content, tmp_path / "first", max_volume_bytes=1_500_000)
+    again = render_packet(content, tmp_path / "again", max_volume_bytes=1_500_000)
+    assert len(first.volumes) >= 2
+    assert [v.path.read_bytes() for v in first.volumes] == [v.path.read_bytes() for v in again.volumes]
+
+
 def _words(path, page: int) -> list[tuple[float, float, float, str]]:
     """(xMin, yMin, xMax, word) on a page (1-based), from poppler's pdftotext -bbox."""
     import html

@@ -760,6 +760,7 @@ def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Se
             wrong = [k for k, result in enumerate(laid) if result is None or result[0].numbered != chunk_firsts[k]]
             if not wrong:
                 break
+            wrong.sort(key=lambda k: -chunk_pages[k])   # the longest first: the workers finish together
             redone = runner.run([("exhibits", f"ex{k:04d}", tuple(chunks[k][1]), k == 0, chunk_firsts[k])
                                  for k in wrong])
             for k, result in zip(wrong, redone):
@@ -788,8 +789,11 @@ def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Se
         pieces[0][:0] = front
         pieces[-1].append(back)
         both = (manifest, zlib.compress(manifest))
-        written = runner.run([("assemble", pieces[v], covers_context[v], covers[v], targets[v], both, firsts[v],
-                               spans) for v in range(len(plan))])
+        # The first and last volumes first: they lay out the stamps of the front and back matter.
+        order = sorted(range(len(plan)), key=lambda v: v not in (0, len(plan) - 1))
+        assembled = runner.run([("assemble", pieces[v], covers_context[v], covers[v], targets[v], both, firsts[v],
+                                 spans) for v in order])
+        written = [result for _v, result in sorted(zip(order, assembled))]
         counted = [cover_pages for _size, _digest, cover_pages in written]
         if counted == covers:
             break

@@ -48,7 +48,7 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -714,6 +714,16 @@ def _predicted_pages(item: PrintedExhibit) -> int:
     return pages + (len(item.plates) if item.source_pages else 0)
 
 
+def _predicted_spans(items: Sequence[PrintedExhibit]) -> dict[int, tuple[int, int]]:
+    """Each exhibit's first and last page in its chunk, as predicted (`_predicted_pages`)."""
+    spans, page = {}, 0
+    for item in items:
+        pages = _predicted_pages(item)
+        spans[item.exhibit.number] = (page, page + pages - 1)
+        page += pages
+    return spans
+
+
 def _numbering(start: int, covers: Sequence[int], front_pages: int, chunk_volumes: Sequence[int],
                chunk_pages: Sequence[int]) -> tuple[list[int], list[int], int]:
     """The first number of each volume and of each chunk, and of the back matter."""
@@ -744,34 +754,34 @@ def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Se
     front = [pending[1].result(), pending[0].result()]
     front_pages = sum(piece.pages for piece in front)
 
-    # Phase 2: the exhibits, each chunk laid out with its Bates numbers from a first number guessed on
-    # each cover's pages (COVER_PAGES_GUESS) and each earlier exhibit's predicted pages. Chunks whose
-    # first number was wrong are laid out again on the true one (a chunk's page count does not depend
-    # on its numbers, so once is enough). Then each volume is assembled in parallel with its cover and
-    # the stamp of its front or back matter. When a cover turns out otherwise, again on the true count.
+    # Phase 2: the exhibits, each chunk laid out with its Bates numbers from a first number reckoned on
+    # each cover's guessed pages (COVER_PAGES_GUESS) and each earlier exhibit's predicted pages. The
+    # packet is numbered on those predictions and each volume assembled (with its cover and the stamp
+    # of its front or back matter) as soon as its chunks are laid out. Only when every exhibit took the
+    # pages predicted and every cover the pages guessed are those volumes kept; otherwise the packet is
+    # numbered again on what was laid out, the chunks whose first number changed are laid out again (a
+    # chunk's pages do not depend on its numbers, so once is enough) and the volumes assembled again.
     covers = [COVER_PAGES_GUESS] * len(plan)
-    chunk_pages = [sum(_predicted_pages(printed[i]) for i in indices) for _v, indices in chunks]
-    laid: list[tuple[_Piece, dict] | None] = [None] * len(chunks)
+    spans_in = [_predicted_spans([printed[i] for i in indices]) for _v, indices in chunks]
+    chunk_pages = [max((b + 1 for _a, b in spans.values()), default=0) for spans in spans_in]
+    laid: list[_Piece | None] = [None] * len(chunks)
     back: _Piece | None = None
-    for _attempt in range(4):
-        for _round in range(3):
-            firsts, chunk_firsts, back_first = _numbering(start, covers, front_pages, [v for v, _i in chunks],
-                                                          chunk_pages)
-            wrong = [k for k, result in enumerate(laid) if result is None or result[0].numbered != chunk_firsts[k]]
-            if not wrong:
-                break
-            wrong.sort(key=lambda k: -chunk_pages[k])   # the longest first: the workers finish together
-            redone = runner.run([("exhibits", f"ex{k:04d}", tuple(chunks[k][1]), k == 0, chunk_firsts[k])
-                                 for k in wrong])
-            for k, result in zip(wrong, redone):
-                laid[k], chunk_pages[k] = result, result[0].pages
-        else:  # pragma: no cover - page counts do not depend on the numbers printed
-            raise RuntimeError("exhibit page numbers did not settle")
+    for _attempt in range(2 * PLAN_ATTEMPTS):
+        firsts, chunk_firsts, back_first = _numbering(start, covers, front_pages, [v for v, _i in chunks],
+                                                      chunk_pages)
+        # The chunks of the first and last volumes first (their assemblies lay out the stamps of the front
+        # and back matter, the longest), then the longest: the workers finish together.
+        wrong = sorted((k for k, piece in enumerate(laid) if piece is None or piece.numbered != chunk_firsts[k]),
+                       key=lambda k: (chunks[k][0] not in (0, len(plan) - 1), -chunk_pages[k]))
+        chunk_jobs = {runner.submit(("exhibits", f"ex{k:04d}", tuple(chunks[k][1]), k == 0, chunk_firsts[k])): k
+                      for k in wrong}
+        for k in wrong:
+            laid[k] = None
         back = back or pending[2].result()
         pending[3].result()   # the running heads, which every assembly draws
         last = back_first + back.pages - 1
         spans = {n: (chunk_firsts[k] + a, chunk_firsts[k] + b)
-                 for k, (_piece, chunk_spans) in enumerate(laid) for n, (a, b) in chunk_spans.items()}
+                 for k, chunk_spans in enumerate(spans_in) for n, (a, b) in chunk_spans.items()}
         volume_spans = [(first, (firsts[v + 1] - 1) if v + 1 < len(plan) else last, numbers[v])
                         for v, first in enumerate(firsts)]
         pagination = Pagination(
@@ -780,27 +790,39 @@ def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Se
                           for v, (a, b, _n) in enumerate(volume_spans)))
         manifest = build_manifest(content, [BundleFile(exhibit_file_name(e), e.sha256, e.size, "exhibit")
                                             for e in content.exhibits], pagination)
+        both = (manifest, zlib.compress(manifest))
         covers_context = [("cover", {"start": start, "total_last": last, "volume_spans": volume_spans, **known})]
         covers_context += [("volume", {"volume": v + 1, "first": firsts[v], "volume_exhibits": numbers[v], **known})
                            for v in range(1, len(plan))]
-        pieces: list[list[_Piece]] = [[] for _ in plan]
-        for (v, _indices), (piece, _spans) in zip(chunks, laid):
-            pieces[v].append(piece)
-        pieces[0][:0] = front
-        pieces[-1].append(back)
-        both = (manifest, zlib.compress(manifest))
-        # The first and last volumes first: they lay out the stamps of the front and back matter.
-        order = sorted(range(len(plan)), key=lambda v: v not in (0, len(plan) - 1))
-        assembled = runner.run([("assemble", pieces[v], covers_context[v], covers[v], targets[v], both, firsts[v],
-                                 spans) for v in order])
-        written = [result for _v, result in sorted(zip(order, assembled))]
-        counted = [cover_pages for _size, _digest, cover_pages in written]
-        if counted == covers:
+
+        assemblies: dict[int, Future] = {}
+        predicted = True
+
+        def assemble_ready() -> None:
+            for v in sorted(range(len(plan)), key=lambda v: v not in (0, len(plan) - 1)):
+                own = [k for k, (cv, _i) in enumerate(chunks) if cv == v]
+                if v not in assemblies and all(laid[k] is not None for k in own):
+                    pieces = [*(front if v == 0 else []), *(laid[k] for k in own),
+                              *([back] if v == len(plan) - 1 else [])]
+                    assemblies[v] = runner.submit(("assemble", pieces, covers_context[v], covers[v], targets[v],
+                                                   both, firsts[v], spans))
+
+        assemble_ready()
+        for future in as_completed(chunk_jobs):
+            k = chunk_jobs[future]
+            laid[k], chunk_spans = future.result()
+            if chunk_spans != spans_in[k]:
+                predicted, spans_in[k], chunk_pages[k] = False, chunk_spans, laid[k].pages
+            if predicted:
+                assemble_ready()
+        written = {v: future.result() for v, future in assemblies.items()}   # every write ends before a retry
+        counted = [written[v][2] if v in written else covers[v] for v in range(len(plan))]
+        if predicted and counted == covers:
             break
         covers = counted
-    else:  # pragma: no cover - a cover is one page unless there are hundreds of volumes
-        raise RuntimeError("cover page counts did not settle")
-    volumes = tuple(Volume(v + 1, targets[v], b - a + 1, a, b, size, digest, bates_number(content.bates_prefix, a),
-                           bates_number(content.bates_prefix, b))
-                    for v, ((size, digest, _c), (a, b, _n)) in enumerate(zip(written, volume_spans)))
+    else:  # pragma: no cover - page counts do not depend on the numbers printed; a cover is one page
+        raise RuntimeError("page numbers did not settle")
+    volumes = tuple(Volume(v + 1, targets[v], b - a + 1, a, b, written[v][0], written[v][1],
+                           bates_number(content.bates_prefix, a), bates_number(content.bates_prefix, b))
+                    for v, (a, b, _n) in enumerate(volume_spans))
     return RenderedPacket(volumes, pagination, manifest, tuple(warnings), content.bates_prefix)

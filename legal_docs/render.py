@@ -2,22 +2,32 @@
 
 One layout engine: WeasyPrint lays out every page of text from ``templates/legal/`` and its
 stylesheet, ``packet.css``, the only source of layout. pikepdf joins the laid-out pieces, draws
-the photos into the empty boxes the stylesheet left for them, draws the running heads and Bates
-numbers (also laid out by WeasyPrint) over every page, writes the outline and attaches the manifest.
+the photos into the empty boxes the stylesheet left for them, draws the running heads (also laid out
+by WeasyPrint) over every page and the stamps of the front and back matter, writes the outline and
+attaches the manifest.
 
 * The packet is made in pieces, each its own small WeasyPrint document, so memory stays bounded
   and pieces lay out in parallel in worker processes (the ``render_workers`` setting,
   ``FIELDPROOF_RENDER_WORKERS``; default min(2, CPUs)).
-* Phase 1 lays out, once each and in any order, everything that prints no page number: the front
-  matter (summary, chronology, exhibit index), each volume's exhibits in chunks of
-  ``CHUNK_EXHIBITS``, the back matter (declaration, hash appendix, how to verify) and the running
-  heads (one page, drawn on every page: what repeats is laid out once). The Bates cells of the index
-  and the appendix are boxes left empty, as the photos' are.
-* Phase 2 numbers the pages (each cover guessed at ``COVER_PAGES_GUESS`` pages) and assembles each
-  volume in a worker: its cover (the packet's, or the volume's) and its *stamp document* are laid out
-  there, the stamp being one page per page of the volume with its Bates number (written by the
+* Phase 1 lays out, once each, what cannot know its page numbers yet: the front matter (summary and
+  chronology; the exhibit index, a piece of its own so both workers start at once), the back matter
+  (declaration, hash appendix, how to verify) and the running heads (one page, drawn on every page:
+  what repeats is laid out once). The Bates cells of the index and the appendix are boxes left
+  empty, as the photos' are.
+* Phase 2: exhibits and covers print their own Bates numbers (a margin box on the page counter, which
+  the template resets to the piece's first number). A chunk of ``CHUNK_EXHIBITS`` exhibits is laid out
+  on a first number reckoned from the front matter's pages (now known), each cover guessed at
+  ``COVER_PAGES_GUESS`` pages and each earlier exhibit's pages predicted from its structure
+  (``_predicted_pages``: a photo one page, a PDF one per plate after its caption, long custody or notes
+  more). The packet is numbered on those predictions, and each volume is assembled in a worker as soon
+  as its chunks are laid out: its cover (the packet's, or the volume's) is laid out there, and for the
+  front and back matter a *stamp document*, one page per page with its Bates number (written by the
   template, placed by the stylesheet in the bottom margin) and the index and appendix ranges in boxes
-  placed where the empty cells landed. When a cover turns out longer, phase 2 runs again.
+  placed where the empty cells landed. The volumes are kept only when every exhibit took the pages
+  predicted and every cover the pages guessed: otherwise the packet is numbered again on what was
+  laid out, the chunks whose first number changed are laid out again (a chunk's pages do not depend
+  on the numbers it prints, so once is enough) and the volumes assembled again. Correctness never
+  rests on a prediction; a wrong one costs a second layout of the chunks after it.
 * Photos are *plates*: the stylesheet gives each a box of fixed size; WeasyPrint reports where it
   landed (``Page.anchors``) and pikepdf draws the JPEG there as a DCTDecode image, copying its bytes
   when it is already print-sized (``PRINT_MAX_EDGE``), else after one downscale.

@@ -748,6 +748,15 @@ def _numbering(start: int, covers: Sequence[int], front_pages: int, chunk_volume
     return firsts, chunk_firsts, number
 
 
+def _ready_volumes(chunks: Sequence[tuple[int, Sequence[int]]], laid: Sequence[_Piece | None], volumes: int,
+                   started: dict[int, Future]) -> list[int]:
+    """The volumes not yet started whose chunks are all laid out; the first and last first (they lay out
+    the stamps of the front and back matter)."""
+    ready = [v for v in range(volumes) if v not in started
+             and all(laid[k] is not None for k, (cv, _i) in enumerate(chunks) if cv == v)]
+    return sorted(ready, key=lambda v: v not in (0, volumes - 1))
+
+
 def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Sequence[range], runner: _Runner,
              out_dir: Path, start: int, warnings: list[str]) -> RenderedPacket:
     volume_of = {printed[i].exhibit.number: v + 1 for v, group in enumerate(plan) for i in group}
@@ -806,25 +815,21 @@ def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Se
                            for v in range(1, len(plan))]
 
         assemblies: dict[int, Future] = {}
-        predicted = True
-
-        def assemble_ready() -> None:
-            for v in sorted(range(len(plan)), key=lambda v: v not in (0, len(plan) - 1)):
-                own = [k for k, (cv, _i) in enumerate(chunks) if cv == v]
-                if v not in assemblies and all(laid[k] is not None for k in own):
-                    pieces = [*(front if v == 0 else []), *(laid[k] for k in own),
+        predicted, completed = True, as_completed(chunk_jobs)
+        while True:
+            if predicted:   # assemble each volume whose chunks are laid out (on the predicted numbering)
+                for v in _ready_volumes(chunks, laid, len(plan), assemblies):
+                    pieces = [*(front if v == 0 else []), *(laid[k] for k, (cv, _i) in enumerate(chunks) if cv == v),
                               *([back] if v == len(plan) - 1 else [])]
                     assemblies[v] = runner.submit(("assemble", pieces, covers_context[v], covers[v], targets[v],
                                                    both, firsts[v], spans))
-
-        assemble_ready()
-        for future in as_completed(chunk_jobs):
+            future = next(completed, None)
+            if future is None:
+                break
             k = chunk_jobs[future]
             laid[k], chunk_spans = future.result()
             if chunk_spans != spans_in[k]:
                 predicted, spans_in[k], chunk_pages[k] = False, chunk_spans, laid[k].pages
-            if predicted:
-                assemble_ready()
         written = {v: future.result() for v, future in assemblies.items()}   # every write ends before a retry
         counted = [written[v][2] if v in written else covers[v] for v in range(len(plan))]
         if predicted and counted == covers:

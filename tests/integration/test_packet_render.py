@@ -584,8 +584,7 @@ def test_volumes_honour_the_limit_whenever_one_exhibit_fits(split_packets):
 
 def _bates_words(path, page: int) -> list[tuple[float, float, str]]:
     """(xMin, yMin, word) of every Bates-number-like word on a page (1-based), by poppler."""
-    return [(x0, y0, word) for x0, _y0, _x1, word in _words(path, page) for y0 in [_y0]
-            if re.fullmatch(r"FP\d{6}", word)]
+    return [(x0, y0, word) for x0, y0, _x1, word in _words(path, page) if re.fullmatch(r"FP\d{6}", word)]
 
 
 def _long_exhibits(tmp_path):

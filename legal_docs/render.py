@@ -409,10 +409,6 @@ class _Runner:
             future.set_exception(error)
         return future
 
-    def run(self, jobs: Sequence[tuple]) -> list:
-        """The results of ``jobs``, in order."""
-        return [future.result() for future in [self.submit(job) for job in jobs]]
-
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)

@@ -2,25 +2,38 @@
 
 One layout engine: WeasyPrint lays out every page of text from ``templates/legal/`` and its
 stylesheet, ``packet.css``, the only source of layout. pikepdf joins the laid-out pieces, draws
-the photos into the empty boxes the stylesheet left for them, draws the running heads and Bates
-numbers (also laid out by WeasyPrint) over every page, writes the outline and attaches the manifest.
+the photos into the empty boxes the stylesheet left for them, draws the running heads (also laid out
+by WeasyPrint) over every page and the stamps of the front and back matter, writes the outline and
+attaches the manifest.
 
 * The packet is made in pieces, each its own small WeasyPrint document, so memory stays bounded
   and pieces lay out in parallel in worker processes (the ``render_workers`` setting,
   ``FIELDPROOF_RENDER_WORKERS``; default min(2, CPUs)).
-* Phase 1 lays out, once each and in any order, everything that prints no page number: the front
-  matter (summary, chronology, exhibit index), each volume's exhibits in chunks of
-  ``CHUNK_EXHIBITS``, the back matter (declaration, hash appendix, how to verify) and the running
-  heads (one page, drawn on every page: what repeats is laid out once). The Bates cells of the index
-  and the appendix are boxes left empty, as the photos' are.
-* Phase 2 numbers the pages (each cover guessed at ``COVER_PAGES_GUESS`` pages) and assembles each
-  volume in a worker: its cover (the packet's, or the volume's) and its *stamp document* are laid out
-  there, the stamp being one page per page of the volume with the Bates number in a margin box from
-  the page counter (``counter-reset`` to the volume's first number) and the index and appendix ranges
-  in boxes placed where the empty cells landed. When a cover turns out longer, phase 2 runs again.
+* Phase 1 lays out, once each, what cannot know its page numbers yet: the front matter (summary and
+  chronology; the exhibit index, a piece of its own so both workers start at once), the back matter
+  (declaration, hash appendix, how to verify) and the running heads (one page, drawn on every page:
+  what repeats is laid out once). The Bates cells of the index and the appendix are boxes left
+  empty, as the photos' are.
+* Phase 2: exhibits and covers print their own Bates numbers (a margin box on the page counter, which
+  the template resets to the piece's first number). A chunk of ``CHUNK_EXHIBITS`` exhibits is laid out
+  on a first number reckoned from the front matter's pages (now known), each cover guessed at
+  ``COVER_PAGES_GUESS`` pages and each earlier exhibit's pages predicted from its structure
+  (``_predicted_pages``: a photo one page, a PDF one per plate after its caption, long custody or notes
+  more). The packet is numbered on those predictions, and each volume is assembled in a worker as soon
+  as its chunks are laid out: its cover (the packet's, or the volume's) is laid out there, and for the
+  front and back matter a *stamp document*, one page per page with its Bates number (written by the
+  template, placed by the stylesheet in the bottom margin) and the index and appendix ranges in boxes
+  placed where the empty cells landed. The volumes are kept only when every exhibit took the pages
+  predicted and every cover the pages guessed: otherwise the packet is numbered again on what was
+  laid out, the chunks whose first number changed are laid out again (a chunk's pages do not depend
+  on the numbers it prints, so once is enough) and the volumes assembled again. Correctness never
+  rests on a prediction; a wrong one costs a second layout of the chunks after it.
 * Photos are *plates*: the stylesheet gives each a box of fixed size; WeasyPrint reports where it
   landed (``Page.anchors``) and pikepdf draws the JPEG there as a DCTDecode image, copying its bytes
   when it is already print-sized (``PRINT_MAX_EDGE``), else after one downscale.
+* Pieces are written uncompressed and each volume is compressed once as it is saved, with object
+  streams (WeasyPrint's level-9 deflate of every piece cost half of writing a page). Resource names
+  and the file /ID are fixed, so the same content gives the same bytes.
 * Joined pieces each carry their own font subsets, which WeasyPrint tags by font name only; the
   assembly tags each font program by its own hash, so different subsets never share a tag
   (ISO 32000-1 §9.6.4) and identical ones share one program. Chinese subsets are cut down to the
@@ -33,6 +46,7 @@ numbers (also laid out by WeasyPrint) over every page, writes the outline and at
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -44,7 +58,7 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,6 +179,7 @@ class _Piece:
     plates: list[tuple[int, tuple[float, float, float, float], Plate]] = field(default_factory=list)
     cells: list[tuple[int, tuple[float, float, float, float], int, str]] = field(default_factory=list)
     continues: bool = False
+    numbered: int | None = None   # the Bates number the piece printed on its first page; None: stamped
 
 
 # --- print copies -------------------------------------------------------------------------
@@ -283,11 +298,12 @@ class _Layout:
         # Info and XMP dates come from this one value, at whole seconds, so they agree.
         self.created = content.generated_at.replace(microsecond=0).isoformat()
 
-    def render(self, piece: str, **context):
+    def render(self, piece: str, numbered: int | None = None, **context):
+        """Lay out ``piece``; ``numbered``: it prints its own Bates numbers, from this one."""
         from weasyprint import HTML
 
         prefix = self.content.bates_prefix
-        html = self.template.render(content=self.content, piece=piece, lang=self.content.language,
+        html = self.template.render(content=self.content, piece=piece, lang=self.content.language, numbered=numbered,
                                     family=self.content.jurisdiction_family, created=self.created,
                                     bates=lambda n: bates_number(prefix, n),
                                     bates_range=lambda a, b: bates_range(prefix, a, b), **context)
@@ -297,7 +313,7 @@ class _Layout:
 
     def write(self, document, tag: str, **extra) -> _Piece:
         path = self.work_dir / f"{tag}.pdf"
-        document.write_pdf(path, pdf_variant="pdf/a-3b")
+        document.write_pdf(path, pdf_variant="pdf/a-3b", uncompressed_pdf=True)
         return _Piece(path=path, pages=len(document.pages), bookmarks=document.make_bookmark_tree(), **extra)
 
 
@@ -316,11 +332,12 @@ def _init_worker(content: PacketContent, printed: Sequence[PrintedExhibit], scra
     _STATE.update(layout=_Layout(content, scratch), printed=printed)
 
 
-def _exhibit_chunk(tag: str, indices: Sequence[int], heading: bool):
-    """Exhibits laid out once, with no page number: their pages, where each starts and where its plates go."""
+def _exhibit_chunk(tag: str, indices: Sequence[int], heading: bool, first: int):
+    """Exhibits laid out with their Bates numbers from ``first``: their pages, where each starts and
+    where its plates go. The page count does not depend on ``first``."""
     layout: _Layout = _STATE["layout"]
     chunk = [_STATE["printed"][i] for i in indices]
-    document = layout.render("exhibits", items=chunk, exhibits_heading=heading)
+    document = layout.render("exhibits", numbered=first, items=chunk, exhibits_heading=heading)
     where: dict[str, tuple] = {}   # an element split over pages is an anchor on each: keep the first
     for index, page in enumerate(document.pages):
         for name, rect in page.anchors.items():
@@ -330,7 +347,7 @@ def _exhibit_chunk(tag: str, indices: Sequence[int], heading: bool):
     plates = [(*where[f"plate-{item.exhibit.number}-{position}"], plate)
               for item in chunk for position, plate in enumerate(item.plates)]
     spans = {item.exhibit.number: (s, e) for item, s, e in zip(chunk, starts, ends)}
-    return layout.write(document, tag, plates=plates, continues=not heading), spans
+    return layout.write(document, tag, plates=plates, continues=not heading, numbered=first), spans
 
 
 def _cells(document) -> list[tuple[int, tuple[float, float, float, float], int, str]]:
@@ -348,7 +365,7 @@ def _cells(document) -> list[tuple[int, tuple[float, float, float, float], int, 
 
 
 def _task(job: tuple):
-    """One unit of work; pieces carry no page numbers, so they are laid out once, in any order."""
+    """One unit of work: an exhibit chunk, a volume's assembly, or a piece that prints no page number."""
     kind, *args = job
     if kind == "assemble":
         return _assemble(*args)
@@ -381,11 +398,16 @@ class _Runner:
             self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method),
                                             initializer=_init_worker, initargs=initargs)
 
-    def run(self, jobs: Sequence[tuple]) -> list:
-        """The results of ``jobs``, in order."""
-        if self.pool is None:
-            return [_task(job) for job in jobs]
-        return [future.result() for future in [self.pool.submit(_task, job) for job in jobs]]
+    def submit(self, job: tuple) -> Future:
+        """``job`` started in a worker (or done here, when there is none)."""
+        if self.pool is not None:
+            return self.pool.submit(_task, job)
+        future: Future = Future()
+        try:
+            future.set_result(_task(job))
+        except Exception as error:  # noqa: BLE001 - handed to whoever asks for the result
+            future.set_exception(error)
+        return future
 
     def close(self) -> None:
         if self.pool is not None:
@@ -526,29 +548,48 @@ def settle_fonts(pdf: pikepdf.Pdf, cache: dict | None = None) -> None:
                 holder[name] = pikepdf.Name("/" + tag + "+" + base.split("+", 1)[-1])
 
 
-def _assemble(pieces: list[_Piece], cover: tuple[str, dict], target: Path, manifest: tuple[bytes, bytes],
-              first_number: int, spans: dict[int, tuple[int, int]]) -> tuple[int, str, int]:
-    """Lay out the volume's cover (``cover``: the packet's or a volume's, with its numbers), then its
-    stamp document: each page's Bates number and the ranges that go into the index and appendix
-    cells. Join the pieces; draw the plates, the running heads and the stamps on every page; write
-    the outline and attach the manifest. Returns the file's size and SHA-256 and the cover's pages."""
+def _assemble(pieces: list[_Piece], cover: tuple[str, dict], cover_pages: int, target: Path,
+              manifest: tuple[bytes, bytes], first_number: int,
+              spans: dict[int, tuple[int, int]]) -> tuple[int | None, str | None, int]:
+    """Lay out the volume's cover (``cover``: the packet's or a volume's, with its numbers, printing its
+    own), then the stamp document of the pages that print no number of their own (front and back
+    matter): each one's Bates number and the ranges that go into its index and appendix cells. Join the
+    pieces; draw the plates, the running heads on every page and the stamps; write the outline and
+    attach the manifest. Returns the file's size and SHA-256 and the cover's pages; when the cover
+    is not ``cover_pages`` long, only its pages (every number after it is wrong: the caller numbers again)."""
     layout: _Layout = _STATE["layout"]
     prefix = layout.content.bates_prefix
     kind, context = cover
-    pieces = [layout.write(layout.render(kind, items=_STATE["printed"], **context), f"cover-{target.stem}"), *pieces]
-    cells: list[list[tuple]] = [[] for _ in range(sum(piece.pages for piece in pieces))]
+    document = layout.render(kind, numbered=first_number, items=_STATE["printed"], **context)
+    if len(document.pages) != cover_pages:
+        return None, None, len(document.pages)
+    pieces = [layout.write(document, f"cover-{target.stem}", numbered=first_number), *pieces]
+    stamped: list[tuple[int, list[tuple]]] = []   # (page of the volume, its cells) for pages without a number
     offset = 0
     for piece in pieces:
-        for page_index, (x0, y0, x1, y1), number, style in piece.cells:
-            first, last = spans[number]
-            lines = [bates_range(prefix, first, last)] if style == "hash" else \
-                [bates_number(prefix, first)] + ([f"–{bates_number(prefix, last)}"] if last != first else [])
-            cells[offset + page_index].append((style, x0, y0, x1 - x0, y1 - y0, lines))
+        if piece.numbered is not None:
+            if piece.numbered != first_number + offset:   # the caller lays out again what was numbered wrong
+                raise RuntimeError(f"{piece.path.name} is numbered from {piece.numbered}, "
+                                   f"its first page is {first_number + offset}")
+        else:
+            cells: list[list[tuple]] = [[] for _ in range(piece.pages)]
+            for page_index, (x0, y0, x1, y1), number, style in piece.cells:
+                first, last = spans[number]
+                lines = [bates_range(prefix, first, last)] if style == "hash" else \
+                    [bates_number(prefix, first)] + ([f"–{bates_number(prefix, last)}"] if last != first else [])
+                cells[page_index].append((style, x0, y0, x1 - x0, y1 - y0, lines))
+            stamped += [(offset + index, page_cells) for index, page_cells in enumerate(cells)]
         offset += piece.pages
-    stamps = layout.write(layout.render("stamp", first=first_number, pages=cells), f"stamp-{target.stem}")
+    stamp_of = {index: position for position, (index, _cells) in enumerate(stamped)}
     heads_path = layout.work_dir / "heads.pdf"
-    with pikepdf.open(pieces[0].path) as pdf, pikepdf.open(stamps.path) as stamp_pdf, \
-            pikepdf.open(heads_path) as heads_pdf:
+    with contextlib.ExitStack() as stack:
+        pdf = stack.enter_context(pikepdf.open(pieces[0].path))
+        heads_pdf = stack.enter_context(pikepdf.open(heads_path))
+        if stamped:
+            stamps = layout.write(layout.render("stamp", pages=[(first_number + index, page_cells)
+                                                                for index, page_cells in stamped]),
+                                  f"stamp-{target.stem}")
+            stamp_pdf = stack.enter_context(pikepdf.open(stamps.path))
         others = [pikepdf.open(piece.path) for piece in pieces[1:]]
         try:
             for other in others:
@@ -567,10 +608,16 @@ def _assemble(pieces: list[_Piece], cover: tuple[str, dict], target: Path, manif
                     drawn.append(_draw_plate(pdf, pdf.pages[offset + page_index], rect, plate, f"FPPlate{len(drawn)}"))
                 offset += piece.pages
             for index, page in enumerate(pdf.pages):
+                # The heads and the stamp are A4 pages like this one, drawn over it under fixed names
+                # (add_overlay names them at random: the same packet would not give the same bytes).
+                xobjects = page.obj.Resources.XObject
+                xobjects.FPHeads = heads
+                drawn = b"q /FPHeads Do Q"
+                if index in stamp_of:
+                    xobjects.FPStamp = pdf.copy_foreign(stamp_pdf.pages[stamp_of[index]].as_form_xobject())
+                    drawn += b" q /FPStamp Do Q"
                 page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
-                page.contents_add(pikepdf.Stream(pdf, b"\nQ\n" + b"".join(drawings.get(index, []))))
-                page.add_overlay(heads)
-                page.add_overlay(stamp_pdf.pages[index])
+                page.contents_add(pikepdf.Stream(pdf, b"\nQ\n" + b"".join(drawings.get(index, [])) + drawn + b"\n"))
             settle_fonts(pdf)
             with pdf.open_outline() as outline:
                 outline.root.clear()
@@ -593,7 +640,7 @@ def _assemble(pieces: list[_Piece], cover: tuple[str, dict], target: Path, manif
             spec.obj.EF.F.write(deflated, filter=pikepdf.Name.FlateDecode)
             pdf.attachments["manifest.json"] = spec
             pdf.Root.AF = pikepdf.Array([spec.obj])
-            pdf.save(target)
+            pdf.save(target, object_stream_mode=pikepdf.ObjectStreamMode.generate, static_id=True)
         finally:
             for other in others:
                 other.close()
@@ -657,6 +704,55 @@ def _render(content: PacketContent, out_dir: Path, scratch: Path, limit: int, st
                           rendered.warnings + tuple(over), rendered.bates_prefix)
 
 
+def _predicted_pages(item: PrintedExhibit) -> int:
+    """How many pages an exhibit will take, from its structure, before it is laid out: a guess that
+    only decides which chunks are laid out once (a chunk whose first number was guessed wrong is laid
+    out again on the true one). Sizes in mm, after packet.css: 264 mm of page, lines of 4.3 mm (9 pt
+    text) and 3.05 mm (custody), a photo's box 168 mm, a PDF's pages one each."""
+    exhibit, page = item.exhibit, 264.0
+    lines = 12 + sum(len(text) // 90 for text in (exhibit.title, exhibit.description, exhibit.purpose))
+    height = 14 + 4.3 * lines + 3.05 * len(exhibit.custody)
+    if item.note_text is not None:
+        height += 8 + 4.3 * sum(1 + len(line) // 90 for line in item.note_text.split("\n"))
+    pages = 1 + int(height // page)
+    if item.plates and not item.source_pages:
+        pages += 1 if height % page + 168 > page else 0
+    return pages + (len(item.plates) if item.source_pages else 0)
+
+
+def _predicted_spans(items: Sequence[PrintedExhibit]) -> dict[int, tuple[int, int]]:
+    """Each exhibit's first and last page in its chunk, as predicted (`_predicted_pages`)."""
+    spans, page = {}, 0
+    for item in items:
+        pages = _predicted_pages(item)
+        spans[item.exhibit.number] = (page, page + pages - 1)
+        page += pages
+    return spans
+
+
+def _numbering(start: int, covers: Sequence[int], front_pages: int, chunk_volumes: Sequence[int],
+               chunk_pages: Sequence[int]) -> tuple[list[int], list[int], int]:
+    """The first number of each volume and of each chunk, and of the back matter."""
+    number, firsts, chunk_firsts = start, [], [0] * len(chunk_pages)
+    for v, cover_pages in enumerate(covers):
+        firsts.append(number)
+        number += cover_pages + (front_pages if v == 0 else 0)
+        for k, chunk_volume in enumerate(chunk_volumes):
+            if chunk_volume == v:
+                chunk_firsts[k] = number
+                number += chunk_pages[k]
+    return firsts, chunk_firsts, number
+
+
+def _ready_volumes(chunks: Sequence[tuple[int, Sequence[int]]], laid: Sequence[_Piece | None], volumes: int,
+                   started: dict[int, Future]) -> list[int]:
+    """The volumes not yet started whose chunks are all laid out; the first and last first (they lay out
+    the stamps of the front and back matter)."""
+    ready = [v for v in range(volumes) if v not in started
+             and all(laid[k] is not None for k, (cv, _i) in enumerate(chunks) if cv == v)]
+    return sorted(ready, key=lambda v: v not in (0, volumes - 1))
+
+
 def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Sequence[range], runner: _Runner,
              out_dir: Path, start: int, warnings: list[str]) -> RenderedPacket:
     volume_of = {printed[i].exhibit.number: v + 1 for v, group in enumerate(plan) for i in group}
@@ -665,31 +761,42 @@ def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Se
     chunks = [(v, indices) for v, group in enumerate(plan) for indices in _chunks(list(group), CHUNK_EXHIBITS)]
     targets = [out_dir / Path(volume_file_name(content, v + 1)).name for v in range(len(plan))]
 
-    # Phase 1: everything that prints no page number, laid out once each: the running heads, the
-    # front matter, the exhibit chunks and the back matter.
+    # Phase 1: what prints no page number of its own, laid out once each: the running heads, the front
+    # matter (the index in a piece of its own, so both workers start at once) and the back matter.
     known = {"volume_of": volume_of, "volumes": len(plan)}
-    _heads, front, back, *chunk_results = runner.run(
-        [("heads", "heads", {}), ("front", "front", known), ("back", "back", known),
-         *(("exhibits", f"ex{n:04d}", tuple(indices), n == 0) for n, (_v, indices) in enumerate(chunks))])
-    pieces: list[list[_Piece]] = [[] for _ in plan]
-    for (v, _indices), (piece, _spans) in zip(chunks, chunk_results):
-        pieces[v].append(piece)
-    pieces[0].insert(0, front)
-    pieces[-1].append(back)
+    pending = [runner.submit(job) for job in [("index", "index", known), ("front", "front", known),
+                                              ("back", "back", known), ("heads", "heads", {})]]
+    front = [pending[1].result(), pending[0].result()]
+    front_pages = sum(piece.pages for piece in front)
 
-    # Phase 2: the numbers, on a guessed page count for each cover; each volume assembled in parallel
-    # with its cover and its stamp document. When a cover turns out otherwise, again on the true count.
+    # Phase 2: the exhibits, each chunk laid out with its Bates numbers from a first number reckoned on
+    # each cover's guessed pages (COVER_PAGES_GUESS) and each earlier exhibit's predicted pages. The
+    # packet is numbered on those predictions and each volume assembled (with its cover and the stamp
+    # of its front or back matter) as soon as its chunks are laid out. Only when every exhibit took the
+    # pages predicted and every cover the pages guessed are those volumes kept; otherwise the packet is
+    # numbered again on what was laid out, the chunks whose first number changed are laid out again (a
+    # chunk's pages do not depend on its numbers, so once is enough) and the volumes assembled again.
     covers = [COVER_PAGES_GUESS] * len(plan)
-    for _attempt in range(4):
-        number, firsts, spans = start, [], {}
-        for v in range(len(plan)):
-            firsts.append(number)
-            number += covers[v] + (front.pages if v == 0 else 0)
-            for (cv, _indices), (piece, chunk_spans) in zip(chunks, chunk_results):
-                if cv == v:
-                    spans.update({n: (number + a, number + b) for n, (a, b) in chunk_spans.items()})
-                    number += piece.pages
-        last = number + back.pages - 1
+    spans_in = [_predicted_spans([printed[i] for i in indices]) for _v, indices in chunks]
+    chunk_pages = [max((b + 1 for _a, b in spans.values()), default=0) for spans in spans_in]
+    laid: list[_Piece | None] = [None] * len(chunks)
+    back: _Piece | None = None
+    for _attempt in range(2 * PLAN_ATTEMPTS):
+        firsts, chunk_firsts, back_first = _numbering(start, covers, front_pages, [v for v, _i in chunks],
+                                                      chunk_pages)
+        # The chunks of the first and last volumes first (their assemblies lay out the stamps of the front
+        # and back matter, the longest), then the longest: the workers finish together.
+        wrong = sorted((k for k, piece in enumerate(laid) if piece is None or piece.numbered != chunk_firsts[k]),
+                       key=lambda k: (chunks[k][0] not in (0, len(plan) - 1), -chunk_pages[k]))
+        chunk_jobs = {runner.submit(("exhibits", f"ex{k:04d}", tuple(chunks[k][1]), k == 0, chunk_firsts[k])): k
+                      for k in wrong}
+        for k in wrong:
+            laid[k] = None
+        back = back or pending[2].result()
+        pending[3].result()   # the running heads, which every assembly draws
+        last = back_first + back.pages - 1
+        spans = {n: (chunk_firsts[k] + a, chunk_firsts[k] + b)
+                 for k, chunk_spans in enumerate(spans_in) for n, (a, b) in chunk_spans.items()}
         volume_spans = [(first, (firsts[v + 1] - 1) if v + 1 < len(plan) else last, numbers[v])
                         for v, first in enumerate(firsts)]
         pagination = Pagination(
@@ -698,19 +805,35 @@ def _lay_out(content: PacketContent, printed: Sequence[PrintedExhibit], plan: Se
                           for v, (a, b, _n) in enumerate(volume_spans)))
         manifest = build_manifest(content, [BundleFile(exhibit_file_name(e), e.sha256, e.size, "exhibit")
                                             for e in content.exhibits], pagination)
+        both = (manifest, zlib.compress(manifest))
         covers_context = [("cover", {"start": start, "total_last": last, "volume_spans": volume_spans, **known})]
         covers_context += [("volume", {"volume": v + 1, "first": firsts[v], "volume_exhibits": numbers[v], **known})
                            for v in range(1, len(plan))]
-        both = (manifest, zlib.compress(manifest))
-        written = runner.run([("assemble", pieces[v], covers_context[v], targets[v], both, firsts[v], spans)
-                              for v in range(len(plan))])
-        counted = [cover_pages for _size, _digest, cover_pages in written]
-        if counted == covers:
+
+        assemblies: dict[int, Future] = {}
+        predicted, completed = True, as_completed(chunk_jobs)
+        while True:
+            if predicted:   # assemble each volume whose chunks are laid out (on the predicted numbering)
+                for v in _ready_volumes(chunks, laid, len(plan), assemblies):
+                    pieces = [*(front if v == 0 else []), *(laid[k] for k, (cv, _i) in enumerate(chunks) if cv == v),
+                              *([back] if v == len(plan) - 1 else [])]
+                    assemblies[v] = runner.submit(("assemble", pieces, covers_context[v], covers[v], targets[v],
+                                                   both, firsts[v], spans))
+            future = next(completed, None)
+            if future is None:
+                break
+            k = chunk_jobs[future]
+            laid[k], chunk_spans = future.result()
+            if chunk_spans != spans_in[k]:
+                predicted, spans_in[k], chunk_pages[k] = False, chunk_spans, laid[k].pages
+        written = {v: future.result() for v, future in assemblies.items()}   # every write ends before a retry
+        counted = [written[v][2] if v in written else covers[v] for v in range(len(plan))]
+        if predicted and counted == covers:
             break
         covers = counted
-    else:  # pragma: no cover - a cover is one page unless there are hundreds of volumes
-        raise RuntimeError("cover page counts did not settle")
-    volumes = tuple(Volume(v + 1, targets[v], b - a + 1, a, b, size, digest, bates_number(content.bates_prefix, a),
-                           bates_number(content.bates_prefix, b))
-                    for v, ((size, digest, _c), (a, b, _n)) in enumerate(zip(written, volume_spans)))
+    else:  # pragma: no cover - page counts do not depend on the numbers printed; a cover is one page
+        raise RuntimeError("page numbers did not settle")
+    volumes = tuple(Volume(v + 1, targets[v], b - a + 1, a, b, written[v][0], written[v][1],
+                           bates_number(content.bates_prefix, a), bates_number(content.bates_prefix, b))
+                    for v, (a, b, _n) in enumerate(volume_spans))
     return RenderedPacket(volumes, pagination, manifest, tuple(warnings), content.bates_prefix)

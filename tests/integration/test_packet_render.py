@@ -493,6 +493,16 @@ def test_info_and_xmp_dates_are_equal(tmp_path):
         assert _pdf_date(str(pdf.docinfo.ModDate)) == datetime.fromisoformat(modified)
 
 
+def test_the_same_packet_gives_the_same_bytes(tmp_path):
+    """Volumes built twice from the same content are byte for byte the same: no random resource
+    names, a fixed /ID."""
+    content, _key = make_packet_content(tmp_path / "in", photos=3, note=True)
+    first = render_packet(content, tmp_path / "first", max_volume_bytes=1_500_000)
+    again = render_packet(content, tmp_path / "again", max_volume_bytes=1_500_000)
+    assert len(first.volumes) >= 2
+    assert [v.path.read_bytes() for v in first.volumes] == [v.path.read_bytes() for v in again.volumes]
+
+
 def _words(path, page: int) -> list[tuple[float, float, float, str]]:
     """(xMin, yMin, xMax, word) on a page (1-based), from poppler's pdftotext -bbox."""
     import html
@@ -567,3 +577,89 @@ def test_volumes_honour_the_limit_whenever_one_exhibit_fits(split_packets):
             charstring, _ = program.CharStrings.getItemAndSelector(name)
             charstring.decompile()
             assert len(charstring.program) > 1, (base, name)   # an outline, not an empty glyph
+
+
+# --- exhibits that print their own numbers, laid out on a predicted first number ---------------
+
+
+def _bates_words(path, page: int) -> list[tuple[float, float, str]]:
+    """(xMin, yMin, word) of every Bates-number-like word on a page (1-based), by poppler."""
+    return [(x0, y0, word) for x0, y0, _x1, word in _words(path, page) if re.fullmatch(r"FP\d{6}", word)]
+
+
+def _long_exhibits(tmp_path):
+    """Exhibits whose pages a guess from their structure gets wrong or only just right: a photo whose
+    custody lines push the photo onto a second page, a long note, a PDF of two pages; in several
+    volumes of chunks of two exhibits."""
+    from dataclasses import replace
+
+    from tests.legal_factories import with_exhibits
+    content, _key = make_packet_content(tmp_path / "in", photos=6, note=True)
+    note = tmp_path / "in" / "long-note.txt"
+    note.write_text("".join(f"Visit note line {n}: the debtor was not at home; a card was left.\n"
+                            for n in range(150)), "utf-8")
+    changed = []
+    for exhibit in content.exhibits:
+        if exhibit.number == 2:
+            exhibit = replace(exhibit, custody=exhibit.custody * 14)
+        if exhibit.kind == "note":
+            exhibit = replace(exhibit, path=note, size=note.stat().st_size,
+                              sha256=hashlib.sha256(note.read_bytes()).hexdigest())
+        changed.append(exhibit)
+    return with_exhibits(content, changed)
+
+
+@pytest.mark.parametrize("guess", [None, 1, 3], ids=["structure", "one-page", "three-pages"])
+def test_exhibit_numbers_are_right_whatever_the_prediction(tmp_path, monkeypatch, guess):
+    """Exhibit chunks print their own Bates numbers from a predicted first number; a wrong prediction
+    (forced here) only makes them be laid out again. Every page of every volume carries its own number,
+    once, continuous across volumes, in the same place; the packet is the same whatever was predicted."""
+    content = _long_exhibits(tmp_path)
+    monkeypatch.setattr(render, "CHUNK_EXHIBITS", 2)
+    monkeypatch.setattr(render, "PARALLEL_MIN_EXHIBITS", 0)
+    monkeypatch.setattr(render, "RENDER_WORKERS", 2)
+    if guess is not None:
+        monkeypatch.setattr(render, "_predicted_pages", lambda item: guess)
+    rendered = render_packet(content, tmp_path / "out", max_volume_bytes=1_500_000)
+    assert len(rendered.volumes) >= 2
+    spans = {p.number: (p.first, p.last) for p in rendered.pagination.exhibits}
+    assert spans[2][1] > spans[2][0]                      # the photo went onto a second page
+    note = next(e.number for e in content.exhibits if e.kind == "note")
+    assert spans[note][1] - spans[note][0] >= 2           # the note took three pages or more
+    exhibit_pages = {n for first, last in spans.values() for n in range(first, last + 1)}
+    expected, places = 1, set()
+    for volume in rendered.volumes:
+        assert volume.first == expected
+        for page in range(1, volume.pages + 1):
+            words = _bates_words(volume.path, page)
+            number = bates_number("FP", expected)
+            stamp = [(x, y) for x, y, word in words if word == number and y > 800]
+            assert len(stamp) == 1, (volume.number, page, words)
+            places.add(stamp[0])
+            if expected in exhibit_pages:               # nothing else on an exhibit page looks like a number
+                assert [word for _x, _y, word in words] == [number]
+            expected += 1
+        assert volume.last == expected - 1
+    assert expected - 1 == rendered.pages and len(places) == 1
+    if guess is not None:
+        monkeypatch.undo()
+        monkeypatch.setattr(render, "CHUNK_EXHIBITS", 2)
+        monkeypatch.setattr(render, "RENDER_WORKERS", 1)
+        reference = render_packet(content, tmp_path / "reference", max_volume_bytes=1_500_000)
+        assert rendered.pagination == reference.pagination
+        assert rendered.embedded_manifest == reference.embedded_manifest
+        assert _page_texts(rendered) == _page_texts(reference)
+
+
+def test_the_page_count_prediction_follows_the_exhibit(tmp_path):
+    """From the structure: a photo is one page, a PDF one page per plate after its caption, a photo whose
+    custody lines are many two pages; a long note more than one."""
+    content = _long_exhibits(tmp_path)
+    printed = {e.number: render._print_copy(e, tmp_path) for e in content.exhibits}
+    kinds = {e.number: e.kind for e in content.exhibits}
+    assert render._predicted_pages(printed[1]) == 1
+    assert render._predicted_pages(printed[2]) == 2
+    letter = next(n for n, k in kinds.items() if k == "document")
+    assert render._predicted_pages(printed[letter]) == 1 + len(printed[letter].plates)
+    note = next(n for n, k in kinds.items() if k == "note")
+    assert render._predicted_pages(printed[note]) >= 3

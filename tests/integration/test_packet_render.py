@@ -609,15 +609,17 @@ def _long_exhibits(tmp_path):
     return with_exhibits(content, changed)
 
 
-@pytest.mark.parametrize("guess", [None, 1, 3], ids=["structure", "one-page", "three-pages"])
-def test_exhibit_numbers_are_right_whatever_the_prediction(tmp_path, monkeypatch, guess):
+@pytest.mark.parametrize(("guess", "workers"), [(None, 2), (1, 2), (3, 1)],
+                         ids=["structure", "one-page", "three-pages-serial"])
+def test_exhibit_numbers_are_right_whatever_the_prediction(tmp_path, monkeypatch, guess, workers):
     """Exhibit chunks print their own Bates numbers from a predicted first number; a wrong prediction
-    (forced here) only makes them be laid out again. Every page of every volume carries its own number,
-    once, continuous across volumes, in the same place; the packet is the same whatever was predicted."""
+    (forced here, in workers and in one process) only makes them be laid out again. Every page of every
+    volume carries its own number, once, continuous across volumes, in the same place; the packet is the
+    same whatever was predicted."""
     content = _long_exhibits(tmp_path)
     monkeypatch.setattr(render, "CHUNK_EXHIBITS", 2)
     monkeypatch.setattr(render, "PARALLEL_MIN_EXHIBITS", 0)
-    monkeypatch.setattr(render, "RENDER_WORKERS", 2)
+    monkeypatch.setattr(render, "RENDER_WORKERS", workers)
     if guess is not None:
         monkeypatch.setattr(render, "_predicted_pages", lambda item: guess)
     rendered = render_packet(content, tmp_path / "out", max_volume_bytes=1_500_000)

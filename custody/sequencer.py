@@ -10,8 +10,12 @@ queueing behind each other's head lock.
 
 The sequencer is woken by the commit of a transaction that queued events (in this process),
 and by a timer a quarter of the merge delay long (events queued by other processes), so an
-event waits at most the promised merge delay plus one batch. The delays it measures (queued to
-integrated) are kept for /readyz and the bench.
+event waits at most the promised merge delay plus one batch. Batches begin at most every
+`BATCH_EVERY_MS` (a tenth of a shorter merge delay): what commits queue in between joins the
+next batch, so a batch's own cost (its transaction, the head and frontier reads, its WAL flush:
+about 1.5 ms of Python and 1 ms of the database) is shared by a few hundred events at a bank's
+morning rate instead of a handful. The delays it measures (queued to integrated) are kept for
+/readyz and the bench.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 # pg_try_advisory_lock's key: "FPLEDGER" read as a big-endian 64-bit integer (shared with nothing else)
 ELECTION_KEY = int.from_bytes(b"FPLEDGER", "big")
 _MEASURED = 10_000  # merge delays kept for the percentiles
+BATCH_EVERY_MS = 100  # the shortest time from one batch's start to the next's (unless a batch is full)
 
 
 def integrate_pending(db, limit: int = QUEUE_BATCH) -> list[dict]:
@@ -70,14 +75,17 @@ def percentile(samples: list[float], fraction: float) -> float | None:
 class Sequencer:
     """The in-process sequencer thread of one engine; `start` makes that engine queue events."""
 
-    def __init__(self, db, merge_delay_ms: int, *, ready=lambda: True, batch: int = QUEUE_BATCH):
+    def __init__(self, db, merge_delay_ms: int, *, ready=lambda: True, batch: int = QUEUE_BATCH,
+                 every_ms: int = BATCH_EVERY_MS):
         self.db = db
         self.merge_delay_ms = merge_delay_ms
         self.poll_s = max(0.01, merge_delay_ms / 4000)
+        self.every_s = min(every_ms, merge_delay_ms / 10) / 1000
         self.batch = batch
         self._ready = ready
         self._ready_seen = False
         self._wakeup = threading.Event()
+        self._hurry = threading.Event()  # someone waits for integration (or the sequencer stops): no pause
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
@@ -99,16 +107,20 @@ class Sequencer:
         self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
         self._thread.start()
 
-    def wake(self) -> None:
-        """A transaction that queued events committed. In a forked child (gunicorn) the parent's
-        thread is gone: the first wake-up starts this process's own."""
+    def wake(self, *, now: bool = False) -> None:
+        """A transaction that queued events committed (or, `now`, someone waits for integration:
+        no pause since the last batch). In a forked child (gunicorn) the parent's thread is gone:
+        the first wake-up starts this process's own."""
         if self._pid != os.getpid() and not self._stopping.is_set():
             self._lock_connection = None  # the parent's connection is not ours to use
             self._start_thread()
+        if now:
+            self._hurry.set()
         self._wakeup.set()
 
     def stop(self, integrate_in_writers_after: bool = True) -> None:
         self._stopping.set()
+        self._hurry.set()
         self._wakeup.set()
         if self._thread is not None and self._pid == os.getpid():
             self._thread.join(30)
@@ -119,14 +131,17 @@ class Sequencer:
     # --- the loop ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        busy = False
+        busy, began = False, None
         while not self._stopping.is_set():
-            if not busy:  # after a batch that found events, look again at once: more came meanwhile
+            if not busy:  # after a batch that found events, look again without waiting for a wake-up
                 self._wakeup.wait(self.poll_s)
+            if began is not None:  # but not sooner than `every_s` after the last batch began
+                self._hurry.wait(began + self.every_s - time.monotonic())
             self._wakeup.clear()
+            self._hurry.clear()
             if self._stopping.is_set():
                 break
-            busy = False
+            busy, began = False, time.monotonic()
             try:
                 if self.ready() and self._elected():
                     busy = self._drain() > 0
@@ -164,7 +179,7 @@ class Sequencer:
                 if queue_state(session)[0] == 0:
                     return True
             if wake:
-                self.wake()
+                self.wake(now=True)
             with self._batches:
                 left = end - time.monotonic()
                 if left <= 0 or not self._batches.wait_for(lambda: self._drained, left):

@@ -153,6 +153,27 @@ def test_a_sequencer_thread_integrates_what_concurrent_writers_queue(db):
     assert state.promised_ms == 100
 
 
+def test_commits_soon_after_a_batch_wait_to_share_the_next_and_a_waiter_need_not(db):
+    """A batch costs about as much as a hundred of its events: the sequencer begins one at most
+    every `every_ms`, so the commits in between share one, unless someone waits for them."""
+    sequencer = Sequencer(db, merge_delay_ms=600_000, every_ms=60_000)  # its timer never fires here
+    sequencer.start()
+    try:
+        record(db, 1, "first")  # the commit wakes an idle sequencer: integrated at once
+        assert sequencer.wait_until_idle(60, wake=False)
+        record(db, 4, "soon")  # four commits, four wake-ups, within a minute of that batch
+        assert not sequencer.wait_until_idle(1, wake=False)  # they wait for the next batch's turn
+        assert (size(db), queued(db)) == (1, 4)
+        assert sequencer.wait_until_idle(60)  # waiting for integration ends the pause
+    finally:
+        sequencer.stop()
+    events = all_events(db)
+    assert [e.evidence_id for e in events] == ["first-0", "soon-0", "soon-1", "soon-2", "soon-3"]
+    assert len({e.integrated_at for e in events[1:]}) == 1  # one batch for the four
+    assert events[1].integrated_at > events[0].integrated_at
+    assert_ledger_intact(db, 5)
+
+
 # --- across processes: writers, a sequencer killed mid-batch, a connection cut mid-batch --------
 
 

@@ -53,11 +53,23 @@ def visible_case_ids(actor: Actor) -> Select | None:
 
 
 def get_case(session: Session, actor: Actor, case_id: str, *, lock: bool = False) -> Case:
+    """The case the actor may see; `lock`: held as `lock_case` holds it, until the commit."""
     query = visible_cases(actor).where(Case.id == case_id)
-    case = session.scalar(query.with_for_update() if lock else query)
+    case = session.scalar(query.with_for_update(key_share=True) if lock else query)
     if case is None:
         raise NotFound("no such case")
     return case
+
+
+def lock_case(session: Session, case_id: str) -> None:
+    """Serialise the work on one case (its notices, calls, visits, packet versions) until the commit.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: rows that refer to the case (its timeline, its evidence)
+    still go in meanwhile. Under FOR UPDATE they waited for the lock, and a job holding the ledger
+    head while it wrote one deadlocked with a request holding the case that then recorded a
+    custody event. (SQLite: ignored; its writers take turns anyway.)
+    """
+    session.execute(select(Case.id).where(Case.id == case_id).with_for_update(key_share=True))
 
 
 def list_cases(session: Session, actor: Actor, *, status: str | None = None, collector_id: str | None = None,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from accounts.models import User
 from cases.models import Case, CaseEvent
 from cases.services import READERS as CASE_READERS
-from cases.services import get_case, record_event, visible_cases
+from cases.services import get_case, lock_case, record_event, visible_cases
 from contacts.models import OUTCOMES, Contact, ContactRefusal
 from core.actor import Actor
 from core.clock import utcnow
@@ -197,7 +197,7 @@ def record_contact(session: Session, actor: Actor, runtime: Runtime, case_id: st
 
     # Serialise contacts per case (PostgreSQL; SQLite writers queue anyway) so that two collectors
     # cannot both place the call the frequency limit still allows.
-    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+    lock_case(session, case.id)
     party = data.get("party", "debtor")
     number = data.get("number")
     person = third_party_key(runtime.cipher, data.get("third_party_id") or number) if party == "third_party" else None

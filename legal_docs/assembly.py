@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from accounts.models import Device, User
 from cases.models import Address, Case
 from cases.promises import RepaymentPromise
-from cases.services import get_case, record_event
+from cases.services import get_case, lock_case, record_event
 from contacts.services import case_contacts
 from core.actor import Actor
 from core.clock import utcnow
@@ -123,7 +123,7 @@ def request_packet(session: Session, actor: Actor, jobs, case_id: str, *, langua
     if overrides and not actor.has_role(*CONSENT_OVERRIDERS):
         raise Forbidden("only a legal user may override a refused consent")
     case = get_case(session, actor, case_id)
-    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())  # versions in order
+    lock_case(session, case.id)  # versions in order
     if evidence_ids is not None:
         evidence_ids = list(dict.fromkeys(evidence_ids))
     _check_request(session, case, evidence_ids, overrides)

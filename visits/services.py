@@ -21,7 +21,7 @@ from accounts.models import CreditorGrant, User
 from cases.models import Address, Case, Portfolio
 from cases.promises import RepaymentPromise, broken_promises, make_promise, record_payment, sweep_broken_promises
 from cases.services import READERS as CASE_READERS
-from cases.services import get_case, record_event, visible_case_ids
+from cases.services import get_case, lock_case, record_event, visible_case_ids
 from core.actor import Actor
 from core.clock import utcnow
 from core.errors import Conflict, NotFound, RuleViolation, ValidationFailed
@@ -95,8 +95,10 @@ def _within_creditors(query: Select, actor: Actor) -> Select:
 
 
 def get_visit(session: Session, actor: Actor, visit_id: str, *, lock: bool = False) -> Visit:
+    """The visit the actor may see; `lock`: FOR NO KEY UPDATE until the commit, as `lock_case`
+    (rows that refer to the visit, its evidence, still go in meanwhile)."""
     query = visible_visits(actor).where(Visit.id == visit_id)
-    visit = session.scalar(query.with_for_update() if lock else query)
+    visit = session.scalar(query.with_for_update(key_share=True) if lock else query)
     if visit is None:
         raise NotFound("no such visit")
     return visit
@@ -206,7 +208,7 @@ def _judge_window(session: Session, actor: Actor, settings: Settings, case: Case
 
     # Serialise scheduling per case (PostgreSQL; SQLite writers queue anyway) so that two
     # supervisors cannot both take the last slot the frequency limit allows.
-    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+    lock_case(session, case.id)
     others = select(Visit.window_start).where(Visit.case_id == case.id, Visit.status.in_(LIVE))
     if visit_id is not None:
         others = others.where(Visit.id != visit_id)

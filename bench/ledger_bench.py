@@ -32,7 +32,10 @@ Run from the repository root: ``python bench/ledger_bench.py [--events N] [--dat
    only queue theirs; one sequencer, this process's thread, integrates them in batches). Reported:
    events/s of each and the ratio (target >= 5x), for *after* also the rate until the last event
    was integrated, and the merge delay (queued to integrated, from the rows) p50/p99/max (target
-   p99 <= 1 s); the proofs of part 2 are then measured again (p99 unchanged, <= 5 ms).
+   p99 <= 1 s); then the *ceiling*: the same queue insert from plain psycopg connections (no pool,
+   no ORM session, no leaf check) with the same sequencer, the design's rate without the request's
+   own per-transaction cost. ``--rounds N`` runs the three in turn N times and prints the median
+   ratio. The proofs of part 2 are then measured again (p99 unchanged, <= 5 ms).
    ``--concurrent-only`` skips parts 1-3's SQLite run and the sweep (PostgreSQL must then
    already hold a ledger, or ``--events`` leaves are built first).
 
@@ -51,14 +54,18 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sqlalchemy import bindparam  # noqa: E402
+
 from api.dbtools import upgrade  # noqa: E402
 from core.db import Database  # noqa: E402
 from custody import proofs  # noqa: E402
-from custody.append import integrate_in_writers, queue_events, record_custody_event, record_custody_events  # noqa: E402,I001
+from custody.append import integrate_in_writers, new_event_id, queue_events, record_custody_event, record_custody_events  # noqa: E402,I001
+from custody.models import QueuedCustodyEvent  # noqa: E402
 from custody.sequencer import Sequencer, integrate_pending  # noqa: E402
 from custody.ledger import merkle  # noqa: E402
 from custody.sweep import hash_blob  # noqa: E402
@@ -280,6 +287,41 @@ def _writer(url: str, queued: bool, first: int, threads: int, count: int, start,
     db.dispose()
 
 
+def _plain_writer(url: str, first: int, threads: int, count: int, start, done) -> None:
+    """The ceiling: the same queue insert, one transaction each, from plain psycopg connections
+    (no pool, no ORM session, no leaf check): what the queued design takes without the request's
+    own per-transaction cost."""
+    import psycopg
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    table = QueuedCustodyEvent.__table__
+    compiled = table.insert().values({c.name: bindparam(c.name) for c in table.columns if c.name != "id"}) \
+        .compile(dialect=PGDialect_psycopg())
+    connections = [psycopg.connect(url.replace("postgresql+psycopg", "postgresql", 1)) for _ in range(threads)]
+
+    def requests(connection, first_number: int) -> None:
+        with connection.cursor() as cursor:
+            for number in range(first_number, first_number + count):
+                now = datetime.now(UTC)
+                cursor.execute(str(compiled), {**QUEUED_NONE, **event_fields(number), "at": now, "queued_at": now,
+                                               "event_id": new_event_id()})
+                connection.commit()
+
+    workers = [threading.Thread(target=requests, args=(connection, first + n * count))
+               for n, connection in enumerate(connections)]
+    start.wait()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    done.put(time.perf_counter())
+    for connection in connections:
+        connection.close()
+
+
+QUEUED_NONE = {"subject_id": None, "details": None}
+
+
 def _prioritise(db: Database, nice: int) -> None:
     """The sequencer's thread and its database backends at `nice` (root only): on two shared cores
     64 writers and their backends otherwise leave one thread 1/130 of the CPU, which is not what a
@@ -297,10 +339,11 @@ def _prioritise(db: Database, nice: int) -> None:
 
 
 def bench_concurrent(db: Database, url: str, writers: int, per_writer: int, queued: bool,
-                     merge_delay_ms: int, sequencer_nice: int = 0, processes: int = 4) -> dict[str, float]:
+                     merge_delay_ms: int, sequencer_nice: int = 0, processes: int = 4,
+                     plain: bool = False) -> dict[str, float]:
     """`writers` request threads spread over `processes` writer processes, recording `per_writer`
     events each, all at once; events/s from the start line to the last writer's last commit (and,
-    queued, to the last event integrated)."""
+    queued, to the last event integrated). `plain`: the writers are `_plain_writer`s (queued)."""
     context = multiprocessing.get_context("fork")
     processes = max(1, min(processes, writers))
     if writers % processes:
@@ -309,7 +352,10 @@ def bench_concurrent(db: Database, url: str, writers: int, per_writer: int, queu
     start, done = context.Barrier(processes + 1), context.Queue()
     with db.transaction() as session:
         size_before = proofs.tree_size(session)
-    writer_processes = [context.Process(target=_writer, args=(url, queued, size_before + n * threads * per_writer,
+    writer_processes = [context.Process(target=_plain_writer, args=(url, size_before + n * threads * per_writer,
+                                                                    threads, per_writer, start, done))
+                        if plain else
+                        context.Process(target=_writer, args=(url, queued, size_before + n * threads * per_writer,
                                                               threads, per_writer, start, done))
                         for n in range(processes)]
     for process in writer_processes:
@@ -351,7 +397,7 @@ def bench_concurrent(db: Database, url: str, writers: int, per_writer: int, queu
 
 
 def run_concurrent(url: str, events: int, writers: int, per_writer: int, merge_delay_ms: int, samples: int,
-                   sequencer_nice: int = 0, processes: int = 4) -> None:
+                   sequencer_nice: int = 0, processes: int = 4, rounds: int = 1) -> None:
     label = "PostgreSQL"
     upgrade(url)
     db = Database(url)
@@ -366,18 +412,32 @@ def run_concurrent(url: str, events: int, writers: int, per_writer: int, merge_d
     print(f"{label}: {writers} writers ({processes} processes x {writers // max(1, processes)} request threads) x "
           f"{per_writer} events, one transaction each, "
           f"on a ledger of {max(size, events)} leaves")
-    before = bench_concurrent(db, url, writers, per_writer, False, merge_delay_ms, processes=processes)
-    print(f"{label}: before (each request integrates its event under the head lock): "
-          f"{before['writers_rate']:.0f} events/s", flush=True)
-    after = bench_concurrent(db, url, writers, per_writer, True, merge_delay_ms, sequencer_nice, processes)
-    print(f"{label}: after (requests queue, one sequencer at nice {sequencer_nice} integrates in batches): "
-          f"{after['writers_rate']:.0f} "
-          f"events/s recorded, {after['integrated_rate']:.0f} events/s until the last was integrated; "
-          f"ratio {after['writers_rate'] / before['writers_rate']:.1f}x recorded, "
-          f"{after['integrated_rate'] / before['writers_rate']:.1f}x integrated (target >= 5x)")
-    print(f"{label}: merge delay (queued to integrated) p50 {after['delay_p50']:.0f} ms, "
-          f"p99 {after['delay_p99']:.0f} ms, max {after['delay_max']:.0f} ms over {after['measured']} events; "
-          f"promised {merge_delay_ms} ms (target p99 <= 1,000 ms)")
+    ratios, ceilings = [], []
+    for number in range(1, rounds + 1):  # before and after in turn: a burst of load lands on one round, not one side
+        tag = f"{label}: round {number}/{rounds}:" if rounds > 1 else f"{label}:"
+        before = bench_concurrent(db, url, writers, per_writer, False, merge_delay_ms, processes=processes)
+        print(f"{tag} before (each request integrates its event under the head lock): "
+              f"{before['writers_rate']:.0f} events/s", flush=True)
+        after = bench_concurrent(db, url, writers, per_writer, True, merge_delay_ms, sequencer_nice, processes)
+        print(f"{tag} after (requests queue, one sequencer at nice {sequencer_nice} integrates in batches): "
+              f"{after['writers_rate']:.0f} "
+              f"events/s recorded, {after['integrated_rate']:.0f} events/s until the last was integrated; "
+              f"ratio {after['writers_rate'] / before['writers_rate']:.1f}x recorded, "
+              f"{after['integrated_rate'] / before['writers_rate']:.1f}x integrated (target >= 5x)")
+        print(f"{tag} merge delay (queued to integrated) p50 {after['delay_p50']:.0f} ms, "
+              f"p99 {after['delay_p99']:.0f} ms, max {after['delay_max']:.0f} ms over {after['measured']} events; "
+              f"promised {merge_delay_ms} ms (target p99 <= 1,000 ms)", flush=True)
+        plain = bench_concurrent(db, url, writers, per_writer, True, merge_delay_ms, sequencer_nice, processes,
+                                 plain=True)
+        print(f"{tag} ceiling (the same queue insert from plain psycopg connections, no ORM session or pool, "
+              f"same sequencer): {plain['writers_rate']:.0f} events/s recorded, "
+              f"{plain['writers_rate'] / before['writers_rate']:.1f}x before; merge delay p99 "
+              f"{plain['delay_p99']:.0f} ms", flush=True)
+        ratios.append(after["writers_rate"] / before["writers_rate"])
+        ceilings.append(plain["writers_rate"] / before["writers_rate"])
+    if rounds > 1:
+        print(f"{label}: ratio after/before over {rounds} rounds: median {statistics.median(ratios):.1f}x "
+              f"({', '.join(f'{r:.1f}' for r in ratios)}); ceiling median {statistics.median(ceilings):.1f}x")
     with db.transaction() as session:
         size = proofs.tree_size(session)
     for name, (p50, p99) in bench_proofs(db, size, samples).items():
@@ -442,6 +502,8 @@ def main() -> None:
     parser.add_argument("--sequencer-nice", type=int, default=-5 if os.geteuid() == 0 else 0,
                         help="the sequencer's priority and its backends' (root: default -5; 0 to share the CPU "
                              "equally with the 64 writers)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="concurrent rounds (before, after and the ceiling in turn; the median ratio is printed)")
     parser.add_argument("--concurrent-only", action="store_true",
                         help="only the concurrent writers on PostgreSQL (built to --events leaves if smaller)")
     args = parser.parse_args()
@@ -451,7 +513,7 @@ def main() -> None:
             raise SystemExit("--concurrent-only needs --database-url")
         print(load())
         run_concurrent(args.database_url, args.events, args.writers, args.per_writer, args.merge_delay_ms,
-                       args.proofs, args.sequencer_nice, args.writer_processes)
+                       args.proofs, args.sequencer_nice, args.writer_processes, args.rounds)
         print(load())
         return
 
@@ -463,7 +525,7 @@ def main() -> None:
         run_database("PostgreSQL", args.database_url, args.events, appends, args.proofs)
         print(load())
         run_concurrent(args.database_url, args.events, args.writers, args.per_writer, args.merge_delay_ms,
-                       args.proofs, args.sequencer_nice, args.writer_processes)
+                       args.proofs, args.sequencer_nice, args.writer_processes, args.rounds)
 
     print(load())
     rates = bench_sweep(args.blobs, args.blob_mib)

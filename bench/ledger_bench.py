@@ -287,6 +287,9 @@ def _writer(url: str, queued: bool, first: int, threads: int, count: int, start,
     db.dispose()
 
 
+QUEUED_NONE = {"subject_id": None, "details": None}  # the queue's columns `event_fields` leaves out
+
+
 def _plain_writer(url: str, first: int, threads: int, count: int, start, done) -> None:
     """The ceiling: the same queue insert, one transaction each, from plain psycopg connections
     (no pool, no ORM session, no leaf check): what the queued design takes without the request's
@@ -317,9 +320,6 @@ def _plain_writer(url: str, first: int, threads: int, count: int, start, done) -
     done.put(time.perf_counter())
     for connection in connections:
         connection.close()
-
-
-QUEUED_NONE = {"subject_id": None, "details": None}
 
 
 def _prioritise(db: Database, nice: int) -> None:

@@ -11,7 +11,22 @@ from api.app import create_app
 
 
 def _app_factory():
-    return create_app()
+    app = create_app()
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.find_root().call_on_close(lambda: _stop_sequencer(app))
+    return app
+
+
+def _stop_sequencer(app) -> None:
+    """A command's sequencer ends with the command. If it holds the election it first integrates
+    what is queued (its own events among them); otherwise they wait for the elected process's."""
+    sequencer = app.extensions["fieldproof"].extras.get("sequencer")
+    if sequencer is None:
+        return
+    if sequencer.leader:
+        sequencer.wait_until_idle(sequencer.merge_delay_ms / 1000)
+    sequencer.stop()
 
 
 @click.group(cls=FlaskGroup, create_app=_app_factory, add_default_commands=True, add_version_option=False)

@@ -4,10 +4,25 @@ from click.testing import CliRunner
 from api.cli import main
 
 
-def run(settings, *args, input=None):
+def run(settings, *args, input=None, env=None):
     env = {"FIELDPROOF_DATA_DIR": str(settings.data_dir), "FIELDPROOF_DATABASE_URL": settings.database_url,
-           "FIELDPROOF_SECRET_KEY": settings.secret_key}
+           "FIELDPROOF_SECRET_KEY": settings.secret_key, **(env or {})}
     return CliRunner().invoke(main, list(args), input=input, env=env, catch_exceptions=False)
+
+
+def _sequencers() -> set:
+    import threading
+
+    return {thread for thread in threading.enumerate() if thread.name == "ledger-sequencer"}
+
+
+def test_a_commands_sequencer_ends_with_the_command(settings):
+    """A command run in queued mode starts a sequencer like any process; none outlives the command
+    (run in-process, a left-over thread kept the election and sequenced the next test's events)."""
+    before = _sequencers()
+    result = run(settings, "ledger", "checkpoint", env={"FIELDPROOF_LEDGER_SEQUENCER": "queued"})
+    assert result.exit_code == 0, result.output
+    assert _sequencers() == before
 
 
 def test_users_create_reads_the_password_from_stdin(settings, client):

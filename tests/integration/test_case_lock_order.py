@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from cases.services import lock_case
 from cases.timeline import record_event
@@ -57,5 +58,5 @@ def test_requests_on_one_case_still_take_turns(app, factory):
         lock_case(first, case_id)
         with db.engine.connect() as second:
             second.exec_driver_sql("SET lock_timeout = '200ms'")
-            with pytest.raises(Exception, match="lock timeout"):
+            with pytest.raises(OperationalError, match="lock timeout"):
                 second.exec_driver_sql("SELECT id FROM cases WHERE id = %s FOR NO KEY UPDATE", (case_id,))

@@ -471,20 +471,25 @@ class S3BlobStore:
                 )
             return info
         with self._translated(f"extend retention of blob {sha256_hex}"):
-            try:
-                self.client.put_object_retention(
-                    Bucket=self.bucket, Key=key, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until}
-                )
-            except ClientError as exc:
-                if _code(exc) != "AccessDenied":
-                    raise
-                now_held = self.head(sha256_hex)
-                # The store keeps whole seconds: a concurrent call's date in the same second as
-                # this one reads back as earlier than `until`, though it was set after it.
-                if now_held is not None and now_held.retain_until is not None and \
-                        now_held.retain_until >= until.replace(microsecond=0):
-                    return now_held  # a concurrent call kept it as long already: nothing to do
-                raise RetentionLocked(f"the store refused to change retention of blob {sha256_hex}") from exc
+            for attempt in range(_RETENTION_ATTEMPTS):
+                try:
+                    self.client.put_object_retention(
+                        Bucket=self.bucket, Key=key, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until}
+                    )
+                    break
+                except ClientError as exc:
+                    if _code(exc) != "AccessDenied":
+                        raise
+                    now_held = self.head(sha256_hex)
+                    # The store keeps whole seconds: a concurrent call's date in the same second as
+                    # this one reads back as earlier than `until`, though it was set after it.
+                    if now_held is not None and now_held.retain_until is not None and \
+                            now_held.retain_until >= until.replace(microsecond=0):
+                        return now_held  # a concurrent call kept it as long already: nothing to do
+                    # What it holds now is earlier than `until`: the refusal answered a date that
+                    # other calls were still changing. Setting `until` again is an extension.
+                    if attempt == _RETENTION_ATTEMPTS - 1:
+                        raise RetentionLocked(f"the store refused to change retention of blob {sha256_hex}") from exc
         return BlobInfo(info.key, sha256_hex, info.size, until, info.legal_hold)
 
     def delete_if_allowed(self, sha256_hex: str) -> bool:
@@ -585,6 +590,9 @@ def _measure(stream: BinaryIO, *, want_md5: bool) -> tuple[int, str | None]:
     digest = digest_stream(stream, md5=True)
     stream.seek(0)
     return digest.size, digest.md5_b64
+
+
+_RETENTION_ATTEMPTS = 3  # a refused retention set, re-read and set again (concurrent extensions)
 
 
 def _code(exc: ClientError) -> str:

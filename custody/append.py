@@ -315,17 +315,21 @@ def _event_row(index: int, prev_leaf_hash: str, *, type: str, actor_id: str, evi
     if evidence_id is not None and subject_id is not None:
         raise TypeError("a custody event is about an evidence item or another subject, not both")
     at = (at or utcnow()).astimezone(UTC)
-    try:
-        leaf = canonical_leaf(leaf_event(index=index, type=type, evidence_id=evidence_id, subject_id=subject_id,
-                                         actor_id=actor_id, at=at, sha256=sha256, prev_leaf_hash=prev_leaf_hash,
-                                         case_id=case_id, details=details))
-    except LeafFormatError as exc:
-        raise ValidationFailed(str(exc), errors={"custody_event": [str(exc)]}) from exc
+    leaf = _leaf(index, prev_leaf_hash, type=type, evidence_id=evidence_id, subject_id=subject_id,
+                 actor_id=actor_id, at=at, sha256=sha256, case_id=case_id, details=details)
     return {"ledger_index": index, "type": type, "evidence_id": evidence_id, "subject_id": subject_id,
             "case_id": case_id, "actor_id": actor_id, "at": at, "sha256": sha256, "details": details or None,
             "leaf": leaf.decode("utf-8"), "leaf_hash": leaf_hash_hex(leaf), "prev_leaf_hash": prev_leaf_hash,
             "event_id": event_id or new_event_id(), "queued_at": queued_at,
             "integrated_at": integrated_at}
+
+
+def _leaf(index: int, prev_leaf_hash: str, **fields) -> bytes:
+    """An event's canonical leaf; one that cannot be a leaf is refused as the caller's error."""
+    try:
+        return canonical_leaf(leaf_event(index=index, prev_leaf_hash=prev_leaf_hash, **fields))
+    except LeafFormatError as exc:
+        raise ValidationFailed(str(exc), errors={"custody_event": [str(exc)]}) from exc
 
 
 def _left_siblings(index: int) -> list[tuple[int, int]]:
@@ -474,7 +478,7 @@ def _enqueue(cursor, statements: _Statements, events: list[Mapping[str, Any]]) -
                "subject_id": fields.get("subject_id"), "sha256": fields.get("sha256"),
                "case_id": fields.get("case_id"), "details": fields.get("details") or None,
                "at": (fields.get("at") or now).astimezone(UTC), "event_id": new_event_id(), "queued_at": now}
-        _event_row(0, ZERO_HASH_HEX, **{key: row[key] for key in _FIELDS})
+        _leaf(0, ZERO_HASH_HEX, **{key: row[key] for key in _FIELDS})  # built to be refused now, not kept
         rows.append(row)
     if len(rows) == 1:
         _execute(cursor, statements.enqueue, statements.queued(rows[0]))

@@ -56,7 +56,7 @@ def start_sequencer(runtime: Runtime) -> None:
     from api.dbtools import schema_is_current
 
     sequencer = Sequencer(runtime.db, runtime.settings.ledger_merge_delay_ms,
-                          ready=lambda: schema_is_current(runtime.db.engine))
+                          ready=lambda: schema_is_current(runtime.db.engine), standby=runtime.settings.ledger_standby)
     runtime.extras["sequencer"] = sequencer
     sequencer.start()
 

@@ -136,6 +136,8 @@ class Settings:
     # an in-process sequencer integrates them in batches within the merge delay (PostgreSQL's default).
     ledger_sequencer: str = "inline"
     ledger_merge_delay_ms: int = 1000
+    # A standby (API nodes) sequences only events left late by the elected sequencer (custody/sequencer.py).
+    ledger_standby: bool = False
     log_level: str = "INFO"
     log_format: str = "json"         # from_env: text unless production (log_format_from_env)
     # Court-filing packets: who prepares them (cover, declaration) and the volume size courts accept.
@@ -225,6 +227,7 @@ class Settings:
             ledger_sequencer=_choice(env, "LEDGER_SEQUENCER", "queued" if (env.get(PREFIX + "DATABASE_URL") or "")
                                      .startswith("postgresql") else "inline", ("inline", "queued")),
             ledger_merge_delay_ms=_int(env, "LEDGER_MERGE_DELAY_MS", cls.ledger_merge_delay_ms, 10),
+            ledger_standby=_choice(env, "LEDGER_STANDBY", "false", ("true", "false")) == "true",
             log_level=(env.get(PREFIX + "LOG_LEVEL") or "INFO").upper(),
             log_format=log_format_from_env(env),
             organisation_name=env.get(PREFIX + "ORGANISATION_NAME") or cls.organisation_name,

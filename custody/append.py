@@ -599,6 +599,12 @@ def custody_event(session: Session, event_id: str) -> CustodyEvent | QueuedCusto
     return session.scalars(select(QueuedCustodyEvent).where(QueuedCustodyEvent.event_id == event_id)).first()
 
 
+def oldest_queued_at(session: Session) -> datetime | None:
+    """When the first event in queue order was queued (None when nothing waits): one index probe,
+    which a standby sequencer asks on every turn."""
+    return session.scalar(select(QueuedCustodyEvent.queued_at).order_by(QueuedCustodyEvent.id).limit(1))
+
+
 def queue_state(session: Session) -> tuple[int, datetime | None]:
     """How many events wait to be integrated, and since when the oldest has waited."""
     count, oldest = session.execute(select(func.count(), func.min(QueuedCustodyEvent.queued_at))).one()

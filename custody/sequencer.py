@@ -8,6 +8,12 @@ takes the head row's lock and reads the queue under it, so two batches never int
 event, and a batch killed half-way rolls back whole. The election only keeps the nodes from
 queueing behind each other's head lock.
 
+A process can be a standby (`FIELDPROOF_LEDGER_STANDBY`: API nodes, whose cores the requests
+use): it stands for the election only when the oldest queued event has waited `STANDBY_AFTER` of
+the merge delay (the elected sequencer is gone or late) or someone waits for integration, and lets
+the election go once it has integrated what was late. The routine work then falls to the worker
+nodes' sequencers, and without any the promise still holds.
+
 The sequencer is woken by the commit of a transaction that queued events (in this process),
 and by a timer a quarter of the merge delay long (events queued by other processes), so an
 event waits at most the promised merge delay plus one batch. Batches begin at most every
@@ -28,7 +34,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.clock import utcnow
-from custody.append import QUEUE_BATCH, integrate_in_writers, integrate_queued, queue_events, queue_state
+from custody.append import (
+    QUEUE_BATCH,
+    integrate_in_writers,
+    integrate_queued,
+    oldest_queued_at,
+    queue_events,
+    queue_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +49,7 @@ log = logging.getLogger(__name__)
 ELECTION_KEY = int.from_bytes(b"FPLEDGER", "big")
 _MEASURED = 10_000  # merge delays kept for the percentiles
 BATCH_EVERY_MS = 100  # the shortest time from one batch's start to the next's (unless a batch is full)
+STANDBY_AFTER = 0.5  # a standby stands for the election once the oldest event has waited this share of the delay
 
 
 def integrate_pending(db, limit: int = QUEUE_BATCH) -> list[dict]:
@@ -63,6 +77,7 @@ class MergeDelay:
     pending: int
     oldest_pending_ms: float | None
     leader: bool
+    standby: bool
 
 
 def percentile(samples: list[float], fraction: float) -> float | None:
@@ -76,9 +91,10 @@ class Sequencer:
     """The in-process sequencer thread of one engine; `start` makes that engine queue events."""
 
     def __init__(self, db, merge_delay_ms: int, *, ready=lambda: True, batch: int = QUEUE_BATCH,
-                 every_ms: int = BATCH_EVERY_MS):
+                 every_ms: int = BATCH_EVERY_MS, standby: bool = False):
         self.db = db
         self.merge_delay_ms = merge_delay_ms
+        self.standby = standby
         self.poll_s = max(0.01, merge_delay_ms / 4000)
         self.every_s = min(every_ms, merge_delay_ms / 10) / 1000
         self.batch = batch
@@ -137,18 +153,41 @@ class Sequencer:
                 self._wakeup.wait(self.poll_s)
             if began is not None:  # but not sooner than `every_s` after the last batch began
                 self._hurry.wait(began + self.every_s - time.monotonic())
+            hurried = self._hurry.is_set()
             self._wakeup.clear()
             self._hurry.clear()
             if self._stopping.is_set():
                 break
             busy, began = False, time.monotonic()
             try:
-                if self.ready() and self._elected():
-                    busy = self._drain() > 0
+                busy = self.step(hurried=hurried) > 0
             except Exception:  # noqa: BLE001 - a lost connection or a stopped database: retried next tick
                 log.exception("ledger sequencer batch failed; retrying")
                 self._release()
                 self._stopping.wait(self.poll_s)
+
+    def step(self, *, hurried: bool = False) -> int:
+        """One turn of the loop: if this process sequences now, integrate what is queued; returns
+        how many events were integrated. A standby sequences only when an event is late or someone
+        waits (`hurried`), and then lets the election go."""
+        if not self.ready():
+            return 0
+        if self.standby and not hurried and not self._late():
+            return 0
+        if not self._elected():
+            return 0
+        try:
+            return self._drain()
+        finally:
+            if self.standby:
+                self._release()
+
+    def _late(self) -> bool:
+        """Whether the oldest queued event has waited `STANDBY_AFTER` of the merge delay."""
+        with self.db.readers() as session:
+            oldest = oldest_queued_at(session)
+        return oldest is not None and \
+            (utcnow() - oldest).total_seconds() * 1000 >= self.merge_delay_ms * STANDBY_AFTER
 
     def _drain(self) -> int:
         """Batches until one finds fewer than a batch's worth queued; returns how many were integrated."""
@@ -230,7 +269,9 @@ class Sequencer:
 
     @property
     def leader(self) -> bool:
-        return self._lock_connection is not None or (self.db.dialect != "postgresql" and self._thread is not None)
+        if self.db.dialect != "postgresql":  # no election: every running sequencer but a standby may
+            return self._thread is not None and not self.standby
+        return self._lock_connection is not None
 
     # --- what it measured -------------------------------------------------------------------
 
@@ -242,4 +283,4 @@ class Sequencer:
             promised_ms=self.merge_delay_ms, measured=len(delays), p50_ms=percentile(delays, 0.5),
             p99_ms=percentile(delays, 0.99), max_ms=max(delays) if delays else None, pending=count,
             oldest_pending_ms=(now - oldest).total_seconds() * 1000 if oldest is not None else None,
-            leader=self.leader)
+            leader=self.leader, standby=self.standby)

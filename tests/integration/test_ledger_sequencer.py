@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from core.clock import utcnow
 from core.db import Database
 from core.errors import ValidationFailed
 from custody import checkpoints, proofs
@@ -151,6 +153,45 @@ def test_a_sequencer_thread_integrates_what_concurrent_writers_queue(db):
         state = sequencer.merge_delay(session)
     assert state.measured == writers * each and state.pending == 0 and state.p99_ms is not None
     assert state.promised_ms == 100
+
+
+def make_late(db, minutes: int = 10) -> None:
+    """What waiting would do to the queued events, without the wait."""
+    with db.transaction() as session:
+        session.execute(update(QueuedCustodyEvent).values(queued_at=utcnow() - timedelta(minutes=minutes)))
+
+
+def test_a_standby_integrates_only_late_or_awaited_events_and_then_lets_the_election_go(db):
+    queue_events(db.engine, lambda: None)
+    standby = Sequencer(db, merge_delay_ms=600_000, standby=True)  # late after 300 s
+    record(db, 3, "fresh")
+    assert standby.step() == 0  # fresh: left to the elected sequencer
+    assert (size(db), queued(db)) == (0, 3) and not standby.leader
+    assert standby.step(hurried=True) == 3  # someone waits for integration: at once
+    record(db, 2, "late")
+    make_late(db)
+    assert standby.step() == 2 and not standby.leader  # late: integrated, and the election let go
+    assert queued(db) == 0
+    assert_ledger_intact(db, 5)
+
+
+def test_a_standby_gives_way_to_the_elected_sequencer_and_takes_over_when_it_is_gone(db):
+    if db.dialect != "postgresql":
+        pytest.skip("no election on SQLite: its one write lock orders every process's batches")
+    queue_events(db.engine, lambda: None)
+    elected, standby = Sequencer(db, merge_delay_ms=600_000), Sequencer(db, merge_delay_ms=600_000, standby=True)
+    try:
+        assert elected.step() == 0 and elected.leader
+        record(db, 2, "late")
+        make_late(db)
+        assert standby.step() == 0 and queued(db) == 2  # late, but the election is held
+        elected.stop(integrate_in_writers_after=False)  # the elected process is gone, its lock with it
+        assert standby.step() == 2 and not standby.leader
+        assert elected.step() == 0 and elected.leader  # and the regular sequencer takes the election back
+    finally:
+        elected.stop()
+        standby.stop()
+    assert_ledger_intact(db, 2)
 
 
 def test_commits_soon_after_a_batch_wait_to_share_the_next_and_a_waiter_need_not(db):

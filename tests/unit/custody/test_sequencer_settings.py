@@ -19,3 +19,10 @@ def test_the_sequencing_and_the_merge_delay_can_be_set_and_bad_values_are_refuse
         Settings.from_env({"FIELDPROOF_LEDGER_SEQUENCER": "sometimes"})
     with pytest.raises(ConfigurationError):
         Settings.from_env({"FIELDPROOF_LEDGER_MERGE_DELAY_MS": "0"})
+
+
+def test_a_node_can_be_a_standby_sequencer():
+    assert Settings.from_env({"FIELDPROOF_LEDGER_STANDBY": "true"}).ledger_standby is True
+    assert Settings.from_env({}).ledger_standby is False
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"FIELDPROOF_LEDGER_STANDBY": "yes"})

@@ -24,9 +24,10 @@ Run from the repository root: ``python bench/ledger_bench.py [--events N] [--dat
 
 4. PostgreSQL only (``--database-url``), on the ledger of ~N leaves: ``--writers`` (default 64)
    request threads record custody events concurrently, one transaction each, ``--per-writer``
-   each (default 200), spread over ``--writer-processes`` (default 4: 16 threads each, as an API
-   node's gunicorn workers run them; 64 gives every writer a process and a Python heap of its
-   own, which on two cores measures the processes' cache misses more than the ledger), twice in
+   each (default 200), spread over ``--writer-processes`` (default 4: 16 threads each, as the
+   ingest pool's gunicorn workers run them; 16 is the API pool's 4 threads each, whose 16 busy
+   processes starve the one sequencer on two cores; 64 gives every writer a process and a Python
+   heap of its own, which on two cores measures the processes' cache misses more than the ledger), twice in
    the same run: *before*, today's design until issue 21 (every
    request integrates its event itself under the head lock: ``inline``), and *after* (requests
    only queue theirs; one sequencer, this process's thread, integrates them in batches). Reported:
@@ -495,8 +496,9 @@ def main() -> None:
     parser.add_argument("--sweep-only", action="store_true", help="only the verification re-hash")
     parser.add_argument("--writers", type=int, default=64, help="concurrent writers: request threads (PostgreSQL)")
     parser.add_argument("--writer-processes", type=int, default=4,
-                        help="processes the writers' threads are spread over, as API workers with threads are "
-                             "(default 4 x 16 threads; --writer-processes 64: one process per writer)")
+                        help="processes the writers' threads are spread over, as gunicorn workers with threads are "
+                             "(default 4 x 16 threads, the ingest pool's; 16: the API pool's 4 threads each; "
+                             "64: one process per writer)")
     parser.add_argument("--per-writer", type=int, default=200, help="events each writer records")
     parser.add_argument("--merge-delay-ms", type=int, default=1000, help="the sequencer's promised merge delay")
     parser.add_argument("--sequencer-nice", type=int, default=-5 if os.geteuid() == 0 else 0,

@@ -313,7 +313,8 @@ class ProductionShape:
         self.api_port = port or self.api_port or free_port()
         env = self.config.env(self.base / "api", FIELDPROOF_BIND=f"127.0.0.1:{self.api_port}",
                               FIELDPROOF_WEB_WORKERS=str(self.config.web_workers),
-                              FIELDPROOF_WEB_THREADS=str(self.config.web_threads))
+                              FIELDPROOF_WEB_THREADS=str(self.config.web_threads),
+                              FIELDPROOF_LEDGER_STANDBY="true")  # as deploy/systemd's API unit: workers sequence
         self.api = Process(f"gunicorn-{next(self._names)}",
                            [str(BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "wsgi:app"],
                            env, self.logs / "api.log").start()

@@ -216,6 +216,8 @@ def test_a_packet_requested_through_the_api_is_built_by_the_worker_and_downloads
     download_and_verify(shape, packet, tmp_path)
     # The API node ran nothing: the build happened in the worker (its data dir held the work dir).
     assert not (shape.base / "api" / "packets").exists()
+    ledger = shape.http.get(shape.url + "/readyz", timeout=10).json()["ledger"]
+    assert (ledger["sequencing"], ledger["standby"]) == ("queued", True)  # the worker sequences
     assert (shape.base / f"worker-{shape.workers[0].name.split('-')[1]}" / "packets").exists()
 
 

@@ -207,9 +207,10 @@ class Sequencer:
         return integrated
 
     def wait_until_idle(self, timeout: float, *, wake: bool = True) -> bool:
-        """Block until this sequencer has found the queue empty after a batch (True), or `timeout`
-        seconds passed (False): how tests and tools wait for integration without sleeping. With
-        `wake=False` it waits for what wakes the sequencer anyway (a commit, its timer)."""
+        """Block until the queue is empty (True), or `timeout` seconds passed (False): how tests and
+        tools wait for integration without sleeping. This sequencer's batches end the wait at once;
+        another process's (the elected one, when this one is not) are seen at the next look, one
+        poll later. With `wake=False` it waits for what wakes the sequencer anyway (a commit, its timer)."""
         end = time.monotonic() + timeout
         while True:
             with self._batches:
@@ -221,8 +222,9 @@ class Sequencer:
                 self.wake(now=True)
             with self._batches:
                 left = end - time.monotonic()
-                if left <= 0 or not self._batches.wait_for(lambda: self._drained, left):
+                if left <= 0:
                     return False
+                self._batches.wait_for(lambda: self._drained, min(left, self.poll_s))
 
     def ready(self) -> bool:
         """Whether the schema is current; asked until it once is (a migration only moves forward)."""

@@ -194,6 +194,31 @@ def test_a_standby_gives_way_to_the_elected_sequencer_and_takes_over_when_it_is_
     assert_ledger_intact(db, 2)
 
 
+def test_a_waiter_on_a_sequencer_that_is_not_elected_sees_the_elected_ones_batches(db, monkeypatch):
+    import custody.sequencer
+
+    queue_events(db.engine, lambda: None)
+    bystander = Sequencer(db, merge_delay_ms=1000)  # never started: it integrates nothing itself
+    record(db, 2, "theirs")
+    looked = threading.Event()
+
+    def queue_state(session):
+        state = queue_state_of(session)
+        looked.set()
+        return state
+
+    queue_state_of = custody.sequencer.queue_state
+    monkeypatch.setattr(custody.sequencer, "queue_state", queue_state)
+    waited = []
+    waiter = threading.Thread(target=lambda: waited.append(bystander.wait_until_idle(60, wake=False)))
+    waiter.start()
+    assert looked.wait(60)  # it found them queued
+    integrate_pending(db)  # then the elected process's batch
+    waiter.join(90)
+    assert waited == [True]  # seen at its next look, not after the whole timeout
+    assert_ledger_intact(db, 2)
+
+
 def test_commits_soon_after_a_batch_wait_to_share_the_next_and_a_waiter_need_not(db):
     """A batch costs about as much as a hundred of its events: the sequencer begins one at most
     every `every_ms`, so the commits in between share one, unless someone waits for them."""

@@ -10,7 +10,7 @@ queueing behind each other's head lock.
 
 A process can be a standby (`FIELDPROOF_LEDGER_STANDBY`: API nodes, whose cores the requests
 use): it stands for the election only when the oldest queued event has waited `STANDBY_AFTER` of
-the merge delay (the elected sequencer is gone or late) or someone waits for integration, and lets
+the merge delay (as when no worker sequences) or someone waits for integration, and lets
 the election go once it has integrated what was late. The routine work then falls to the worker
 nodes' sequencers, and without any the promise still holds.
 

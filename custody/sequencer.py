@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 ELECTION_KEY = int.from_bytes(b"FPLEDGER", "big")
 _MEASURED = 10_000  # merge delays kept for the percentiles
 BATCH_EVERY_MS = 100  # the shortest time from one batch's start to the next's (unless a batch is full)
-STANDBY_AFTER = 0.5  # a standby stands for the election once the oldest event has waited this share of the delay
+STANDBY_AFTER = 0.25  # a standby stands for the election once the oldest event has waited this share of the delay
 
 
 def integrate_pending(db, limit: int = QUEUE_BATCH) -> list[dict]:

@@ -163,7 +163,7 @@ def make_late(db, minutes: int = 10) -> None:
 
 def test_a_standby_integrates_only_late_or_awaited_events_and_then_lets_the_election_go(db):
     queue_events(db.engine, lambda: None)
-    standby = Sequencer(db, merge_delay_ms=600_000, standby=True)  # late after 300 s
+    standby = Sequencer(db, merge_delay_ms=600_000, standby=True)  # late after 150 s
     record(db, 3, "fresh")
     assert standby.step() == 0  # fresh: left to the elected sequencer
     assert (size(db), queued(db)) == (0, 3) and not standby.leader

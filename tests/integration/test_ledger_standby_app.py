@@ -7,7 +7,7 @@ import pytest
 from tests.evidence_corpus import photo
 from tests.evidence_world import world  # noqa: F401 - the evidence fixture
 
-DELAY_MS = 600_000  # late after five minutes: never within this test
+DELAY_MS = 600_000  # late after two and a half minutes: never within this test
 
 
 @pytest.fixture

@@ -35,8 +35,10 @@ Run from the repository root: ``python bench/ledger_bench.py [--events N] [--dat
    was integrated, and the merge delay (queued to integrated, from the rows) p50/p99/max (target
    p99 <= 1 s); then the *ceiling*: the same queue insert from plain psycopg connections (no pool,
    no ORM session, no leaf check) with the same sequencer, the design's rate without the request's
-   own per-transaction cost. ``--rounds N`` runs the three in turn N times and prints the median
-   ratio. The proofs of part 2 are then measured again (p99 unchanged, <= 5 ms).
+   own per-transaction cost. Every run starts from the same state (``quiesce``: the ledger's
+   tables vacuumed and analyzed, then a CHECKPOINT), so one run's WAL and dead rows do not land
+   in the next. ``--rounds N`` runs the three in turn N times and prints the median ratio. The
+   proofs of part 2 are then measured again (p99 unchanged, <= 5 ms).
    ``--concurrent-only`` skips parts 1-3's SQLite run and the sweep (PostgreSQL must then
    already hold a ledger, or ``--events`` leaves are built first).
 
@@ -129,6 +131,23 @@ def settle(db: Database) -> None:
             connection.commit()
     os.sync()
     print(f"  settled the bulk load (checkpoint and sync) in {time.perf_counter() - began:.1f} s", flush=True)
+
+
+def quiesce(db: Database) -> None:
+    """Start each concurrent run from the same state: the last run's dead queue rows vacuumed, its
+    new rows analyzed, and its WAL checkpointed (superuser only).
+
+    Without this a run inherits the one before it: a round writes ~170 MB of WAL (~2 KB an
+    event), so a checkpoint forced by max_wal_size, or an autovacuum of the 10^6-row tables, fell
+    inside one run or another, before or after alike. A run still pays for what it does itself: the
+    full-page writes after the checkpoint, its own queue's vacuum. (The host's own noise remains:
+    rounds of the same code still spread by a quarter.)
+    """
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM (ANALYZE) custody_queue, custody_events, ledger_nodes, ledger_head")
+        if _superuser(connection):
+            connection.exec_driver_sql("CHECKPOINT")
+    os.sync()
 
 
 def _superuser(connection) -> bool:
@@ -351,6 +370,7 @@ def bench_concurrent(db: Database, url: str, writers: int, per_writer: int, queu
         raise SystemExit(f"--writers {writers} does not divide into {processes} writer processes")
     threads = writers // processes
     start, done = context.Barrier(processes + 1), context.Queue()
+    quiesce(db)
     with db.transaction() as session:
         size_before = proofs.tree_size(session)
     writer_processes = [context.Process(target=_plain_writer, args=(url, size_before + n * threads * per_writer,

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, String, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -89,6 +89,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _sqlite_query_only(dbapi_connection, _record) -> None:
+    dbapi_connection.execute("PRAGMA query_only=ON")
+
+
+def _in_memory(url: str) -> bool:
+    """An in-memory SQLite database lives in its one connection's pool: a second engine would
+    open another, empty one."""
+    database = make_url(url).database
+    return not database or database == ":memory:" or "mode=memory" in url
+
+
 def sync_committed(session: Session) -> None:
     """Make every transaction committed so far durable against power loss, not only a crash.
 
@@ -114,16 +125,23 @@ def sync_committed(session: Session) -> None:
         os.close(fd)
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, **kwargs) -> Engine:
+    """`read_only` (SQLite; PostgreSQL's readers are set up by `Database`): connections SQLite
+    itself keeps from writing (`query_only`), each statement on its own, with no BEGIN at all."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite defers BEGIN until the first write, so two writers can both read the
         # ledger's last index and one then fails to upgrade its lock. BEGIN IMMEDIATE takes
-        # the write lock up front: writers queue (busy_timeout) and readers still run (WAL).
+        # the write lock up front: writers queue (busy_timeout), and readers, on connections of
+        # their own that never begin a transaction, still run beside them (WAL).
         @event.listens_for(engine, "connect")
         def _no_autobegin(dbapi_connection, _record):
             dbapi_connection.isolation_level = None
+
+        if read_only:
+            event.listen(engine, "connect", _sqlite_query_only)
+            return engine
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
@@ -136,6 +154,8 @@ def make_engine(url: str, **kwargs) -> Engine:
                 raise DBAPIError.instance("BEGIN IMMEDIATE", (), error, sqlite3.Error, dialect=conn.dialect) from error
 
         return engine
+    if read_only:
+        raise ValueError("PostgreSQL's readers are made by Database: autocommit, read-only by the server")
     # Room for every gunicorn thread of a worker (deploy/gunicorn.conf.py: 16) in each of the two
     # pools (writers, readers); docs/deploy.md counts the connections this takes.
     if "poolclass" not in kwargs:
@@ -191,8 +211,11 @@ class Database:
     PostgreSQL a second, small pool of autocommit connections that the server itself holds to
     `default_transaction_read_only`, so a read costs its queries only (no BEGIN, no COMMIT round
     trips) and a write through it fails loudly instead of committing piecemeal. Each statement sees
-    committed data as of its start, as in a READ COMMITTED transaction. Elsewhere (SQLite) readers
-    share the writers' engine; the session refuses ORM writes either way.
+    committed data as of its start, as in a READ COMMITTED transaction. On SQLite the same, for
+    a reason of its own: every writer's transaction begins IMMEDIATE (the write lock), so readers
+    that shared their pool would queue behind every write and hold writes back while they read; on
+    connections of their own, in autocommit and `query_only`, they run beside the one writer (WAL).
+    The session refuses ORM writes either way.
     """
 
     def __init__(self, url: str, **engine_kwargs):
@@ -210,6 +233,8 @@ class Database:
             # transaction to end, and the call was a tenth of a list request.
             self.reader_engine = make_engine(url, isolation_level="AUTOCOMMIT", connect_args=connect_args,
                                              pool_reset_on_return=None, **engine_kwargs)
+        elif not _in_memory(url):
+            self.reader_engine = make_engine(url, read_only=True, **engine_kwargs)
         self.readers = sessionmaker(self.reader_engine, expire_on_commit=False, info={"read_only": True})
         event.listen(self.readers, "before_flush", _refuse_writes)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 
 from accounts.token_cache import TokenCache
 
@@ -50,6 +51,41 @@ def test_a_read_only_session_refuses_to_write(app):
     finally:
         session.rollback()
         session.close()
+
+
+def test_the_database_itself_refuses_a_write_through_a_reader(app, factory):
+    """Raw SQL passes the session's flush guard; the connection refuses it (PostgreSQL:
+    `default_transaction_read_only`; SQLite: `query_only`), so nothing changes."""
+    admin = factory.user("admin")
+    db = app.extensions["fieldproof"].db
+    reader = db.readers()
+    try:
+        with pytest.raises(DBAPIError, match="read-only|readonly"):
+            reader.execute(text("UPDATE users SET display_name = 'changed by a reader'"))
+    finally:
+        reader.close()
+    with db.transaction() as session:
+        assert session.scalar(text("SELECT display_name FROM users WHERE id = :id"), {"id": admin.id}) == "Admin"
+
+
+def test_a_read_holds_no_lock_a_writer_waits_for(app, factory):
+    """SQLite: every write transaction begins IMMEDIATE. Readers on the writers' pool did too, so
+    a read in progress made every write wait (and a write every read); on their own connections,
+    in autocommit, they hold nothing once a statement is done."""
+    db = app.extensions["fieldproof"].db
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL's readers were always autocommit connections of their own")
+    factory.user("admin")
+    reader = db.readers()
+    writer = db.engine.raw_connection()
+    try:
+        assert reader.scalar(text("SELECT count(*) FROM users")) >= 1  # the reader's session stays open
+        writer.driver_connection.execute("PRAGMA busy_timeout=0")  # fail at once instead of waiting 30 s
+        writer.driver_connection.execute("BEGIN IMMEDIATE")  # what every write transaction begins with
+        writer.driver_connection.execute("ROLLBACK")
+    finally:
+        writer.invalidate()  # its busy_timeout is not the pool's
+        reader.close()
 
 
 def test_reads_of_bytes_are_not_read_only_views(app):

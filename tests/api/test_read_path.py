@@ -69,22 +69,29 @@ def test_the_database_itself_refuses_a_write_through_a_reader(app, factory):
 
 
 def test_a_read_holds_no_lock_a_writer_waits_for(app, factory):
-    """SQLite: every write transaction begins IMMEDIATE. Readers on the writers' pool did too, so
-    a read in progress made every write wait (and a write every read); on their own connections,
-    in autocommit, they hold nothing once a statement is done."""
+    """A reader's connection is outside any transaction once its statement is done, on both back
+    ends. SQLite's writers begin IMMEDIATE (the write lock): readers on their pool did too, so a
+    read in progress made every write wait, and a write every read."""
     db = app.extensions["fieldproof"].db
-    if db.dialect != "sqlite":
-        pytest.skip("PostgreSQL's readers were always autocommit connections of their own")
     factory.user("admin")
     reader = db.readers()
-    writer = db.engine.raw_connection()
     try:
         assert reader.scalar(text("SELECT count(*) FROM users")) >= 1  # the reader's session stays open
-        writer.driver_connection.execute("PRAGMA busy_timeout=0")  # fail at once instead of waiting 30 s
-        writer.driver_connection.execute("BEGIN IMMEDIATE")  # what every write transaction begins with
-        writer.driver_connection.execute("ROLLBACK")
+        driver = reader.connection().connection.driver_connection
+        if db.dialect == "postgresql":
+            from psycopg.pq import TransactionStatus
+
+            assert driver.info.transaction_status == TransactionStatus.IDLE
+            return
+        assert not driver.in_transaction
+        writer = db.engine.raw_connection()
+        try:
+            writer.driver_connection.execute("PRAGMA busy_timeout=0")  # fail at once instead of waiting 30 s
+            writer.driver_connection.execute("BEGIN IMMEDIATE")  # what every write transaction begins with
+            writer.driver_connection.execute("ROLLBACK")
+        finally:
+            writer.invalidate()  # its busy_timeout is not the pool's
     finally:
-        writer.invalidate()  # its busy_timeout is not the pool's
         reader.close()
 
 

@@ -28,8 +28,17 @@ def db_session() -> Session:
 
 def reads_only(view):
     """Mark a view that never writes: its queries run without BEGIN/COMMIT on a read-only connection.
-    Views that record custody events (reads of bytes) or issue anything must not carry it."""
+    Views that record custody events or issue anything must not carry it."""
     view._reads_only = True
+    return view
+
+
+def reads_and_records(view):
+    """Mark a view whose only write is the custody event of what it reads (the bytes of an item):
+    its session is a reader's, as with `@reads_only`, and the service commits the event in a
+    transaction of its own before the first byte is sent (`evidence.services.record_view`)."""
+    view._reads_only = True
+    view._records_its_reads = True
     return view
 
 

@@ -29,8 +29,12 @@ Run from the repository root: ``python bench/ledger_bench.py [--events N] [--dat
    processes starve the one sequencer on two cores; 64 gives every writer a process and a Python
    heap of its own, which on two cores measures the processes' cache misses more than the ledger), twice in
    the same run: *before*, today's design until issue 21 (every
-   request integrates its event itself under the head lock: ``inline``), and *after* (requests
-   only queue theirs; one sequencer, this process's thread, integrates them in batches). Reported:
+   request integrates its event itself under the head lock, in its ORM session: ``inline``), and
+   *after* (each event only queued, in a transaction of its own, ``commit_custody_event``, as a
+   read of bytes, the most frequent event, records it; one sequencer, this process's thread,
+   integrates them in batches). Neither side runs the request's access check, a read on the
+   readers' pool. ``--every-path`` adds, for information, events queued in the request's session
+   (as an upload records them) and the head lock with each event in a transaction of its own. Reported:
    events/s of each and the ratio (target >= 5x), for *after* also the rate until the last event
    was integrated, and the merge delay (queued to integrated, from the rows) p50/p99/max (target
    p99 <= 1 s); then the *ceiling*: the same queue insert from plain psycopg connections (no pool,
@@ -67,7 +71,14 @@ from sqlalchemy import bindparam  # noqa: E402
 from api.dbtools import upgrade  # noqa: E402
 from core.db import Database  # noqa: E402
 from custody import proofs  # noqa: E402
-from custody.append import integrate_in_writers, new_event_id, queue_events, record_custody_event, record_custody_events  # noqa: E402,I001
+from custody.append import (  # noqa: E402
+    commit_custody_event,
+    integrate_in_writers,
+    new_event_id,
+    queue_events,
+    record_custody_event,
+    record_custody_events,
+)
 from custody.models import QueuedCustodyEvent  # noqa: E402
 from custody.sequencer import Sequencer, integrate_pending  # noqa: E402
 from custody.ledger import merkle  # noqa: E402
@@ -278,9 +289,11 @@ def bench_sweep(blob_count: int, blob_mib: int, rounds: int = 5) -> dict[str, fl
         return {name: total / seconds / 1e6 for name, seconds in best.items()}
 
 
-def _writer(url: str, queued: bool, first: int, threads: int, count: int, start, done) -> None:
+def _writer(url: str, queued: bool, own: bool, first: int, threads: int, count: int, start, done) -> None:
     """One writer process, as an API node's worker is: `threads` request threads, each recording
-    `count` events, one transaction each, as a request records them."""
+    `count` events, one transaction each, as a request records them: in the request's ORM session
+    (`record_custody_event`, what every request did before issue 21 and an upload still does), or,
+    `own`, in a transaction of the event's own (`commit_custody_event`, what a read of bytes does)."""
     db = Database(url, pool_size=threads, max_overflow=0)
     if queued:
         queue_events(db.engine, lambda: None)  # the sequencer runs in the parent: its timer finds them
@@ -292,6 +305,9 @@ def _writer(url: str, queued: bool, first: int, threads: int, count: int, start,
         connected.wait()
         go.wait()
         for number in range(first_number, first_number + count):
+            if own:
+                commit_custody_event(db.engine, **event_fields(number))
+                continue
             with db.transaction() as session:
                 record_custody_event(session, **event_fields(number))
 
@@ -360,10 +376,11 @@ def _prioritise(db: Database, nice: int) -> None:
 
 def bench_concurrent(db: Database, url: str, writers: int, per_writer: int, queued: bool,
                      merge_delay_ms: int, sequencer_nice: int = 0, processes: int = 4,
-                     plain: bool = False) -> dict[str, float]:
+                     plain: bool = False, own: bool = False) -> dict[str, float]:
     """`writers` request threads spread over `processes` writer processes, recording `per_writer`
     events each, all at once; events/s from the start line to the last writer's last commit (and,
-    queued, to the last event integrated). `plain`: the writers are `_plain_writer`s (queued)."""
+    queued, to the last event integrated). `plain`: the writers are `_plain_writer`s (queued);
+    `own`: each event in a transaction of its own (`_writer`)."""
     context = multiprocessing.get_context("fork")
     processes = max(1, min(processes, writers))
     if writers % processes:
@@ -376,7 +393,7 @@ def bench_concurrent(db: Database, url: str, writers: int, per_writer: int, queu
     writer_processes = [context.Process(target=_plain_writer, args=(url, size_before + n * threads * per_writer,
                                                                     threads, per_writer, start, done))
                         if plain else
-                        context.Process(target=_writer, args=(url, queued, size_before + n * threads * per_writer,
+                        context.Process(target=_writer, args=(url, queued, own, size_before + n * threads * per_writer,
                                                               threads, per_writer, start, done))
                         for n in range(processes)]
     for process in writer_processes:
@@ -418,7 +435,7 @@ def bench_concurrent(db: Database, url: str, writers: int, per_writer: int, queu
 
 
 def run_concurrent(url: str, events: int, writers: int, per_writer: int, merge_delay_ms: int, samples: int,
-                   sequencer_nice: int = 0, processes: int = 4, rounds: int = 1) -> None:
+                   sequencer_nice: int = 0, processes: int = 4, rounds: int = 1, every_path: bool = False) -> None:
     label = "PostgreSQL"
     upgrade(url)
     db = Database(url)
@@ -439,8 +456,10 @@ def run_concurrent(url: str, events: int, writers: int, per_writer: int, merge_d
         before = bench_concurrent(db, url, writers, per_writer, False, merge_delay_ms, processes=processes)
         print(f"{tag} before (each request integrates its event under the head lock): "
               f"{before['writers_rate']:.0f} events/s", flush=True)
-        after = bench_concurrent(db, url, writers, per_writer, True, merge_delay_ms, sequencer_nice, processes)
-        print(f"{tag} after (requests queue, one sequencer at nice {sequencer_nice} integrates in batches): "
+        after = bench_concurrent(db, url, writers, per_writer, True, merge_delay_ms, sequencer_nice, processes,
+                                 own=True)
+        print(f"{tag} after (each event queued in a transaction of its own, as a read of bytes records it; "
+              f"one sequencer at nice {sequencer_nice} integrates in batches): "
               f"{after['writers_rate']:.0f} "
               f"events/s recorded, {after['integrated_rate']:.0f} events/s until the last was integrated; "
               f"ratio {after['writers_rate'] / before['writers_rate']:.1f}x recorded, "
@@ -456,6 +475,18 @@ def run_concurrent(url: str, events: int, writers: int, per_writer: int, merge_d
               f"{plain['delay_p99']:.0f} ms", flush=True)
         ratios.append(after["writers_rate"] / before["writers_rate"])
         ceilings.append(plain["writers_rate"] / before["writers_rate"])
+        if every_path:  # the two other pairings, for information: which part of the ratio is whose
+            in_session = bench_concurrent(db, url, writers, per_writer, True, merge_delay_ms, sequencer_nice,
+                                          processes)
+            print(f"{tag} queued in the request's ORM session (as an upload's events are): "
+                  f"{in_session['writers_rate']:.0f} events/s, "
+                  f"{in_session['writers_rate'] / before['writers_rate']:.1f}x before; merge delay p99 "
+                  f"{in_session['delay_p99']:.0f} ms", flush=True)
+            locked_own = bench_concurrent(db, url, writers, per_writer, False, merge_delay_ms, processes=processes,
+                                          own=True)
+            print(f"{tag} the head lock with each event in a transaction of its own (never run by a request): "
+                  f"{locked_own['writers_rate']:.0f} events/s, "
+                  f"{after['writers_rate'] / locked_own['writers_rate']:.1f}x of it after", flush=True)
     if rounds > 1:
         print(f"{label}: ratio after/before over {rounds} rounds: median {statistics.median(ratios):.1f}x "
               f"({', '.join(f'{r:.1f}' for r in ratios)}); ceiling median {statistics.median(ceilings):.1f}x")
@@ -526,6 +557,9 @@ def main() -> None:
                              "equally with the 64 writers)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="concurrent rounds (before, after and the ceiling in turn; the median ratio is printed)")
+    parser.add_argument("--every-path", action="store_true",
+                        help="each round also runs, for information, events queued in the request's ORM session "
+                             "and the head lock with each event in a transaction of its own")
     parser.add_argument("--concurrent-only", action="store_true",
                         help="only the concurrent writers on PostgreSQL (built to --events leaves if smaller)")
     args = parser.parse_args()
@@ -535,7 +569,7 @@ def main() -> None:
             raise SystemExit("--concurrent-only needs --database-url")
         print(load())
         run_concurrent(args.database_url, args.events, args.writers, args.per_writer, args.merge_delay_ms,
-                       args.proofs, args.sequencer_nice, args.writer_processes, args.rounds)
+                       args.proofs, args.sequencer_nice, args.writer_processes, args.rounds, args.every_path)
         print(load())
         return
 
@@ -547,7 +581,7 @@ def main() -> None:
         run_database("PostgreSQL", args.database_url, args.events, appends, args.proofs)
         print(load())
         run_concurrent(args.database_url, args.events, args.writers, args.per_writer, args.merge_delay_ms,
-                       args.proofs, args.sequencer_nice, args.writer_processes, args.rounds)
+                       args.proofs, args.sequencer_nice, args.writer_processes, args.rounds, args.every_path)
 
     print(load())
     rates = bench_sweep(args.blobs, args.blob_mib)

@@ -451,18 +451,47 @@ def record_custody_events(session: Session, events: Iterable[Mapping[str, Any]])
     return _record(session, events)
 
 
+def commit_custody_event(engine: Engine, *, type: str, actor_id: str, evidence_id: str | None = None,
+                         subject_id: str | None = None, sha256: str | None = None, case_id: str | None = None,
+                         details: dict | None = None, at: datetime | None = None) -> RecordedEvent:
+    """Record one custody event in a transaction of its own, committed when this returns.
+
+    For a request whose only write is its event (a read of bytes): it reads on the readers'
+    pool and needs no unit of work of the ORM's, whose session cost a queued event more Python
+    than the insert itself. The event is integrated or queued exactly as `record_custody_event`
+    does it, through the same statements.
+    """
+    _check_type(type)
+    _check_subject(evidence_id, subject_id)
+    fields = {"type": type, "actor_id": actor_id, "evidence_id": evidence_id, "subject_id": subject_id,
+              "sha256": sha256, "case_id": case_id, "details": details, "at": at}
+    with engine.begin() as connection:
+        recorded, wake = _record_on(connection, [fields])
+    if wake is not None:
+        wake()
+    return recorded[0]
+
+
 def _record(session: Session, events: list[Mapping[str, Any]]) -> list[RecordedEvent]:
-    """Integrate or queue checked events, as the engine is set to."""
+    """Integrate or queue checked events in the session's transaction; a queued event wakes the
+    sequencer once the session commits."""
     session.flush()  # the caller's pending rows go first, so the lock is taken in a clean state
-    connection = session.connection()
+    recorded, wake = _record_on(session.connection(), events)
+    if wake is not None:
+        session.info[_WAKE] = wake
+    return recorded
+
+
+def _record_on(connection: Connection, events: list[Mapping[str, Any]]
+               ) -> tuple[list[RecordedEvent], Callable[[], None] | None]:
+    """Integrate or queue checked events, as the engine is set to; with the sequencer's wake-up
+    to run after the commit when they were queued."""
     wake = _QUEUEING.get(connection.engine)
     with _cursor(connection) as (cursor, statements):
         if wake is None:
             rows = _integrate(connection, cursor, statements, events, limit=QUEUE_BATCH)
-            return [RecordedEvent(row["event_id"], row["ledger_index"]) for row in rows[-len(events):]]
-        recorded = _enqueue(cursor, statements, events)
-    session.info[_WAKE] = wake
-    return recorded
+            return [RecordedEvent(row["event_id"], row["ledger_index"]) for row in rows[-len(events):]], None
+        return _enqueue(cursor, statements, events), wake
 
 
 QUEUE_BATCH = 2000  # queued events one batch integrates at most: one transaction of a few MB at most

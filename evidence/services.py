@@ -37,7 +37,7 @@ from core.errors import Conflict, Forbidden, NotFound, RuleViolation, Validation
 from core.hashing import digest_stream
 from core.runtime import Runtime
 from custody import receipts
-from custody.append import custody_for_evidence, record_custody_event
+from custody.append import commit_custody_event, custody_for_evidence, record_custody_event
 from custody.models import CustodyEvent
 from evidence import images
 from evidence.errors import EvidenceRejected, HashMismatch, InvalidSignature, TooLarge
@@ -681,9 +681,14 @@ def record_view(session: Session, actor: Actor, runtime: Runtime, evidence_id: s
                 rendition: str = "original") -> Content:
     """Open an item's bytes (or its thumbnail) and record the access as a custody event.
 
-    The event is written in the request's transaction, which commits before the first byte is
-    sent; a read the ledger does not show cannot happen.
+    Who may read is checked on `session`, a reader's (the view is marked `@reads_and_records`);
+    the event is committed in a transaction of its own (`commit_custody_event`) before this
+    returns, so before the first byte is sent: a read the ledger does not show cannot happen.
+    A request whose only write is its event then holds no unit of work while it reads, and on
+    SQLite no write lock.
     """
+    if not session.info.get("read_only"):
+        raise TypeError("record_view checks access on a reader's session: mark the view @reads_and_records")
     item = get_evidence(session, actor, evidence_id)
     if item.status != "sealed":
         raise Conflict(f"the item is {item.status}; there is nothing to read")
@@ -696,10 +701,11 @@ def record_view(session: Session, actor: Actor, runtime: Runtime, evidence_id: s
         sha256, size, media_type = item.sha256, item.size, item.media_type
         name = f"{item.id}.{_EXTENSIONS.get(media_type, 'bin')}"
         event = "downloaded"
+    session.commit()  # the check's connection back to its pool: in memory, SQLite has one for both
     stream = runtime.blobs.open(sha256)
     try:
-        record_custody_event(session, type=event, evidence_id=item.id, actor_id=actor.id, sha256=item.sha256,
-                             case_id=item.case_id, details={"rendition": rendition})
+        commit_custody_event(runtime.db.engine, type=event, evidence_id=item.id, actor_id=actor.id,
+                             sha256=item.sha256, case_id=item.case_id, details={"rendition": rendition})
     except BaseException:
         stream.close()
         raise

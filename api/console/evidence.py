@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from api.console import timeline
 from api.console.auth import console_actor, signed_in
 from api.console.blueprint import bp
-from api.context import db_session, runtime
+from api.context import db_session, reads_and_records, runtime
 from api.streaming import send_stored
 from core.errors import NotFound, ValidationFailed
 from evidence import services as evidence
@@ -47,6 +47,7 @@ def visit_zone(visit_id):
 
 
 @bp.get("/evidence/<evidence_id>/content")
+@reads_and_records
 @signed_in()
 def evidence_content(evidence_id):
     return send_stored(evidence.record_view(db_session(), console_actor(), runtime(), evidence_id),
@@ -54,6 +55,7 @@ def evidence_content(evidence_id):
 
 
 @bp.get("/evidence/<evidence_id>/thumbnail")
+@reads_and_records
 @signed_in()
 def evidence_thumbnail(evidence_id):
     return send_stored(evidence.record_view(db_session(), console_actor(), runtime(), evidence_id,

@@ -12,7 +12,7 @@ from api import idempotency
 from api.admission import sealing
 from api.streaming import send_stored
 from api.auth import current_actor, requires
-from api.context import db_session, reads_only, runtime, settings
+from api.context import db_session, reads_and_records, reads_only, runtime, settings
 from api.docs import download
 from api.requests import MalformedBody, accepts, streams_body, strict_json_loads
 from api.resources.base import Blueprint, paginated
@@ -139,6 +139,7 @@ class EvidenceById(MethodView):
 
 @blp.route("/evidence/<uuid:evidence_id>/content")
 class EvidenceContent(MethodView):
+    @reads_and_records
     @requires(*evidence.READERS)
     @blp.response(200)
     @blp.alt_response(409, response="CONFLICT")
@@ -169,6 +170,7 @@ class EvidenceComplete(MethodView):
 
 @blp.route("/evidence/<uuid:evidence_id>/thumbnail")
 class EvidenceThumbnail(MethodView):
+    @reads_and_records
     @requires(*evidence.READERS)
     @blp.response(200)
     @blp.alt_response(409, response="CONFLICT")

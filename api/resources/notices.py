@@ -7,7 +7,7 @@ issued and makes nothing new. Each PDF download is a `downloaded` custody event 
 from flask.views import MethodView
 
 from api.auth import current_actor, requires
-from api.context import db_session, reads_only, runtime
+from api.context import db_session, reads_and_records, reads_only, runtime
 from api.docs import download
 from api.resources.base import Blueprint, paginated
 from api.schemas.common import SyncArgsSchema
@@ -55,6 +55,7 @@ class NoticeById(MethodView):
 
 @blp.route("/notices/<notice_id>/pdf")
 class NoticePdf(MethodView):
+    @reads_and_records
     @requires(*notices.READERS)
     @blp.response(200)
     @blp.doc(responses={200: download("The notice as PDF/A-3b", "application/pdf")})

@@ -95,11 +95,68 @@ def test_a_read_holds_no_lock_a_writer_waits_for(app, factory):
         reader.close()
 
 
-def test_reads_of_bytes_are_not_read_only_views(app):
-    """`/content` and `/thumbnail` are not read-only views: their custody events must commit."""
-    assert not getattr(app.view_functions["evidence.EvidenceContent"].view_class.get, "_reads_only", False)
-    assert not getattr(app.view_functions["evidence.EvidenceThumbnail"].view_class.get, "_reads_only", False)
-    assert getattr(app.view_functions["visits.Visits"].view_class.get, "_reads_only", False)
+BYTE_READS = ("evidence.EvidenceContent", "evidence.EvidenceThumbnail", "notices.NoticePdf",
+              "console.evidence_content", "console.evidence_thumbnail")
+
+
+def test_reads_of_bytes_are_marked_as_reading_and_recording(app):
+    """The views that send an item's bytes read on a reader's session and record their event
+    apart; every other view that only reads is `@reads_only`, without that mark."""
+    for endpoint in BYTE_READS:
+        view = app.view_functions[endpoint]
+        handler = view.view_class.get if hasattr(view, "view_class") else view
+        assert getattr(handler, "_reads_only", False) and getattr(handler, "_records_its_reads", False), endpoint
+    listing = app.view_functions["visits.Visits"].view_class.get
+    assert getattr(listing, "_reads_only", False) and not getattr(listing, "_records_its_reads", False)
+
+
+def test_a_read_of_bytes_checks_access_on_a_reader_and_commits_only_its_event(app, client, world):
+    """The access check runs on the readers' pool; the writers' pool runs one short transaction,
+    the custody event's, committed before the response: no unit of work around the read."""
+    from tests.evidence_corpus import photo
+
+    item = world.upload(client, photo((64, 48))).get_json()
+    db = app.extensions["fieldproof"].db
+    read, stop_reading = _statements(db.reader_engine)
+    written, stop_writing = _statements(db.engine)
+    commits: list[str] = []
+
+    def commit(_conn):
+        commits.append("commit")
+
+    event.listen(db.engine, "commit", commit)
+    try:
+        response = client.get(f"/api/v1/evidence/{item['id']}/content", headers=world.supervisor.headers,
+                              buffered=False)
+        assert response.status_code == 200
+        assert commits == ["commit"]  # before a byte of the body was read
+    finally:
+        stop_reading()
+        stop_writing()
+        event.remove(db.engine, "commit", commit)
+    with db.engine.connect() as connection:  # the one transaction held the event
+        downloads = sum(connection.scalar(text(f"SELECT count(*) FROM {table} WHERE evidence_id = :id "
+                                               "AND type = 'downloaded'"), {"id": item["id"]})
+                        for table in ("custody_events", "custody_queue"))
+    assert downloads == 1
+    response.get_data()
+    assert any("FROM evidence_items" in statement for statement in read), read
+    assert not any("evidence_items" in statement for statement in written), written  # the ledger's own
+    # statements run on the driver's cursor, past these events: the writers' pool ran nothing else
+    types = [e["type"] for e in client.get(f"/api/v1/evidence/{item['id']}/custody",
+                                           headers=world.supervisor.headers).get_json()]
+    assert types[-1] == "downloaded"
+
+
+def test_record_view_refuses_a_writers_session(app):
+    """On a writer's session the check would open a transaction the event's own then waits behind
+    (SQLite's write lock): the service refuses it rather than deadlock."""
+    from core.actor import Actor
+    from evidence.services import record_view
+
+    runtime = app.extensions["fieldproof"]
+    with runtime.db.transaction() as session, pytest.raises(TypeError, match="reads_and_records"):
+        record_view(session, Actor(id="someone", role="admin"), runtime, "00000000-0000-0000-0000-000000000000")
 
 
 def _wait(predicate, timeout=5.0):

@@ -34,9 +34,10 @@ def reads_only(view):
 
 
 def reads_and_records(view):
-    """Mark a view whose only write is the custody event of what it reads (the bytes of an item):
-    its session is a reader's, as with `@reads_only`, and the service commits the event in a
-    transaction of its own before the first byte is sent (`evidence.services.record_view`)."""
+    """Mark a view whose only write is the custody event of what it reads (an item's bytes, a
+    packet's files): its session is a reader's, as with `@reads_only`, and the service commits the
+    event in a transaction of its own before the first byte is sent
+    (`evidence.services.record_view`, `legal_docs.assembly.open_packet_file`)."""
     view._reads_only = True
     view._records_its_reads = True
     return view

@@ -490,6 +490,7 @@ def run_concurrent(url: str, events: int, writers: int, per_writer: int, merge_d
     if rounds > 1:
         print(f"{label}: ratio after/before over {rounds} rounds: median {statistics.median(ratios):.1f}x "
               f"({', '.join(f'{r:.1f}' for r in ratios)}); ceiling median {statistics.median(ceilings):.1f}x")
+    quiesce(db)  # proofs from a settled ledger, as in part 2: not beside the last run's autovacuum
     with db.transaction() as session:
         size = proofs.tree_size(session)
     for name, (p50, p99) in bench_proofs(db, size, samples).items():

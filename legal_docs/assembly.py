@@ -38,7 +38,12 @@ from core.clock import utcnow
 from core.errors import Conflict, Forbidden, IntegrityFailure, NotFound, ValidationFailed
 from core.hashing import digest_stream
 from core.jobs import submit_after_commit
-from custody.append import custody_for_evidence, integrate_everything_queued, record_custody_event
+from custody.append import (
+    commit_custody_event,
+    custody_for_evidence,
+    integrate_everything_queued,
+    record_custody_event,
+)
 from custody.checkpoints import issue_checkpoint, vouch_for, witnessed_since
 from custody.models import SigningKey
 from custody.proofs import inclusion_proof
@@ -172,7 +177,11 @@ class PacketFile:
 
 
 def open_packet_file(session: Session, actor: Actor, runtime, packet_id: str, *, volume: int | None = None) -> PacketFile:
-    """Open a PDF volume (``volume``) or the bundle (None); the download is a custody event first."""
+    """Open a PDF volume (``volume``) or the bundle (None); the download is a custody event first,
+    committed on its own as `evidence.services.record_view` commits a read of an item's bytes
+    (`session` is a reader's: the view is marked `@reads_and_records`)."""
+    if not session.info.get("read_only"):
+        raise TypeError("open_packet_file checks access on a reader's session: mark the view @reads_and_records")
     packet = get_packet(session, actor, packet_id)
     if packet.status != "ready":
         raise Conflict(f"the packet is {packet.status}; its files exist once it is ready")
@@ -185,10 +194,12 @@ def open_packet_file(session: Session, actor: Actor, runtime, packet_id: str, *,
             raise NotFound(f"the packet has {len(packet.volumes)} volume(s), not a volume {volume}")
         sha256, size, media_type = entry["sha256"], entry["size"], "application/pdf"
         name, details = f"{packet.bates_prefix}_v{packet.version}_vol{volume:02d}.pdf", {"file": "pdf", "volume": volume}
+    session.commit()  # the check's connection back to its pool: in memory, SQLite has one for both
     stream = runtime.blobs.open(sha256)
     try:
-        record_custody_event(session, type="downloaded", subject_id=packet.id, actor_id=actor.id, sha256=sha256,
-                             case_id=packet.case_id, details={"packet_version": packet.version, **details})
+        commit_custody_event(runtime.db.engine, type="downloaded", subject_id=packet.id, actor_id=actor.id,
+                             sha256=sha256, case_id=packet.case_id,
+                             details={"packet_version": packet.version, **details})
     except BaseException:
         stream.close()
         raise

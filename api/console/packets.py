@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from api.console.auth import console_actor, signed_in
 from api.console.blueprint import bp
 from api.console.cases import case_gallery, case_packets
-from api.context import db_session, runtime
+from api.context import db_session, reads_and_records, runtime
 from api.streaming import send_stored
 from cases import services as cases
 from legal_docs import assembly as packets
@@ -60,6 +60,7 @@ def packet_status(packet_id):
 
 
 @bp.get("/packets/<packet_id>/pdf")
+@reads_and_records
 @signed_in(*packets.READERS)
 def packet_pdf(packet_id):
     volume = request.args.get("volume", "1")
@@ -68,6 +69,7 @@ def packet_pdf(packet_id):
 
 
 @bp.get("/packets/<packet_id>/bundle")
+@reads_and_records
 @signed_in(*packets.READERS)
 def packet_bundle(packet_id):
     return send_stored(packets.open_packet_file(db_session(), console_actor(), runtime(), packet_id))

@@ -7,7 +7,7 @@ from flask.views import MethodView
 
 from api.streaming import send_stored
 from api.auth import current_actor, requires
-from api.context import db_session, runtime
+from api.context import db_session, reads_and_records, runtime
 from api.docs import download
 from api.resources.base import Blueprint, paginated
 from api.schemas.packets import PacketAcceptedSchema, PacketRequestSchema, PacketSchema, PdfArgsSchema
@@ -50,6 +50,7 @@ class PacketById(MethodView):
 
 @blp.route("/packets/<packet_id>/pdf")
 class PacketPdf(MethodView):
+    @reads_and_records
     @requires(*packets.READERS)
     @blp.arguments(PdfArgsSchema, location="query")
     @blp.response(200)
@@ -63,6 +64,7 @@ class PacketPdf(MethodView):
 
 @blp.route("/packets/<packet_id>/bundle")
 class PacketBundle(MethodView):
+    @reads_and_records
     @requires(*packets.READERS)
     @blp.response(200)
     @blp.alt_response(409, response="CONFLICT")

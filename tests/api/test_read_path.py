@@ -96,7 +96,8 @@ def test_a_read_holds_no_lock_a_writer_waits_for(app, factory):
 
 
 BYTE_READS = ("evidence.EvidenceContent", "evidence.EvidenceThumbnail", "notices.NoticePdf",
-              "console.evidence_content", "console.evidence_thumbnail")
+              "packets.PacketPdf", "packets.PacketBundle", "console.evidence_content",
+              "console.evidence_thumbnail", "console.packet_pdf", "console.packet_bundle")
 
 
 def test_reads_of_bytes_are_marked_as_reading_and_recording(app):

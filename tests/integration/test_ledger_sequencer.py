@@ -19,6 +19,7 @@ from core.db import Database
 from core.errors import ValidationFailed
 from custody import checkpoints, proofs
 from custody.append import (
+    commit_custody_event,
     integrate_everything_queued,
     integrate_in_writers,
     queue_events,
@@ -95,6 +96,24 @@ def test_the_commit_wakes_the_sequencer_and_a_rolled_back_event_is_never_integra
     assert woken == [1]
     integrate_pending(db)
     assert [e.evidence_id for e in all_events(db)] == ["kept"]
+
+
+def test_an_event_committed_on_its_own_is_integrated_inline_or_queued_and_wakes_after_its_commit(db):
+    """`commit_custody_event` (a read of bytes): committed when it returns, through the same path
+    as a session's events; queued, the sequencer is woken once the event is visible to others."""
+    inline = commit_custody_event(db.engine, type="viewed", evidence_id="inline", actor_id="a", sha256=SHA)
+    assert (inline.ledger_index, size(db)) == (0, 1)
+    seen_when_woken = []
+    queue_events(db.engine, lambda: seen_when_woken.append(queued(db)))
+    with pytest.raises(ValidationFailed):
+        commit_custody_event(db.engine, type="viewed", evidence_id="x", actor_id="a", sha256="ABC")
+    assert seen_when_woken == [] and queued(db) == 0
+    pending = commit_custody_event(db.engine, type="downloaded", evidence_id="queued", actor_id="a", sha256=SHA,
+                                   details={"rendition": "original"})
+    assert pending.ledger_status == "pending" and seen_when_woken == [1]  # woken after the commit, once
+    integrate_pending(db)
+    assert [(e.evidence_id, e.event_id) for e in all_events(db)][1:] == [("queued", pending.event_id)]
+    assert_ledger_intact(db, 2)
 
 
 def test_an_event_that_could_never_become_a_leaf_is_refused_when_queued(db):

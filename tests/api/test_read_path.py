@@ -101,8 +101,8 @@ BYTE_READS = ("evidence.EvidenceContent", "evidence.EvidenceThumbnail", "notices
 
 
 def test_reads_of_bytes_are_marked_as_reading_and_recording(app):
-    """The views that send an item's bytes read on a reader's session and record their event
-    apart; every other view that only reads is `@reads_only`, without that mark."""
+    """The views that send an item's or a packet's bytes read on a reader's session and record
+    their event apart; a view that only reads (a listing) is `@reads_only`, without that mark."""
     for endpoint in BYTE_READS:
         view = app.view_functions[endpoint]
         handler = view.view_class.get if hasattr(view, "view_class") else view

@@ -200,6 +200,17 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError("ping failed")
 
 
+def release_reader(session: Session) -> None:
+    """Hand back a reader's connection before the request writes on its own (a read of bytes'
+    custody event, `custody.append.commit_custody_event`). A writer's session is refused: its
+    reads would hold a transaction, on SQLite the write lock, that the write then waits behind.
+    For the readers' autocommit connections this ends nothing; in memory, it frees SQLite's one
+    connection for the write."""
+    if not session.info.get("read_only"):
+        raise TypeError("access was checked on a writer's session: mark the view @reads_and_records")
+    session.commit()
+
+
 def _refuse_writes(session: Session, *_args) -> None:
     raise RuntimeError("a read-only request tried to write; mark its view as writing, not @reads_only")
 

@@ -35,6 +35,7 @@ from cases.services import get_case, lock_case, record_event
 from contacts.services import case_contacts
 from core.actor import Actor
 from core.clock import utcnow
+from core.db import release_reader
 from core.errors import Conflict, Forbidden, IntegrityFailure, NotFound, ValidationFailed
 from core.hashing import digest_stream
 from core.jobs import submit_after_commit
@@ -180,8 +181,6 @@ def open_packet_file(session: Session, actor: Actor, runtime, packet_id: str, *,
     """Open a PDF volume (``volume``) or the bundle (None); the download is a custody event first,
     committed on its own as `evidence.services.record_view` commits a read of an item's bytes
     (`session` is a reader's: the view is marked `@reads_and_records`)."""
-    if not session.info.get("read_only"):
-        raise TypeError("open_packet_file checks access on a reader's session: mark the view @reads_and_records")
     packet = get_packet(session, actor, packet_id)
     if packet.status != "ready":
         raise Conflict(f"the packet is {packet.status}; its files exist once it is ready")
@@ -194,7 +193,7 @@ def open_packet_file(session: Session, actor: Actor, runtime, packet_id: str, *,
             raise NotFound(f"the packet has {len(packet.volumes)} volume(s), not a volume {volume}")
         sha256, size, media_type = entry["sha256"], entry["size"], "application/pdf"
         name, details = f"{packet.bates_prefix}_v{packet.version}_vol{volume:02d}.pdf", {"file": "pdf", "volume": volume}
-    session.commit()  # the check's connection back to its pool: in memory, SQLite has one for both
+    release_reader(session)
     stream = runtime.blobs.open(sha256)
     try:
         commit_custody_event(runtime.db.engine, type="downloaded", subject_id=packet.id, actor_id=actor.id,

@@ -149,15 +149,20 @@ def test_a_read_of_bytes_checks_access_on_a_reader_and_commits_only_its_event(ap
     assert types[-1] == "downloaded"
 
 
-def test_record_view_refuses_a_writers_session(app):
-    """On a writer's session the check would open a transaction the event's own then waits behind
-    (SQLite's write lock): the service refuses it rather than deadlock."""
+def test_record_view_refuses_a_writers_session(app, client, world):
+    """On a writer's session the check would hold a transaction the event's own then waits behind
+    (SQLite's write lock): the service refuses it rather than deadlock, and records nothing."""
     from core.actor import Actor
     from evidence.services import record_view
+    from tests.evidence_corpus import photo
 
+    item = world.upload(client, photo((64, 48))).get_json()
     runtime = app.extensions["fieldproof"]
-    with runtime.db.transaction() as session, pytest.raises(TypeError, match="reads_and_records"):
-        record_view(session, Actor(id="someone", role="admin"), runtime, "00000000-0000-0000-0000-000000000000")
+    with pytest.raises(TypeError, match="reads_and_records"), runtime.db.transaction() as session:
+        record_view(session, Actor(id=world.supervisor.id, role="supervisor"), runtime, item["id"])
+    types = [e["type"] for e in client.get(f"/api/v1/evidence/{item['id']}/custody",
+                                           headers=world.supervisor.headers).get_json()]
+    assert "downloaded" not in types
 
 
 def _wait(predicate, timeout=5.0):
